@@ -1,0 +1,73 @@
+"""What every stage flow shares: params first, a bounded task runner, one-line errors, a summary."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from prefect import Flow
+from prefect.task_runners import ThreadPoolTaskRunner
+from rich.console import Console
+
+from ltxvoice.config import Params, ParamsError, load_params
+from ltxvoice.stage import StageError, Summary
+
+console = Console(stderr=True)
+
+
+def stage_params(params_path: str | Path, stage: str) -> tuple[Params, Any]:
+    """Load and validate the whole params.yaml, then return it with the stage's own section."""
+    params = load_params(params_path)
+    return params, params.require(stage)
+
+
+def check_dvc_deps(stage: str, paths: Sequence[Path], dvc_yaml: Path = Path("dvc.yaml")) -> None:
+    """Every input path a stage reads from params must be a declared dep of the stage in dvc.yaml,
+    or DVC would not rerun it when those files change. Under ``dvc repro`` a gap is an error;
+    when the flow is run by hand it is a warning."""
+    if not dvc_yaml.is_file():
+        return
+    spec = yaml.safe_load(dvc_yaml.read_text()) or {}
+    deps = [Path(d).resolve() for d in (spec.get("stages", {}).get(stage, {}).get("deps") or []) if isinstance(d, str)]
+    undeclared = [str(p) for p in paths if not any(p.resolve() == d or d in p.resolve().parents for d in deps)]
+    if not undeclared:
+        return
+    msg = (f"{stage}: {', '.join(undeclared)} (from params.yaml) is not a dep of stage '{stage}' in {dvc_yaml}; "
+           "add it there so DVC reruns the stage when those files change")
+    if os.environ.get("DVC_STAGE"):
+        raise StageError(msg)
+    console.print(f"[yellow]warning:[/yellow] {msg}")
+
+
+def show(summary: Summary) -> None:
+    console.print(summary.table())
+
+
+def with_runner(flow: Flow, params: Params) -> Flow:
+    """The flow bound to a task runner sized by ``params.runner``."""
+    return flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=params.runner.workers))
+
+
+def run_flow(flow: Flow, stage: str, argv: Sequence[str] | None = None) -> int:
+    """Command-line entry of a stage flow: ``--<parameter> VALUE`` for each flow parameter.
+
+    Params are validated before Prefect starts; expected errors print one line and exit 1."""
+    fn: Callable[..., Any] = flow.fn
+    parser = argparse.ArgumentParser(prog=f"python -m flows.{stage}", description=(fn.__doc__ or "").strip())
+    for name, param in inspect.signature(fn).parameters.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, default=param.default,
+                            help=f"(default: {param.default})")
+    args = vars(parser.parse_args(argv))
+    try:
+        params, _ = stage_params(args.get("params_path", "params.yaml"), stage)
+        with_runner(flow, params)(**args)
+    except (ParamsError, StageError, FileNotFoundError) as exc:
+        console.print(f"[red]{stage}: error:[/red] {exc}")
+        return 1
+    return 0
+

@@ -1,0 +1,45 @@
+"""Flow of stage ``demo``: reproducible demo talking clips from nothing (see ltxvoice.demo)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from prefect import flow
+
+from flows.common import run_flow, show, stage_params
+from ltxvoice import demo as lib
+from ltxvoice.media import ffmpeg_version
+from ltxvoice.stage import StageError, Summary, prepare_output_dir, versions, write_provenance
+from tasks.common import run_mapped
+from tasks.demo import make_clip
+
+
+@flow(name="demo")
+def demo(params_path: str = "params.yaml", out: str = "data/demo/sources") -> dict:
+    """Generate the demo sources: espeak-ng speech muxed with an audio-driven face, plus labels."""
+    started = time.perf_counter()
+    params, cfg = stage_params(params_path, "demo")
+    out_dir = prepare_output_dir(Path(out), "demo")
+    items = lib.plan(cfg)
+    made = run_mapped(make_clip, items, runner=params.runner, desc="demo: clips", params=cfg, out_dir=out_dir)
+    errors = [r for r in made if isinstance(r, BaseException)]
+    if errors:
+        # The demo is generated, not user data: a failure here is a broken tool, not a bad input.
+        raise StageError(f"{len(errors)} demo clip(s) could not be made, first: {errors[0]}")
+    clips: list[lib.DemoClip] = made  # type: ignore[assignment]
+    lib.write_labels(clips, out_dir / "labels.csv")
+    bad = lib.write_bad_files(cfg, out_dir, out_dir / clips[0].file) if cfg.bad_files else {}
+    write_provenance(out_dir / "provenance.json", "demo", cfg,
+                     {**versions("ffmpeg-python", "numpy"), "ffmpeg": ffmpeg_version(), "espeak-ng": lib.espeak_version()})
+    show(Summary(stage="demo", inputs=len(items), kept=len(clips), seconds=time.perf_counter() - started,
+                 extra={"broken_files_for_the_quarantine": len(bad),
+                        "male": sum(c.gender == "male" for c in clips),
+                        "female": sum(c.gender == "female" for c in clips),
+                        "whispering": sum(c.manner == "whispering" for c in clips)}))
+    return {"clips": len(clips), "bad_files": len(bad)}
+
+
+if __name__ == "__main__":
+    sys.exit(run_flow(demo, "demo"))
