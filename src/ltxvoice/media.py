@@ -19,6 +19,7 @@ from typing import Literal
 import ffmpeg
 import numpy as np
 import soundfile as sf
+from scipy.io import wavfile
 
 
 class MediaError(Exception):
@@ -47,9 +48,12 @@ class Probe:
 
 
 def _last_line(stderr: bytes | str | None) -> str:
+    """ffmpeg's last message, without the 'path: ' prefix it puts in front of it."""
     text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else (stderr or "")
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    return lines[-1] if lines else "no message"
+    if not lines:
+        return "no message"
+    return re.sub(r"^.*?: (?=[A-Z])", "", lines[-1], count=1)
 
 
 def _rate(text: str | None) -> float | None:
@@ -162,17 +166,21 @@ def count_frames(path: Path) -> int:
 def read_audio(src: Path, *, start_s: float, seconds: float, rate: int) -> np.ndarray:
     """Decode ``seconds`` of ``src`` from ``start_s`` as mono float32 at ``rate`` (may return fewer
     samples if the stream ends early)."""
-    out = ffmpeg.input(str(src), ss=f"{start_s:.6f}").audio.output(
-        "pipe:", format="f32le", acodec="pcm_f32le", ac=1, ar=rate, t=f"{seconds:.6f}"
-    )
-    stdout = _run(out, src)
-    return np.frombuffer(stdout, dtype="<f4").copy()
+    # first_pts=0 pads a late-starting stream (codec priming) with silence so samples stay aligned
+    # with the video timeline; a little extra is decoded and the exact count is cut here.
+    stream = ffmpeg.input(str(src), ss=f"{start_s:.6f}").audio.filter("aresample", **{"async": 1, "first_pts": 0})
+    out = stream.output("pipe:", format="f32le", acodec="pcm_f32le", ac=1, ar=rate, t=f"{seconds + 0.25:.6f}")
+    samples = np.frombuffer(_run(out, src), dtype="<f4")
+    return samples[: round(seconds * rate)].copy()
 
 
 def write_wav(path: Path, samples: np.ndarray, rate: int) -> Path:
-    """Write mono float32 WAV."""
+    """Write mono float32 WAV with stable bytes.
+
+    (libsndfile stamps float WAVs with a PEAK chunk holding the wall-clock time, so equal audio
+    would give different files; scipy writes just the format and the samples.)"""
     path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(path), np.asarray(samples, dtype=np.float32), rate, subtype="FLOAT", format="WAV")
+    wavfile.write(str(path), rate, np.ascontiguousarray(samples, dtype=np.float32))
     return path
 
 
@@ -196,7 +204,7 @@ def _run(out: ffmpeg.nodes.OutputStream, src: Path) -> bytes:
             capture_stdout=True, capture_stderr=True, overwrite_output=True
         )
     except ffmpeg.Error as exc:
-        raise MediaError("unreadable", f"ffmpeg failed on {src.name}: {_last_line(exc.stderr)}") from None
+        raise MediaError("unreadable", f"ffmpeg could not decode it: {_last_line(exc.stderr)}") from None
     return stdout
 
 

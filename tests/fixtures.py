@@ -1,0 +1,78 @@
+"""Test media generated in code: espeak-ng speech, ffmpeg video (lavfi), nothing downloaded."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+QUIET = ["-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", *QUIET, *args], check=True, capture_output=True)
+
+
+def speech_wav(path: Path, text: str = "The quick brown fox jumps over the lazy dog by the river bank today.",
+               voice: str = "en+m3", pitch: int = 50) -> Path:
+    subprocess.run(["espeak-ng", "-v", voice, "-p", str(pitch), "-w", str(path), text], check=True, capture_output=True)
+    return path
+
+
+def talking_video(path: Path, seconds: float = 6.0, *, size: str = "320x240", fps: str = "30",
+                  audio: str = "speech", rate: int = 44100, channels: int = 2, faststart: bool = True) -> Path:
+    """A test-pattern video with speech (looped espeak-ng), a tone, silence, or no audio."""
+    args = ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={fps}:duration={seconds}"]
+    if audio == "speech":
+        wav = speech_wav(path.with_suffix(".speech.wav"))
+        args += ["-stream_loop", "-1", "-i", str(wav)]
+    elif audio == "tone":
+        args += ["-f", "lavfi", "-i", f"sine=frequency=220:sample_rate={rate}"]
+    elif audio == "silent":
+        args += ["-f", "lavfi", "-i", f"anullsrc=channel_layout=stereo:sample_rate={rate}"]
+    if audio != "none":
+        args += ["-c:a", "aac", "-ar", str(rate), "-ac", str(channels)]
+    args += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-t", str(seconds)]
+    if faststart:
+        args += ["-movflags", "+faststart"]
+    ffmpeg(*args, str(path))
+    if audio == "speech":
+        path.with_suffix(".speech.wav").unlink()
+    return path
+
+
+def audio_only(path: Path, seconds: float = 6.0) -> Path:
+    ffmpeg("-f", "lavfi", "-i", f"sine=frequency=330:sample_rate=48000:duration={seconds}", str(path))
+    return path
+
+
+def truncate(src: Path, dst: Path, keep: float = 0.4) -> Path:
+    data = src.read_bytes()
+    dst.write_bytes(data[: int(len(data) * keep)])
+    return dst
+
+
+def bad_sources(folder: Path) -> dict[str, str]:
+    """One file per bad-input kind, with the quarantine reason ingest must give it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "empty.mp4").write_bytes(b"")
+    (folder / "text.mp4").write_text("not a video\n")
+    (folder / "notes.docx").write_bytes(b"PK\x03\x04 not ours")
+    talking_video(folder / "noaudio.mp4", 6, audio="none")
+    talking_video(folder / "short.mp4", 2)
+    talking_video(folder / "silent.mp4", 6, audio="silent")
+    audio_only(folder / "voice.m4a.mp4")  # an mp4 container with audio but no video stream
+    full = talking_video(folder.parent / "full_for_truncation.mp4", 8, audio="tone")
+    truncate(full, folder / "truncated.mp4")
+    no_moov = talking_video(folder.parent / "no_faststart.mp4", 8, audio="tone", faststart=False)
+    truncate(no_moov, folder / "truncated_no_index.mp4", keep=0.5)
+    return {
+        "empty.mp4": "empty_file",
+        "text.mp4": "unreadable",
+        "notes.docx": "unsupported_extension",
+        "noaudio.mp4": "no_audio_stream",
+        "short.mp4": "too_short",
+        "silent.mp4": "silent",
+        "voice.m4a.mp4": "no_video_stream",
+        "truncated.mp4": "truncated",
+        "truncated_no_index.mp4": "unreadable",
+    }

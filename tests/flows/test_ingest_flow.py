@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+
+from flows.common import run_flow
+from flows.ingest import ingest as ingest_flow
+from ltxvoice import ingest as lib
+from ltxvoice.records import Quarantined, read_table, schema_of
+from ltxvoice.stage import StageError
+
+
+def _write_params(tmp: Path, sources: list[Path], **ingest: object) -> Path:
+    data = {
+        "runner": {"workers": 2, "retries": 1, "retry_delay_s": 0},
+        "ingest": {"sources": [str(s) for s in sources], "frames": 25, "fps": 25.0, "width": 64, "height": 64,
+                   "video_preset": "ultrafast", **ingest},
+    }
+    path = tmp / "params.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.fixture()
+def mixed_sources(tmp_path: Path, good_sources: Path, bad_folder: tuple[Path, dict[str, str]]) -> Path:
+    folder = tmp_path / "sources"
+    shutil.copytree(good_sources, folder / "good")
+    shutil.copytree(bad_folder[0], folder / "bad")
+    return folder
+
+
+def test_flow_writes_manifest_quarantine_and_metrics(tmp_path: Path, mixed_sources: Path,
+                                                     bad_folder: tuple[Path, dict[str, str]]) -> None:
+    params = _write_params(tmp_path, [mixed_sources], frames=121)
+    out = tmp_path / "out"
+    metrics = ingest_flow(params_path=str(params), out=str(out))
+
+    clips = read_table(out / "clips.parquet", schema_of(lib.Clip))
+    quarantine = read_table(out / "quarantine.parquet", schema_of(Quarantined))
+    assert clips.height == 2  # a.mp4 and b.mkv each give one 121-frame clip
+    assert sorted(quarantine["reason"].to_list()) == sorted(bad_folder[1].values())
+    assert metrics["kept"] == 2 and metrics["quarantined"] == len(bad_folder[1])
+    assert json.loads((out / "metrics.json").read_text()) == metrics
+    for row in clips.iter_rows(named=True):
+        assert Path(row["video_path"]).is_file() and Path(row["audio_path"]).is_file()
+    provenance = json.loads((out / "provenance.json").read_text())
+    assert provenance["versions"]["ffmpeg"] and provenance["params"]["frames"] == 121
+
+
+def test_a_task_that_keeps_failing_is_quarantined_not_fatal(tmp_path: Path, good_sources: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    real_cut = lib.cut
+    calls: dict[str, int] = {}
+
+    def flaky(src: lib.Source, params, out_dir):  # type: ignore[no-untyped-def]
+        calls[src.path] = calls.get(src.path, 0) + 1
+        if src.path.endswith("a.mp4"):
+            raise OSError("disk hiccup")
+        return real_cut(src, params, out_dir)
+
+    monkeypatch.setattr(lib, "cut", flaky)
+    params = _write_params(tmp_path, [good_sources])
+    out = tmp_path / "out"
+    metrics = ingest_flow(params_path=str(params), out=str(out))
+    assert metrics["kept"] == 1
+    q = pl.read_parquet(out / "quarantine.parquet").row(0, named=True)
+    assert q["reason"] == "failed" and "OSError: disk hiccup (after 1 retry)" in q["detail"]
+    assert calls[str(good_sources / "a.mp4")] == 2  # first try + one retry
+
+
+def test_zero_usable_clips_fails_with_why(tmp_path: Path, bad_folder: tuple[Path, dict[str, str]]) -> None:
+    params = _write_params(tmp_path, [bad_folder[0]], frames=121)
+    with pytest.raises(StageError, match=r"no usable clips from 9 file\(s\) in .*: 1 empty_file, 1 no_audio_stream"):
+        ingest_flow(params_path=str(params), out=str(tmp_path / "out"))
+    # the quarantine is still written, so the user can see every reason
+    assert pl.read_parquet(tmp_path / "out" / "quarantine.parquet").height == 9
+
+
+def test_invalid_params_fail_before_any_work(tmp_path: Path, good_sources: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    params = _write_params(tmp_path, [good_sources], frames=120)
+    out = tmp_path / "out"
+    code = run_flow(ingest_flow, "ingest", ["--params-path", str(params), "--out", str(out)])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "ingest.frames: frames % 8 must be 1" in err
+    assert not out.exists()
+
+
+def test_output_over_sources_is_refused(tmp_path: Path, good_sources: Path) -> None:
+    src = tmp_path / "src"
+    shutil.copytree(good_sources, src)
+    params = _write_params(tmp_path, [src])
+    with pytest.raises(StageError, match="never written to"):
+        ingest_flow(params_path=str(params), out=str(src / "out"))

@@ -1,0 +1,161 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from ltxvoice import ingest
+from ltxvoice.config import IngestParams
+from ltxvoice.media import count_frames, probe
+from ltxvoice.records import Quarantined, sha256_file
+from tests import fixtures
+
+
+def _params(sources: list[Path], **kw: object) -> IngestParams:
+    base = {"frames": 25, "fps": 25.0, "width": 64, "height": 64, "video_preset": "ultrafast"}
+    return IngestParams(sources=sources, **{**base, **kw})  # type: ignore[arg-type]
+
+
+def _run(params: IngestParams, out: Path) -> tuple[list[ingest.Clip], list[Quarantined]]:
+    """The stage without Prefect: scan -> describe -> dedupe -> cut."""
+    candidates, quarantined = ingest.scan(params)
+    sources = []
+    for path in candidates:
+        d = ingest.describe(path)
+        (sources if isinstance(d, ingest.Source) else quarantined).append(d)  # type: ignore[arg-type]
+    sources, copies = ingest.dedupe(sources)
+    quarantined += copies
+    clips: list[ingest.Clip] = []
+    for src in sources:
+        result = ingest.cut(src, params, out)
+        clips += result.clips
+        quarantined += result.quarantined
+    return clips, quarantined
+
+
+def test_clip_cutting_geometry(good_sources: Path, tmp_path: Path) -> None:
+    params = _params([good_sources], frames=33, fps=24.0, width=96, height=64, audio_rate=48000,
+                     max_clips_per_source=None)
+    clips, quarantined = _run(params, tmp_path)
+    assert quarantined == []
+    # a.mp4 is 6 s -> 4 clips of 33/24 s; b.mkv is 11 s -> 8 clips
+    per_source = {Path(c.source_path).name: 0 for c in clips}
+    for c in clips:
+        per_source[Path(c.source_path).name] += 1
+    assert per_source == {"a.mp4": 4, "b.mkv": 8}
+    for c in clips:
+        assert count_frames(Path(c.video_path)) == 33  # type: ignore[arg-type]
+        info = probe(Path(c.video_path))  # type: ignore[arg-type]
+        assert (info.width, info.height, info.fps) == (96, 64, pytest.approx(24.0))
+        audio, rate = sf.read(c.audio_path)
+        assert rate == 48000 and audio.ndim == 1
+        assert abs(audio.size - 33 / 24 * 48000) <= 1
+        assert c.audio_samples == audio.size
+        assert c.start_s == pytest.approx(c.start_frame / 24.0)
+    b = [c for c in clips if c.source_path.endswith("b.mkv")]
+    assert [c.start_frame for c in b] == [0, 33, 66, 99, 132, 165, 198, 231]
+    assert all(c.source_transcript == "hello from the b clip" for c in b)
+    assert all(c.source_transcript is None for c in clips if c.source_path.endswith("a.mp4"))
+
+
+def test_ids_and_bytes_stable_across_runs(good_sources: Path, tmp_path: Path) -> None:
+    params = _params([good_sources])
+    first, _ = _run(params, tmp_path / "one")
+    second, _ = _run(params, tmp_path / "two")
+    assert [c.clip_id for c in first] == [c.clip_id for c in second]
+    assert [(c.video_sha256, c.audio_sha256) for c in first] == [(c.video_sha256, c.audio_sha256) for c in second]
+    # the id follows the content, not the file name
+    renamed = tmp_path / "renamed"
+    renamed.mkdir()
+    (renamed / "other_name.mp4").write_bytes((good_sources / "a.mp4").read_bytes())
+    third, _ = _run(_params([renamed]), tmp_path / "three")
+    assert third[0].clip_id == next(c.clip_id for c in first if c.source_path.endswith("a.mp4"))
+
+
+def test_each_bad_input_gets_its_reason(bad_folder: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    folder, expected = bad_folder
+    before = {p.name: sha256_file(p) for p in folder.iterdir()}
+    clips, quarantined = _run(_params([folder], frames=121), tmp_path / "out")
+    assert clips == []
+    got = {Path(q.path).name: q.reason for q in quarantined}
+    assert got == expected
+    for q in quarantined:
+        assert q.stage == "ingest" and q.detail  # a readable reason, not just a code
+    assert "0 bytes" in next(q.detail for q in quarantined if q.reason == "empty_file")
+    assert "needs 4.84 s" in next(q.detail for q in quarantined if q.reason == "too_short")
+    # nothing the user gave is modified, nothing half-written is left behind
+    assert {p.name: sha256_file(p) for p in folder.iterdir()} == before
+    assert list((tmp_path / "out").glob("*")) == []
+
+
+def test_audio_only_sources_when_video_not_required(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    fixtures.audio_only(src / "tone.wav", 3.0)
+    params = _params([src], extensions=[".wav"], require_video=False)
+    clips, quarantined = _run(params, tmp_path / "out")
+    assert quarantined == [] and len(clips) == 1
+    assert clips[0].video_path is None and clips[0].video_sha256 is None
+
+
+def test_duplicates_are_quarantined_not_double_counted(good_sources: Path, tmp_path: Path) -> None:
+    src = tmp_path / "dups"
+    src.mkdir()
+    data = (good_sources / "a.mp4").read_bytes()
+    (src / "one.mp4").write_bytes(data)
+    (src / "two.mp4").write_bytes(data)
+    clips, quarantined = _run(_params([src]), tmp_path / "out")
+    assert len(clips) == 1 and clips[0].source_path.endswith("one.mp4")
+    assert [(Path(q.path).name, q.reason) for q in quarantined] == [("two.mp4", "duplicate")]
+    assert "one.mp4" in quarantined[0].detail
+
+
+def test_hidden_and_sidecar_files_are_not_inputs(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / ".cache").mkdir(parents=True)
+    (src / ".cache" / "junk.mp4").write_bytes(b"x")
+    (src / ".DS_Store").write_bytes(b"x")
+    (src / "labels.csv").write_text("a,b\n")
+    (src / "clip.txt").write_text("hi\n")
+    candidates, rejected = ingest.scan(_params([src]))
+    assert candidates == [] and rejected == []
+
+
+def test_missing_source_folder_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="ingest.sources: 1 path"):
+        ingest.scan(_params([tmp_path / "nope"]))
+
+
+def test_output_inside_sources_is_refused(tmp_path: Path) -> None:
+    params = _params([tmp_path / "src"])
+    with pytest.raises(ValueError, match="sources are never written to"):
+        ingest.check_outside_sources(tmp_path / "src" / "out", params)
+    ingest.check_outside_sources(tmp_path / "out", params)
+
+
+@pytest.mark.parametrize(
+    ("duration", "kw", "expected"),
+    [
+        (4.83, {}, []),
+        (4.84, {}, [0]),
+        (20.0, {"max_clips_per_source": None}, [0, 121, 242, 363]),
+        (20.0, {"max_clips_per_source": 2}, [0, 121]),
+        (20.0, {"max_clips_per_source": None, "hop_frames": 200, "start_s": 5.0}, [0, 200]),
+    ],
+)
+def test_clip_starts(duration: float, kw: dict, expected: list[int]) -> None:
+    params = IngestParams(sources=[Path("x")], **kw)
+    assert ingest.clip_starts(duration, params) == expected
+
+
+def test_silence_threshold_is_a_param(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    fixtures.talking_video(src / "quiet.mp4", 2.0, audio="tone")
+    loud, _ = _run(_params([src]), tmp_path / "a")
+    assert len(loud) == 1
+    # ffmpeg's sine source has amplitude 1/8: RMS 20*log10(0.125/sqrt(2)) = -21.07 dBFS
+    assert loud[0].rms_dbfs == pytest.approx(-21.07, abs=0.3)
+    _, q = _run(_params([src], silence_dbfs=0.0), tmp_path / "b")
+    assert [x.reason for x in q] == ["silent"]
