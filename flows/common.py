@@ -5,17 +5,21 @@ from __future__ import annotations
 import argparse
 import inspect
 import os
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import yaml
 from prefect import Flow
 from prefect.task_runners import ThreadPoolTaskRunner
+from pydantic import BaseModel
 from rich.console import Console
 
 from ltxvoice.config import Params, ParamsError, load_params
-from ltxvoice.stage import StageError, Summary
+from ltxvoice.records import QUARANTINE_SORT, Quarantined, to_frame, write_table
+from ltxvoice.stage import StageError, Summary, first_few, write_json, write_provenance
 
 console = Console(stderr=True)
 
@@ -71,3 +75,37 @@ def run_flow(flow: Flow, stage: str, argv: Sequence[str] | None = None) -> int:
         return 1
     return 0
 
+
+
+def finish_stage(
+    stage: str,
+    out_dir: Path,
+    table: pl.DataFrame,
+    quarantined: list[Quarantined],
+    section: BaseModel,
+    tools: dict[str, str],
+    started: float,
+    inputs: int,
+    extra: dict[str, float | int] | None = None,
+    table_name: str = "clips.parquet",
+) -> dict[str, Any]:
+    """Write a per-clip stage's table, quarantine, provenance and metrics; show its summary; fail if
+    nothing is left."""
+    write_table(table, out_dir / table_name)
+    write_table(to_frame(quarantined, Quarantined, sort_by=QUARANTINE_SORT), out_dir / "quarantine.parquet")
+    write_provenance(out_dir / "provenance.json", stage, section, tools)
+    summary = Summary(stage=stage, inputs=inputs, kept=table.height, quarantined=quarantined,
+                      seconds=time.perf_counter() - started, extra=extra or {})
+    write_json(out_dir / "metrics.json", summary.metrics())
+    show(summary)
+    if table.height == 0:
+        reasons = first_few(f"{n} {r}" for r, n in summary.metrics()["quarantined_by_reason"].items())
+        raise StageError(f"{stage}: nothing left of {inputs} input(s)" + (f": {reasons} (see {out_dir / 'quarantine.parquet'})" if reasons else ""))
+    return summary.metrics()
+
+
+def read_manifest(path: Path, stage: str) -> pl.DataFrame:
+    """The upstream stage's table; a clear error when it has not been built."""
+    if not path.is_file():
+        raise StageError(f"{stage}: {path} not found; run the stages before it first (dvc repro)")
+    return pl.read_parquet(path)

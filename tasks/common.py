@@ -11,6 +11,7 @@ from prefect.futures import as_completed
 from tqdm import tqdm
 
 from ltxvoice.config import RunnerParams
+from ltxvoice.media import MediaError
 from ltxvoice.records import Quarantined
 
 T = TypeVar("T")
@@ -43,12 +44,37 @@ def run_mapped(
     return results
 
 
-def failure_row(stage: str, path: str, exc: BaseException, retries: int) -> Quarantined:
-    """A task that kept failing is quarantined with the error it raised, never dropped."""
+def failure_row(stage: str, path: str, exc: BaseException, retries: int, item_id: str | None = None) -> Quarantined:
+    """A task that kept failing is quarantined with the error it raised, never dropped. A MediaError
+    is the input's fault and keeps its own reason; anything else is 'failed'."""
+    if isinstance(exc, MediaError):
+        return Quarantined(stage=stage, path=path, item_id=item_id, reason=exc.reason, detail=exc.detail)
     return Quarantined(
         stage=stage,
         path=path,
-        item_id=None,
+        item_id=item_id,
         reason="failed",
         detail=f"{type(exc).__name__}: {exc} (after {retries} retr{'y' if retries == 1 else 'ies'})",
     )
+
+
+def map_rows(
+    task: Task[..., T],
+    rows: Sequence[dict[str, Any]],
+    *,
+    stage: str,
+    runner: RunnerParams,
+    path_key: str,
+    desc: str,
+    **kwargs: Any,
+) -> tuple[dict[str, T], list[Quarantined]]:
+    """Run ``task(row, **kwargs)`` for every manifest row; {clip_id: result} for the rows that worked,
+    a quarantine row (naming ``row[path_key]``) for each that did not."""
+    done: dict[str, T] = {}
+    quarantined: list[Quarantined] = []
+    for row, result in zip(rows, run_mapped(task, rows, runner=runner, desc=desc, **kwargs)):
+        if isinstance(result, BaseException):
+            quarantined.append(failure_row(stage, str(row[path_key]), result, runner.retries, row["clip_id"]))
+        else:
+            done[row["clip_id"]] = result
+    return done, quarantined

@@ -147,6 +147,123 @@ class IngestParams(Section):
         return self.hop_frames or self.frames
 
 
+class SeparateParams(Section):
+    """Vocal separation with a MelBand Roformer through audio-separator."""
+
+    model: str = Field(
+        "vocals_mel_band_roformer.ckpt",
+        description="Checkpoint file name in model_dir (audio-separator model list), or 'none' for audio "
+        "that is already clean vocals: an explicit choice, recorded in the manifest.",
+    )
+    model_dir: Path = Field(Path("models/audio-separator"), description="Folder with the .ckpt and .yaml.")
+    segment_size: int = Field(256, ge=16, le=4096, description="STFT frames per chunk (audio-separator).")
+    overlap: int = Field(8, ge=1, le=64, description="Chunk overlap factor (audio-separator).")
+    torch_threads: int = Field(1, ge=1, le=64, description="Torch CPU threads per separating task.")
+
+    @property
+    def enabled(self) -> bool:
+        return self.model.lower() != "none"
+
+    @field_validator("model")
+    @classmethod
+    def _model_name(cls, v: str) -> str:
+        if v.lower() != "none" and not v.endswith((".ckpt", ".pth", ".th", ".onnx")):
+            raise ValueError("must be a model file name such as vocals_mel_band_roformer.ckpt, or none")
+        return v
+
+
+class MeasureParams(Section):
+    """Median F0 (Praat autocorrelation and WORLD), voicing and formants of each clip's vocals."""
+
+    method: Literal["praat", "world"] = Field("praat", description="Which estimate is the clip's f0_hz.")
+    floor_hz: float = Field(60.0, ge=20, le=400, description="Lowest F0 searched.")
+    ceiling_hz: float = Field(600.0, ge=100, le=2000, description="Highest F0 searched.")
+    analysis_rate: int = Field(16000, ge=8000, le=192000, description="Audio is resampled to this rate first.")
+    max_formant_hz: float = Field(5500.0, ge=3000, le=8000, description="Praat Burg formant ceiling.")
+
+    @model_validator(mode="after")
+    def _check(self) -> MeasureParams:
+        if self.floor_hz * 2 > self.ceiling_hz:
+            raise ValueError(f"ceiling_hz ({self.ceiling_hz:g}) must be at least twice floor_hz ({self.floor_hz:g})")
+        if self.analysis_rate < 2 * self.max_formant_hz:
+            raise ValueError(
+                f"analysis_rate ({self.analysis_rate}) must be at least twice max_formant_hz ({self.max_formant_hz:g})"
+            )
+        return self
+
+
+class ShiftParams(Section):
+    """Target pitch per clip and a formant-preserving, length-preserving shift of its vocals."""
+
+    mode: Literal["bounded", "decorrelated"] = Field(
+        "bounded", description="bounded: own pitch +- a random shift; decorrelated: target independent of own pitch."
+    )
+    cap_semitones: float = Field(7.0, gt=0, le=24, description="Largest shift, either way.")
+    min_semitones: float = Field(0.0, ge=0, description="Smallest shift (bounded mode).")
+    target_min_hz: float = Field(60.0, gt=20, description="No target below this.")
+    target_max_hz: float = Field(400.0, gt=20, description="No target above this.")
+    max_r: float = Field(
+        0.15, ge=0, le=1, description="Decorrelated mode: drop the most extreme voices until |r| is at most this..."
+    )
+    max_dropped_share: float = Field(0.3, ge=0, le=1, description="...but never more than this share of the clips.")
+    engine: Literal["world", "psola"] = Field("psola", description="world: WORLD vocoder; psola: Praat PSOLA.")
+    seed: int = Field(0, ge=0)
+    audio_bitrate: str = Field("192k", pattern=r"^\d+k$", description="AAC bitrate of the target clip's audio.")
+
+    @model_validator(mode="after")
+    def _check(self) -> ShiftParams:
+        if self.min_semitones >= self.cap_semitones:
+            raise ValueError(f"min_semitones ({self.min_semitones:g}) must be below cap_semitones ({self.cap_semitones:g})")
+        if self.target_min_hz >= self.target_max_hz:
+            raise ValueError(f"target_min_hz ({self.target_min_hz:g}) must be below target_max_hz ({self.target_max_hz:g})")
+        return self
+
+
+Span = tuple[float, float]
+
+
+def _span(v: Span, name: str) -> Span:
+    if v[0] > v[1]:
+        raise ValueError(f"{name}: [low, high] needs low <= high, got {list(v)}")
+    return v
+
+
+class TonesParams(Section):
+    """A voiced reference tone per pair at the target pitch, with timbre drawn independently."""
+
+    seconds: float = Field(2.0, gt=0.2, le=10)
+    rate: int = Field(48000, ge=16000, le=96000)
+    seed: int = Field(0, ge=0)
+    level_dbfs: float = Field(-20.0, ge=-60, le=-1, description="RMS level of every tone.")
+    rolloff_db_per_octave: Span = (6.0, 15.0)
+    vibrato_rate_hz: Span = (4.0, 6.5)
+    vibrato_cents: Span = (0.0, 40.0)
+    jitter_percent: Span = (0.0, 1.0)
+    shimmer_percent: Span = (0.0, 6.0)
+    breath_snr_db: Span = (15.0, 40.0)
+    vowels: list[Literal["a", "e", "i", "o", "u"]] = Field(default_factory=lambda: ["a", "e", "i", "o", "u"], min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> TonesParams:
+        for name in ("rolloff_db_per_octave", "vibrato_rate_hz", "vibrato_cents", "jitter_percent",
+                     "shimmer_percent", "breath_snr_db"):
+            _span(getattr(self, name), name)
+        return self
+
+
+class SelectParams(Section):
+    """Keep a pair only if the shifted speech re-measures on target, is voiced, and kept its formants."""
+
+    gate: Literal["hz", "cents"] = Field("hz", description="Which pitch error gate applies.")
+    max_error_hz: float = Field(30.0, gt=0, description="Gate 'hz': |measured - target| limit.")
+    max_error_cents: float = Field(50.0, gt=0, description="Gate 'cents': |measured / target| limit in cents.")
+    min_voiced_seconds: float = Field(1.0, ge=0, description="Of the original clip; rejects whispered speech.")
+    min_voiced_fraction: float = Field(0.15, ge=0, le=1, description="Of the original clip.")
+    max_formant_change: float = Field(
+        0.10, gt=0, le=1, description="Largest relative change of median F1 or F2 (Praat) allowed by the shift."
+    )
+
+
 class Params(BaseModel):
     """The whole params.yaml. Every section is optional here; a stage asks for the one it needs."""
 
@@ -155,6 +272,11 @@ class Params(BaseModel):
     runner: RunnerParams = RunnerParams()
     demo: DemoParams = DemoParams()
     ingest: IngestParams | None = None
+    separate: SeparateParams = SeparateParams()
+    measure: MeasureParams = MeasureParams()
+    shift: ShiftParams = ShiftParams()
+    tones: TonesParams = TonesParams()
+    select: SelectParams = SelectParams()
 
     def require(self, section: str) -> Any:
         value = getattr(self, section)

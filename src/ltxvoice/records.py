@@ -140,3 +140,10 @@ def content_id(*parts: object, length: int = 16) -> str:
     """A short, stable id from content: the same parts always give the same id."""
     text = "\x1f".join(str(p) for p in parts)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
+
+
+def add_columns(frame: pl.DataFrame, added: dict[str, Any], record_type: type, key: str = "clip_id") -> pl.DataFrame:
+    """A stage's output table: the input rows that got a record (keyed by ``key``), with the record's
+    columns appended in declaration order. Rows without a record were quarantined by the stage."""
+    extra = to_frame(added.values(), record_type).with_columns(pl.Series(key, list(added), dtype=pl.String))
+    return frame.join(extra, on=key, how="inner", maintain_order="left")

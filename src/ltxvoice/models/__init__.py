@@ -1,0 +1,1 @@
+"""Model file layouts: loaders of real checkpoints and generators of tiny random-weight ones."""

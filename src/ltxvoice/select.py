@@ -1,0 +1,174 @@
+"""Stage ``select``: keep a pair only if its target speech really is at the target pitch.
+
+Each shifted clip's vocals are measured again with a pitch range that follows the target (a fixed
+floor cannot see a low voice moved down 7 semitones) and the pair is kept only if
+
+* the original is voiced enough (``min_voiced_seconds``/``min_voiced_fraction``: whispered or barely
+  voiced speech has no pitch to move),
+* the re-measured pitch is within the gate of the target (``max_error_hz``, or ``max_error_cents``),
+* the shift left the formants where they were (median F1 and F2 within ``max_formant_change``).
+
+Every pair gets a row with its numbers and, when rejected, the first reason that applies.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from ltxvoice.config import MeasureParams, SelectParams
+from ltxvoice.dsp.pitch import adapted_range, cents
+from ltxvoice.measure import measure_samples
+from ltxvoice.media import read_wav
+from ltxvoice.shift import pearson
+
+STAGE = "select"
+
+BARELY_VOICED = "barely_voiced"
+OFF_TARGET = "pitch_off_target"
+FORMANTS_MOVED = "formants_moved"
+UNMEASURABLE = "unmeasurable"
+
+
+@dataclass(frozen=True)
+class Selected:
+    """Columns ``select`` adds."""
+
+    measured_target_hz: float
+    error_hz: float
+    error_cents: float
+    f1_change: float
+    f2_change: float
+    kept: bool
+    reason: str | None
+
+
+def _relative_change(after: float, before: float) -> float:
+    if not (math.isfinite(after) and math.isfinite(before) and before > 0):
+        return float("nan")
+    return after / before - 1.0
+
+
+def judge(
+    target_hz: float,
+    voiced_seconds: float,
+    voiced_fraction: float,
+    f1_hz: float,
+    f2_hz: float,
+    shifted_vocals: np.ndarray,
+    rate: int,
+    select: SelectParams,
+    measure: MeasureParams,
+) -> Selected:
+    """Re-measure one shifted clip and decide."""
+    floor, ceiling = adapted_range(target_hz, measure.floor_hz, measure.ceiling_hz)
+    after = measure_samples(shifted_vocals, rate, measure, floor=floor, ceiling=ceiling)
+    err_hz = after.f0_hz - target_hz
+    err_cents = cents(after.f0_hz, target_hz)
+    d1, d2 = _relative_change(after.f1_hz, f1_hz), _relative_change(after.f2_hz, f2_hz)
+    reason = None
+    if voiced_seconds < select.min_voiced_seconds or voiced_fraction < select.min_voiced_fraction:
+        reason = BARELY_VOICED
+    elif not math.isfinite(after.f0_hz):
+        reason = UNMEASURABLE
+    elif (abs(err_hz) > select.max_error_hz) if select.gate == "hz" else (abs(err_cents) > select.max_error_cents):
+        reason = OFF_TARGET
+    elif not (abs(d1) <= select.max_formant_change and abs(d2) <= select.max_formant_change):
+        reason = FORMANTS_MOVED
+    return Selected(
+        measured_target_hz=round(after.f0_hz, 4),
+        error_hz=round(err_hz, 4),
+        error_cents=round(err_cents, 4),
+        f1_change=round(d1, 5),
+        f2_change=round(d2, 5),
+        kept=reason is None,
+        reason=reason,
+    )
+
+
+def judge_file(target_hz: float, voiced_seconds: float, voiced_fraction: float, f1_hz: float, f2_hz: float,
+               shifted_vocals_path: Path, select: SelectParams, measure: MeasureParams) -> Selected:
+    samples, rate = read_wav(shifted_vocals_path)
+    return judge(target_hz, voiced_seconds, voiced_fraction, f1_hz, f2_hz, samples, rate, select, measure)
+
+
+def dataset_report(pairs: pl.DataFrame, upstream: dict[str, int], out_dir: Path) -> dict[str, Any]:
+    """Numbers, plots (histograms, source-vs-target scatter) and a markdown report of a selected set."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    kept = pairs.filter(pl.col("kept"))
+    rejected = pairs.filter(~pl.col("kept"))
+    by_reason = dict(sorted(Counter(rejected["reason"].to_list()).items()))
+    metrics: dict[str, Any] = {
+        "pairs_measured": pairs.height,
+        "kept": kept.height,
+        "rejected_by_reason": by_reason,
+        "left_out_before_select": dict(sorted(upstream.items())),
+        "mode": pairs["shift_mode"][0] if pairs.height else None,
+        "engine": pairs["engine"][0] if pairs.height else None,
+    }
+    if kept.height:
+        metrics |= {
+            "target_hz_min": round(float(kept["target_hz"].min()), 2),
+            "target_hz_max": round(float(kept["target_hz"].max()), 2),
+            "r_source_target": round(pearson(kept["f0_hz"].to_list(), kept["target_hz"].to_list()), 4),
+            "abs_error_hz_median": round(float(kept["error_hz"].abs().median()), 3),
+            "abs_error_hz_max": round(float(kept["error_hz"].abs().max()), 3),
+            "semitones_abs_max": round(float(kept["semitones"].abs().max()), 3),
+        }
+    _plots(pairs, out_dir)
+    (out_dir / "report.md").write_text(_markdown(metrics), encoding="utf-8")
+    return metrics
+
+
+def _plots(pairs: pl.DataFrame, out_dir: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    kept = pairs.filter(pl.col("kept"))
+    rejected = pairs.filter(~pl.col("kept"))
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), dpi=100)
+    bins = np.geomspace(50, 500, 31)
+    axes[0].hist(kept["f0_hz"].to_numpy(), bins=bins, color="tab:blue")
+    axes[0].set(xscale="log", title="source pitch (kept)", xlabel="Hz", ylabel="pairs")
+    axes[1].hist(kept["target_hz"].to_numpy(), bins=bins, color="tab:orange")
+    axes[1].set(xscale="log", title="target pitch (kept)", xlabel="Hz")
+    fig.tight_layout()
+    fig.savefig(out_dir / "histograms.png", metadata={"Software": None})
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=100)
+    ax.scatter(kept["f0_hz"], kept["target_hz"], s=14, label=f"kept ({kept.height})")
+    if rejected.height:
+        ax.scatter(rejected["f0_hz"], rejected["target_hz"], s=14, marker="x", c="tab:red",
+                   label=f"rejected ({rejected.height})")
+    ax.plot([50, 500], [50, 500], lw=0.8, c="grey")
+    ax.set(xscale="log", yscale="log", xlabel="source pitch (Hz)", ylabel="target pitch (Hz)",
+           title=f"r (kept) = {pearson(kept['f0_hz'].to_list(), kept['target_hz'].to_list()):.2f}")
+    ticks = [60, 100, 150, 200, 300, 400]
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.set_yticks(ticks, [str(t) for t in ticks])
+    ax.minorticks_off()
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(out_dir / "scatter.png", metadata={"Software": None})
+    plt.close(fig)
+
+
+def _markdown(metrics: dict[str, Any]) -> str:
+    lines = ["# Helium pairs: selection report", "", "| what | value |", "|---|---|"]
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            for k, v in value.items():
+                lines.append(f"| {key}: {k} | {v} |")
+        else:
+            lines.append(f"| {key} | {value} |")
+    lines += ["", "![histograms](histograms.png)", "", "![scatter](scatter.png)", ""]
+    return "\n".join(lines)

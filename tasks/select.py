@@ -1,0 +1,18 @@
+"""Prefect tasks of stage ``select``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from ltxvoice import select
+from ltxvoice.config import MeasureParams, SelectParams
+
+
+@task(name="select-clip", cache_policy=NO_CACHE)
+def select_row(row: dict[str, Any], params: SelectParams, measure: MeasureParams) -> select.Selected:
+    return select.judge_file(row["target_hz"], row["voiced_seconds"], row["voiced_fraction"], row["f1_hz"],
+                             row["f2_hz"], Path(row["shifted_vocals_path"]), params, measure)

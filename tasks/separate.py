@@ -1,0 +1,33 @@
+"""Prefect tasks of stage ``separate``."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from ltxvoice import separate
+from ltxvoice.config import SeparateParams
+
+_local = threading.local()
+
+
+def _separator(params: SeparateParams) -> separate.VocalSeparator:
+    """One loaded model per worker thread (audio-separator's Separator is not thread-safe)."""
+    if getattr(_local, "params", None) != params:
+        import torch
+
+        torch.set_num_threads(params.torch_threads)
+        _local.separator = separate.VocalSeparator(params)
+        _local.params = params
+    return _local.separator
+
+
+@task(name="separate-clip", cache_policy=NO_CACHE)
+def separate_row(row: dict[str, Any], params: SeparateParams, out_dir: Path, cache_dir: Path,
+                 fingerprint: str) -> separate.Separated:
+    return separate.separate_clip(row["clip_id"], Path(row["audio_path"]), row["audio_sha256"], params, out_dir,
+                                  _separator(params), cache_dir, fingerprint)
