@@ -76,3 +76,29 @@ def bad_sources(folder: Path) -> dict[str, str]:
         "truncated.mp4": "truncated",
         "truncated_no_index.mp4": "unreadable",
     }
+
+
+ALSA_DIR = Path("/usr/share/sounds/alsa")
+
+
+def alsa_speech() -> list[Path]:
+    """Debian alsa-utils' short recordings of real human speech (48 kHz mono), minus its noise file."""
+    files = sorted(p for p in ALSA_DIR.glob("*.wav") if p.stem != "Noise")
+    if len(files) < 4:
+        raise RuntimeError(f"expected alsa-utils' speech recordings in {ALSA_DIR} (./setup.sh installs alsa-utils)")
+    return files
+
+
+def espeak_samples(voice: str, pitch: int, rate: int = 48000, text: str | None = None):  # type: ignore[no-untyped-def]
+    """espeak-ng speech as mono float32 at ``rate``."""
+    import tempfile
+
+    from ltxvoice.media import read_audio
+
+    text = text or ("My grandmother kept a small garden full of mint, beans and tall sunflowers. "
+                    "The morning train was late again.")
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = speech_wav(Path(tmp) / "s.wav", text, voice, pitch)
+        from ltxvoice.media import probe
+
+        return read_audio(wav, start_s=0, seconds=probe(wav).duration_s, rate=rate)

@@ -1,5 +1,5 @@
 """The DVC pipeline end to end on a tiny demo: `dvc repro` runs the flows, a rerun is a no-op, and a
-changed ingest param reruns ingest and nothing upstream of it."""
+changed param reruns its stage and what follows, nothing upstream of it."""
 
 from __future__ import annotations
 
@@ -50,8 +50,19 @@ def test_repro_builds_then_noops_then_reruns_only_what_changed(repo: Path) -> No
     assert quarantine.height == 7  # the demo's one broken file per reason
     assert len(list((repo / "data/ingest/clips").glob("*.mp4"))) == 3
 
+    assert pl.read_parquet(repo / "data/select/pairs.parquet").height >= 1
+    assert (repo / "data/select/report/report.md").is_file()
+
     again = _dvc(repo, "repro")
     assert "Running stage" not in again and "up to date" in again
+
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["tones"]["seed"] = 7
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    tones_changed = _dvc(repo, "repro")
+    ran = {s for s in ("demo", "ingest", "separate", "measure", "shift", "tones", "select")
+           if f"Running stage '{s}'" in tones_changed}
+    assert ran == {"tones", "select"}
 
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["ingest"]["frames"] = 129

@@ -71,6 +71,83 @@ def ingest(
     _run_stage("ingest", params, out)
 
 
+@app.command()
+def pitch(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="Audio or video file."),
+    floor: float = typer.Option(60.0, help="Lowest F0 searched (Hz)."),
+    ceiling: float = typer.Option(600.0, help="Highest F0 searched (Hz)."),
+) -> None:
+    """Measure one file's pitch (as stage `measure` does) and print JSON.
+
+    Prints the median F0 over voiced frames from Praat's autocorrelation and from WORLD
+    (dio+stonemask), their disagreement in cents, the voiced fraction and seconds, and median F1/F2."""
+    import json
+
+    from ltxvoice.config import MeasureParams
+    from ltxvoice.measure import measure_samples
+
+    samples, rate = _load_audio(file)
+    result = measure_samples(samples, rate, MeasureParams(floor_hz=floor, ceiling_hz=ceiling))
+    typer.echo(json.dumps({"file": str(file), **{k: _num(v) for k, v in result.__dict__.items()}}, indent=2))
+
+
+@app.command()
+def shift(
+    inp: Path = typer.Argument(..., exists=True, dir_okay=False, metavar="IN", help="Audio or video file."),
+    out: Path = typer.Argument(..., dir_okay=False, help="Output WAV."),
+    semitones: float = typer.Option(..., help="Shift, e.g. -3 or 7."),
+    engine: str = typer.Option("psola", help="psola (Praat PSOLA) or world (WORLD vocoder)."),
+) -> None:
+    """Shift one file's pitch by SEMITONES, keeping formants and the exact length (as stage `shift` does)."""
+    from ltxvoice.dsp.pitch import adapted_range, praat_track
+    from ltxvoice.dsp.shifting import shift as shift_samples
+    from ltxvoice.media import write_wav
+
+    if engine not in ("psola", "world"):
+        raise typer.BadParameter("must be psola or world", param_hint="--engine")
+    samples, rate = _load_audio(inp)
+    f0 = praat_track(samples, rate, 60.0, 600.0).median()
+    lo, hi = adapted_range(f0, 60.0, 600.0) if f0 == f0 else (60.0, 600.0)
+    write_wav(out, shift_samples(samples, rate, semitones, engine, floor=lo, ceiling=hi), rate)  # type: ignore[arg-type]
+    typer.echo(f"{out}: {samples.size / rate:.2f} s shifted {semitones:+g} st with {engine}")
+
+
+@app.command()
+def tone(
+    out: Path = typer.Argument(..., dir_okay=False, help="Output WAV."),
+    f0: float = typer.Option(..., "--f0", help="Pitch in Hz."),
+    seconds: float = typer.Option(2.0, help="Length."),
+    seed: int = typer.Option(0, help="Timbre and noise seed."),
+) -> None:
+    """Synthesize a voiced reference tone at F0 with a seeded random timbre (as stage `tones` does)."""
+    from ltxvoice.config import TonesParams
+    from ltxvoice.dsp.tone import synthesize
+    from ltxvoice.media import write_wav
+    from ltxvoice.tones import draw_timbre
+
+    params = TonesParams(seconds=seconds)
+    timbre = draw_timbre(params, seed)
+    write_wav(out, synthesize(f0, seconds, params.rate, timbre, seed=seed, level_dbfs=params.level_dbfs), params.rate)
+    typer.echo(f"{out}: {seconds:g} s at {f0:g} Hz, timbre {timbre}")
+
+
+def _load_audio(path: Path):  # type: ignore[no-untyped-def]
+    """Any audio or video file as mono float at 48 kHz (WAVs at their own rate)."""
+    from ltxvoice.media import MediaError, probe, read_audio, read_wav
+
+    if path.suffix.lower() == ".wav":
+        return read_wav(path)
+    try:
+        info = probe(path)
+        return read_audio(path, start_s=0.0, seconds=info.duration_s, rate=48000), 48000
+    except MediaError as exc:
+        raise typer.BadParameter(f"{path}: {exc.detail}") from None
+
+
+def _num(v: object) -> object:
+    return None if isinstance(v, float) and v != v else v
+
+
 params_app = typer.Typer(help="Inspect params.yaml.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(params_app, name="params")
 

@@ -130,8 +130,6 @@ def separate_clip(
     """Vocals and the rest of one clip, at the clip's own rate and length, as WAVs in ``out_dir``."""
     if not params.enabled:
         return Separated(separation_model="none", vocals_path=str(audio_path), other_path=None)
-    if separator is None:
-        raise ValueError("separate_clip needs a VocalSeparator when separate.model is not none")
     vocals_out, other_out = out_dir / f"{clip_id}.vocals.wav", out_dir / f"{clip_id}.other.wav"
     key = content_id(audio_sha256, fingerprint)
     cached = [cache_dir / f"{key}.vocals.wav", cache_dir / f"{key}.other.wav"] if cache_dir else []
@@ -139,6 +137,8 @@ def separate_clip(
         shutil.copyfile(cached[0], vocals_out)
         shutil.copyfile(cached[1], other_out)
     else:
+        if separator is None:
+            raise ValueError("separate_clip needs a VocalSeparator when separate.model is not none")
         mix, rate = read_wav(audio_path)
         vocals, other, stem_rate = separator(audio_path)
         write_wav(vocals_out, to_rate(vocals, stem_rate, rate, mix.size), rate)
