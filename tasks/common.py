@@ -3,11 +3,11 @@ progress bar; an item whose task still fails after its retries becomes a quarant
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from prefect import Task
-from prefect.futures import as_completed
 from tqdm import tqdm
 
 from ltxvoice.config import RunnerParams
@@ -25,22 +25,28 @@ def run_mapped(
     desc: str,
     **kwargs: Any,
 ) -> list[T | BaseException]:
-    """Submit ``task(item, **kwargs)`` for every item on the flow's task runner.
+    """Submit ``task(item, **kwargs)`` for every item on the flow's task runner, with at most
+    ``runner.workers`` in flight whatever runner the flow was started with (so a flow called
+    directly or from a deployment is bounded too).
 
     Returns one entry per item, in input order: the task's result, or the exception it ended with."""
     if not items:
         return []
     configured = task.with_options(retries=runner.retries, retry_delay_seconds=runner.retry_delay_s)
-    futures = [configured.submit(item, **kwargs) for item in items]
-    index = {id(f): i for i, f in enumerate(futures)}
-    results: list[Any] = [None] * len(items)
+    slots = threading.BoundedSemaphore(runner.workers)
+    futures = []
     with tqdm(total=len(items), desc=desc, unit="item", dynamic_ncols=True) as bar:
-        for fut in as_completed(futures):
+        for item in items:
+            slots.acquire()
+            future = configured.submit(item, **kwargs)
+            future.add_done_callback(lambda _: (slots.release(), bar.update(1)))
+            futures.append(future)
+        results: list[Any] = []
+        for future in futures:
             try:
-                results[index[id(fut)]] = fut.result()
+                results.append(future.result())
             except Exception as exc:  # the task's own error, after its retries
-                results[index[id(fut)]] = exc
-            bar.update(1)
+                results.append(exc)
     return results
 
 

@@ -20,15 +20,15 @@ def voice() -> tuple[np.ndarray, object]:
     return x, measure_samples(x, 48000, MeasureParams())
 
 
-def _judge(y: np.ndarray, target: float, before, **kw: float):  # type: ignore[no-untyped-def]
-    return judge(target, before.voiced_seconds, before.voiced_fraction, before.f1_hz, before.f2_hz, y, 48000,
-                 SelectParams(**kw), MeasureParams())
+def _judge(x: np.ndarray, y: np.ndarray, target: float, before, **kw: float):  # type: ignore[no-untyped-def]
+    return judge(x, y, 48000, target, before.voiced_seconds, before.voiced_fraction, SelectParams(**kw),
+                 MeasureParams())
 
 
 def test_on_target_shift_is_kept(voice) -> None:  # type: ignore[no-untyped-def]
     x, before = voice
     y = shift(x, 48000, 3.0, "psola")
-    verdict = _judge(y, before.f0_hz * 2 ** (3 / 12), before)
+    verdict = _judge(x, y, before.f0_hz * 2 ** (3 / 12), before)
     assert verdict.kept and verdict.reason is None and abs(verdict.error_hz) < 5
 
 
@@ -36,8 +36,8 @@ def test_off_target_is_rejected_by_hz_and_cents_gates(voice) -> None:  # type: i
     x, before = voice
     y = shift(x, 48000, 3.0, "psola")
     wrong = before.f0_hz * 2 ** (6 / 12)  # claims +6 st, is +3 st
-    assert _judge(y, wrong, before).reason == OFF_TARGET
-    assert _judge(y, wrong, before, gate="cents", max_error_cents=50).reason == OFF_TARGET  # type: ignore[arg-type]
+    assert _judge(x, y, wrong, before).reason == OFF_TARGET
+    assert _judge(x, y, wrong, before, gate="cents", max_error_cents=50).reason == OFF_TARGET  # type: ignore[arg-type]
 
 
 def test_moved_formants_are_rejected(voice) -> None:  # type: ignore[no-untyped-def]
@@ -46,14 +46,14 @@ def test_moved_formants_are_rejected(voice) -> None:  # type: ignore[no-untyped-
     x, before = voice
     fast = resample_poly(x, 4, 5).astype(np.float32)
     fast = np.concatenate([fast, np.zeros(x.size - fast.size, np.float32)])
-    verdict = _judge(fast, before.f0_hz * 1.25, before)
+    verdict = _judge(x, fast, before.f0_hz * 1.25, before)
     assert verdict.reason == FORMANTS_MOVED and verdict.f1_change > 0.1
 
 
 def test_whispered_original_is_rejected() -> None:
     x = fixtures.espeak_samples("en+whisper", 50)
     before = measure_samples(x, 48000, MeasureParams())
-    verdict = _judge(x, 150.0, before)
+    verdict = _judge(x, x, 150.0, before)
     assert verdict.reason == BARELY_VOICED and not verdict.kept
 
 

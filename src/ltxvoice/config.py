@@ -260,7 +260,7 @@ class SelectParams(Section):
     min_voiced_seconds: float = Field(1.0, ge=0, description="Of the original clip; rejects whispered speech.")
     min_voiced_fraction: float = Field(0.15, ge=0, le=1, description="Of the original clip.")
     max_formant_change: float = Field(
-        0.10, gt=0, le=1, description="Largest relative change of median F1 or F2 (Praat) allowed by the shift."
+        0.05, gt=0, le=1, description="Largest relative change of F1 or F2 (Praat, frame by frame) the shift may cause."
     )
 
 

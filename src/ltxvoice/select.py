@@ -6,7 +6,8 @@ floor cannot see a low voice moved down 7 semitones) and the pair is kept only i
 * the original is voiced enough (``min_voiced_seconds``/``min_voiced_fraction``: whispered or barely
   voiced speech has no pitch to move),
 * the re-measured pitch is within the gate of the target (``max_error_hz``, or ``max_error_cents``),
-* the shift left the formants where they were (median F1 and F2 within ``max_formant_change``).
+* the shift left the formants where they were: F1 and F2, compared frame by frame over the frames
+  voiced in both, change by at most ``max_formant_change`` (median of the per-frame ratios).
 
 Every pair gets a row with its numbers and, when rejected, the first reason that applies.
 """
@@ -23,9 +24,9 @@ import numpy as np
 import polars as pl
 
 from ltxvoice.config import MeasureParams, SelectParams
-from ltxvoice.dsp.pitch import adapted_range, cents
-from ltxvoice.measure import measure_samples
-from ltxvoice.media import read_wav
+from ltxvoice.dsp.pitch import adapted_range, cents, formant_change, praat_track, world_track
+from ltxvoice.measure import resample
+from ltxvoice.media import MediaError, read_wav
 from ltxvoice.shift import pearson
 
 STAGE = "select"
@@ -56,33 +57,38 @@ def _relative_change(after: float, before: float) -> float:
 
 
 def judge(
+    original: np.ndarray,
+    shifted: np.ndarray,
+    rate: int,
     target_hz: float,
     voiced_seconds: float,
     voiced_fraction: float,
-    f1_hz: float,
-    f2_hz: float,
-    shifted_vocals: np.ndarray,
-    rate: int,
     select: SelectParams,
     measure: MeasureParams,
 ) -> Selected:
-    """Re-measure one shifted clip and decide."""
+    """Re-measure one shifted clip against its original vocals and decide."""
     floor, ceiling = adapted_range(target_hz, measure.floor_hz, measure.ceiling_hz)
-    after = measure_samples(shifted_vocals, rate, measure, floor=floor, ceiling=ceiling)
-    err_hz = after.f0_hz - target_hz
-    err_cents = cents(after.f0_hz, target_hz)
-    d1, d2 = _relative_change(after.f1_hz, f1_hz), _relative_change(after.f2_hz, f2_hz)
+    x = resample(original, rate, measure.analysis_rate)
+    y = resample(shifted, rate, measure.analysis_rate)
+    after = praat_track(y, measure.analysis_rate, floor, ceiling) if measure.method == "praat" else \
+        world_track(y, measure.analysis_rate, floor, ceiling)
+    before = praat_track(x, measure.analysis_rate, measure.floor_hz, measure.ceiling_hz)
+    both = before.voiced & after.voiced_at(before.times)
+    d1, d2 = formant_change(x, y, measure.analysis_rate, before.times[both], measure.max_formant_hz)
+    measured = after.median()
+    err_hz = measured - target_hz
+    err_cents = cents(measured, target_hz)
     reason = None
     if voiced_seconds < select.min_voiced_seconds or voiced_fraction < select.min_voiced_fraction:
         reason = BARELY_VOICED
-    elif not math.isfinite(after.f0_hz):
+    elif not math.isfinite(measured):
         reason = UNMEASURABLE
     elif (abs(err_hz) > select.max_error_hz) if select.gate == "hz" else (abs(err_cents) > select.max_error_cents):
         reason = OFF_TARGET
     elif not (abs(d1) <= select.max_formant_change and abs(d2) <= select.max_formant_change):
         reason = FORMANTS_MOVED
     return Selected(
-        measured_target_hz=round(after.f0_hz, 4),
+        measured_target_hz=round(measured, 4),
         error_hz=round(err_hz, 4),
         error_cents=round(err_cents, 4),
         f1_change=round(d1, 5),
@@ -92,10 +98,13 @@ def judge(
     )
 
 
-def judge_file(target_hz: float, voiced_seconds: float, voiced_fraction: float, f1_hz: float, f2_hz: float,
-               shifted_vocals_path: Path, select: SelectParams, measure: MeasureParams) -> Selected:
-    samples, rate = read_wav(shifted_vocals_path)
-    return judge(target_hz, voiced_seconds, voiced_fraction, f1_hz, f2_hz, samples, rate, select, measure)
+def judge_files(original: Path, shifted: Path, target_hz: float, voiced_seconds: float, voiced_fraction: float,
+                select: SelectParams, measure: MeasureParams) -> Selected:
+    x, rate = read_wav(original)
+    y, rate_y = read_wav(shifted)
+    if rate != rate_y or x.size != y.size:
+        raise MediaError("length_mismatch", f"{shifted} is {y.size} samples at {rate_y} Hz, {original} {x.size} at {rate} Hz")
+    return judge(x, y, rate, target_hz, voiced_seconds, voiced_fraction, select, measure)
 
 
 def dataset_report(pairs: pl.DataFrame, upstream: dict[str, int], out_dir: Path) -> dict[str, Any]:

@@ -55,3 +55,10 @@ def test_adapted_range_follows_the_target() -> None:
     assert adapted_range(200.0, 60.0, 600.0) == (60.0, 600.0)
     assert adapted_range(400.0, 60.0, 600.0) == (60.0, 720.0)
     assert cents(200, 100) == pytest.approx(1200)
+
+
+def test_voiced_at_uses_nearest_frame_time() -> None:
+    from ltxvoice.dsp.pitch import PitchTrack
+
+    track = PitchTrack(times=np.array([0.015, 0.025, 0.035]), f0=np.array([0.0, 120.0, 0.0]), time_step=0.01)
+    assert track.voiced_at(np.array([0.0, 0.021, 0.029, 0.5])).tolist() == [False, True, True, False]
