@@ -30,7 +30,10 @@ class Section(BaseModel):
 class RunnerParams(Section):
     """How per-item work is executed. Not a stage: changing it never invalidates artifacts."""
 
-    workers: int = Field(2, ge=1, le=256, description="Parallel per-item tasks.")
+    workers: int = Field(2, ge=1, le=256, description="Task runs in flight at once.")
+    batch_size: int = Field(
+        8, ge=1, le=10000, description="Items per task run; 1 gives every item its own task run in the UI."
+    )
     retries: int = Field(1, ge=0, le=10, description="Retries of a per-item task after an unexpected error.")
     retry_delay_s: float = Field(1.0, ge=0, le=600)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 from prefect import flow, task
 
 from ltxvoice.config import RunnerParams
@@ -27,13 +28,15 @@ def _busy(x: int) -> int:
 
 
 @flow
-def _mapped(workers: int) -> list:
-    return run_mapped(_busy, list(range(12)), runner=RunnerParams(workers=workers, retries=0), desc="test")
+def _mapped(workers: int, batch_size: int) -> list:
+    runner = RunnerParams(workers=workers, retries=0, batch_size=batch_size)
+    return run_mapped(_busy, list(range(12)), runner=runner, desc="test")
 
 
-def test_parallelism_is_bounded_by_params_whatever_the_runner() -> None:
+@pytest.mark.parametrize("batch_size", [1, 2])
+def test_parallelism_is_bounded_by_params_whatever_the_runner(batch_size: int) -> None:
     _state.update(now=0, peak=0)
-    results = _mapped(2)  # called directly: the flow's default task runner is not sized by params
+    results = _mapped(2, batch_size)  # called directly: the flow's default task runner is not sized by params
     assert _state["peak"] <= 2
     assert [r for i, r in enumerate(results) if i != 3] == [i * 10 for i in range(12) if i != 3]
     assert isinstance(results[3], ValueError)
