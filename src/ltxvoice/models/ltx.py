@@ -1,0 +1,277 @@
+"""LTX-2.3 model layer on top of ``ltx-core`` 1.0.0.
+
+Real LTX-2.3 checkpoints (``ltx-2.3-22b-*.safetensors``) are ONE safetensors
+file whose metadata holds ``{"config": json}`` with the sections
+``transformer`` / ``vae`` / ``audio_vae`` / ``vocoder`` and whose tensor keys
+are prefixed ``model.diffusion_model.`` (transformer + text connectors),
+``vae.`` (video VAE), ``audio_vae.``, ``vocoder.`` (vocoder + BWE) and
+``text_embedding_projection.`` (Gemma feature -> video/audio projection).
+
+Weights cannot be downloaded here, so :func:`write_tiny_ltx_checkpoint` writes
+a tiny random-weight file in exactly that layout and :func:`load_ltx_components`
+loads it through ltx-core's own ``SingleGPUModelBuilder`` - the same code path
+used for the real file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import types
+import zlib
+from pathlib import Path
+from typing import Any, Iterable
+
+COMPONENTS: tuple[str, ...] = (
+    "transformer", "video_encoder", "video_decoder", "audio_encoder",
+    "audio_decoder", "vocoder", "embeddings_processor",
+)
+
+
+def ensure_torchaudio_importable() -> None:
+    """Make ``import torchaudio`` work without its compiled extension.
+
+    The venv pairs a CUDA torchaudio 2.11 build with a CPU torch 2.13, so
+    ``torchaudio/_extension`` fails loading ``lib/_torchaudio.abi3.so``.
+    ltx-core only uses pure-Python torchaudio ops (MelSpectrogram, resample),
+    so we pre-seed ``sys.modules`` with a stub saying "no extension"; the
+    rest of torchaudio then imports normally. No-op if torchaudio is loaded.
+    """
+    if "torchaudio" in sys.modules or "torchaudio._extension" in sys.modules:
+        return
+    try:  # a matching torchaudio build needs no workaround
+        import importlib.util
+        if importlib.util.find_spec("torchaudio") is None:
+            return
+    except Exception:  # pragma: no cover
+        return
+    stub = types.ModuleType("torchaudio._extension")
+    stub._IS_TORCHAUDIO_EXT_AVAILABLE = False  # filtering.py falls back to Python loops
+    stub._IS_ALIGN_AVAILABLE = False
+    stub.fail_if_no_align = lambda fn: fn  # decorator used by functional/_alignment.py
+    stub._check_cuda_version = lambda: None
+    stub._load_lib = lambda name: False
+    sys.modules["torchaudio._extension"] = stub
+
+
+def tiny_ltx_config() -> dict[str, Any]:
+    """Config metadata of an LTX-2.3 unified checkpoint, shrunk to toy sizes.
+
+    Keys/nesting are those read by ltx-core's configurators; every structural
+    switch matches LTX-2.3 (gated attention, cross-attention AdaLN, split
+    float64 RoPE, V2 text projection before the connectors, AMP1/snakebeta
+    vocoder + 16->48 kHz bandwidth extension). Only widths/depths shrink.
+    """
+    t = {  # real: 48 layers, video 32x128 (4096), audio 32x64 (2048)
+        "_class_name": "AVTransformer3DModel", "activation_fn": "gelu-approximate",
+        "attention_bias": True, "attention_type": "default", "dropout": 0.0,
+        "double_self_attention": False, "norm_elementwise_affine": False, "norm_eps": 1e-06,
+        "norm_num_groups": 32, "num_embeds_ada_norm": 1000, "num_vector_embeds": None,
+        "only_cross_attention": False, "cross_attention_norm": True, "upcast_attention": False,
+        "use_linear_projection": False, "qk_norm": "rms_norm", "standardization_norm": "rms_norm",
+        "positional_embedding_type": "rope", "positional_embedding_theta": 10000.0,
+        "positional_embedding_max_pos": [20, 2048, 2048], "audio_positional_embedding_max_pos": [20],
+        "timestep_scale_multiplier": 1000, "av_ca_timestep_scale_multiplier": 1000.0,
+        "causal_temporal_positioning": True, "use_audio_video_cross_attention": True,
+        "share_ff": False, "av_cross_ada_norm": True, "use_middle_indices_grid": True,
+        "num_layers": 2, "num_attention_heads": 2, "attention_head_dim": 32,
+        "cross_attention_dim": 64,  # must equal heads*head_dim (context arrives pre-projected)
+        "audio_num_attention_heads": 2, "audio_attention_head_dim": 16, "audio_cross_attention_dim": 32,
+        "in_channels": 128, "out_channels": 128,  # = video VAE latent channels (real)
+        "audio_in_channels": 128, "audio_out_channels": 128,  # = 8 z-channels x 16 latent mel bins (real)
+        "caption_channels": 3840,  # Gemma-3 hidden size (unused when projection precedes connector)
+        "use_embeddings_connector": True, "connector_num_layers": 2,  # real: 8
+        "connector_num_attention_heads": 2, "connector_attention_head_dim": 32,  # = video inner dim
+        "audio_connector_num_attention_heads": 2, "audio_connector_attention_head_dim": 16,
+        "connector_positional_embedding_max_pos": [4096], "connector_num_learnable_registers": 128,
+        "connector_norm_output": True, "connector_learnable_registers_std": 1,
+        "apply_gated_attention": True, "connector_apply_gated_attention": True,
+        "cross_attention_adaln": True, "caption_proj_before_connector": True,
+        "caption_projection_first_linear": False, "caption_projection_second_linear": False,
+        "caption_proj_input_norm": False, "text_encoder_norm_type": "per_token_rms",
+        "rope_type": "split", "frequencies_precision": "float64",
+    }
+
+    def blocks(kinds: Iterable[tuple[str, int]]) -> list[list[Any]]:
+        out: list[list[Any]] = []
+        for name, mult in kinds:
+            out += [["res_x", {"num_layers": 1}], [name, {"multiplier": mult}]]
+        return out + [["res_x", {"num_layers": 1}]]
+
+    # Same block sequence as LTX-2.3 (8x time / 32x space with patch_size 4, 128 latent
+    # channels); res_x depth 1 instead of 2-6, encoder multipliers 1 (real: 2,2,2,1).
+    vae = {
+        "_class_name": "CausalVideoAutoencoder", "dims": 3, "in_channels": 3, "out_channels": 3,
+        "latent_channels": 128, "patch_size": 4, "norm_layer": "pixel_norm",
+        "latent_log_var": "uniform", "use_quant_conv": False, "causal_decoder": False,
+        "timestep_conditioning": False, "normalize_latent_channels": False, "scaling_factor": 1.0,
+        "encoder_base_channels": 128, "decoder_base_channels": 16,  # real decoder: 128
+        "spatial_padding_mode": "zeros",
+        "encoder_blocks": blocks([("compress_space_res", 1), ("compress_time_res", 1),
+                                  ("compress_all_res", 1), ("compress_all_res", 1)]),
+        "decoder_blocks": blocks([("compress_space", 2), ("compress_time", 2),
+                                  ("compress_all", 1), ("compress_all", 2)]),
+    }
+    audio_vae = {  # real: num_res_blocks 2; ch stays 128 (ltx-core sizes latent stats by ch = 8x16); 16 kHz, n_fft 1024, hop 160, 64 mel, stereo
+        "model": {"params": {"sampling_rate": 16000, "ddconfig": {
+            "double_z": True, "mel_bins": 64, "z_channels": 8, "resolution": 256,
+            "downsample_time": False, "in_channels": 2, "out_ch": 2, "ch": 128,
+            "ch_mult": [1, 1, 1], "num_res_blocks": 1,  # real [1,2,4]: same 2 downsamples (4x)
+            "attn_resolutions": [], "dropout": 0.0,
+            "mid_block_add_attention": False, "norm_type": "pixel", "causality_axis": "height"}}},
+        "preprocessing": {
+            "stft": {"filter_length": 1024, "hop_length": 160, "win_length": 1024, "causal": True},
+            "mel": {"n_mel_channels": 64, "mel_fmin": 0, "mel_fmax": 8000}},
+    }
+    amp = {"resblock": "AMP1", "resblock_kernel_sizes": [3, 7, 11],
+           "resblock_dilation_sizes": [[1, 3, 5]] * 3, "stereo": True,
+           "use_tanh_at_final": False, "activation": "snakebeta", "use_bias_at_final": False}
+    vocoder = {  # nested vocoder+bwe => ltx-core builds VocoderWithBWE (2.3 layout)
+        "vocoder": {**amp, "upsample_initial_channel": 128,  # real 1536 (halves per stage); x160 = hop
+                    "upsample_rates": [5, 2, 2, 2, 2, 2], "upsample_kernel_sizes": [11, 4, 4, 4, 4, 4]},
+        "bwe": {**amp, "upsample_initial_channel": 64,  # real 512; 16 kHz -> 48 kHz
+                "upsample_rates": [6, 5, 2, 2, 2], "upsample_kernel_sizes": [12, 11, 4, 4, 4],
+                "apply_final_activation": False, "input_sampling_rate": 16000,
+                "output_sampling_rate": 48000, "hop_length": 80, "n_fft": 512, "win_size": 512,
+                "num_mels": 64},
+    }
+    return {"transformer": t, "vae": vae, "audio_vae": audio_vae, "vocoder": vocoder}
+
+
+def component_specs() -> dict[str, tuple[Any, Any, str]]:
+    """component -> (ltx-core configurator, key SDOps, checkpoint prefix)."""
+    ensure_torchaudio_importable()
+    from ltx_core.model.audio_vae import model_configurator as am
+    from ltx_core.model.transformer.model_configurator import (
+        LTXV_MODEL_COMFY_RENAMING_MAP, LTXModelConfigurator)
+    from ltx_core.model.video_vae import model_configurator as vm
+    from ltx_core.text_encoders.gemma import (
+        EMBEDDINGS_PROCESSOR_KEY_OPS, EmbeddingsProcessorConfigurator)
+
+    return {
+        "transformer": (LTXModelConfigurator, LTXV_MODEL_COMFY_RENAMING_MAP, "model.diffusion_model."),
+        "video_encoder": (vm.VideoEncoderConfigurator, vm.VAE_ENCODER_COMFY_KEYS_FILTER, "vae."),
+        "video_decoder": (vm.VideoDecoderConfigurator, vm.VAE_DECODER_COMFY_KEYS_FILTER, "vae."),
+        "audio_encoder": (am.AudioEncoderConfigurator, am.AUDIO_VAE_ENCODER_COMFY_KEYS_FILTER, "audio_vae."),
+        "audio_decoder": (am.AudioDecoderConfigurator, am.AUDIO_VAE_DECODER_COMFY_KEYS_FILTER, "audio_vae."),
+        "vocoder": (am.VocoderConfigurator, am.VOCODER_COMFY_KEYS_FILTER, "vocoder."),
+        "embeddings_processor": (EmbeddingsProcessorConfigurator, EMBEDDINGS_PROCESSOR_KEY_OPS, ""),
+    }
+
+
+# Module-key -> checkpoint-key renames (inverse of ltx-core's SDOps for the real file).
+_INVERSE = {
+    "video_encoder": [("per_channel_statistics.", "vae.per_channel_statistics."), ("", "vae.encoder.")],
+    "video_decoder": [("per_channel_statistics.", "vae.per_channel_statistics."), ("", "vae.decoder.")],
+    "audio_encoder": [("per_channel_statistics.", "audio_vae.per_channel_statistics."), ("", "audio_vae.encoder.")],
+    "audio_decoder": [("per_channel_statistics.", "audio_vae.per_channel_statistics."), ("", "audio_vae.decoder.")],
+    "transformer": [("", "model.diffusion_model.")],
+    "vocoder": [("", "vocoder.")],  # BWE keys become vocoder.vocoder.* / vocoder.bwe_generator.*
+    "embeddings_processor": [
+        ("feature_extractor.", "text_embedding_projection."),
+        ("video_connector.", "model.diffusion_model.video_embeddings_connector."),
+        ("audio_connector.", "model.diffusion_model.audio_embeddings_connector.")],
+}
+
+
+def _init_tensor(name: str, ref: Any, seed: int, sr: int = 16000) -> Any:
+    """Deterministic, finite values for one tensor (per-key generator)."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed * 1_000_003 + zlib.crc32(name.encode()))
+    shape, leaf = tuple(ref.shape), name.rsplit(".", 1)[-1]
+    if leaf == "std-of-means":  # latent normalisation stats: must be > 0
+        return 0.5 + torch.rand(shape, generator=g)
+    if leaf == "mean-of-means":
+        return 0.1 * torch.randn(shape, generator=g)
+    if leaf == "filter":  # anti-alias sinc filters: analytic, built by ltx-core on CPU
+        return ref.detach().float().clone()
+    if leaf == "mel_basis":  # BWE mel filterbank [n_mels, n_freqs] (real: slaney, bf16)
+        from torchaudio.functional import melscale_fbanks
+        return melscale_fbanks(shape[1], 0.0, sr / 2, shape[0], sr, norm="slaney", mel_scale="slaney").T
+    if leaf in ("forward_basis", "inverse_basis"):  # causal STFT: DFT rows x Hann window
+        n_fft = shape[-1]
+        k = torch.arange(n_fft // 2 + 1, dtype=torch.float64)[:, None]
+        ang = 2 * math.pi * k * torch.arange(n_fft, dtype=torch.float64)[None] / n_fft
+        win = torch.hann_window(n_fft, periodic=True, dtype=torch.float64)
+        return (torch.cat([torch.cos(ang), -torch.sin(ang)]) * win)[:, None, :].float()
+    if leaf == "learnable_registers":
+        return torch.rand(shape, generator=g) * 2 - 1
+    if leaf in ("alpha", "beta"):  # snakebeta (log-scale) parameters
+        return 0.1 * torch.randn(shape, generator=g)
+    if len(shape) <= 1 and leaf == "weight":  # norm scales
+        return 1 + 0.02 * torch.randn(shape, generator=g)
+    if len(shape) <= 1:
+        return 0.02 * torch.randn(shape, generator=g)
+    fan_in = max(1, ref.numel() // shape[0])
+    return torch.randn(shape, generator=g) / math.sqrt(fan_in)
+
+
+def write_tiny_ltx_checkpoint(path: Path, *, seed: int = 0) -> Path:
+    """Write a tiny random-weight LTX-2.3 unified checkpoint to ``path``.
+
+    Each component is built with ltx-core's configurator from
+    :func:`tiny_ltx_config`, every parameter/buffer is overwritten with
+    deterministic finite values, tensors are cast to bf16 (as in the real
+    file) and saved under the real key prefixes with ``{"config": ...}``
+    metadata. Same seed -> byte-identical file.
+    """
+    import torch
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    config = tiny_ltx_config()
+    sr = config["vocoder"]["bwe"]["input_sampling_rate"]
+    out: dict[str, Any] = {}
+    for comp, (configurator, _ops, _prefix) in component_specs().items():
+        with torch.device("cpu"):
+            module = configurator.from_config(config)
+        for key, ref in module.state_dict().items():
+            ckpt_key = next(new + key[len(old):] for old, new in _INVERSE[comp] if key.startswith(old))
+            if ckpt_key in out:  # per_channel_statistics shared by encoder and decoder
+                continue
+            value = _init_tensor(ckpt_key, ref, seed, sr) if ref.is_floating_point() else ref.clone()
+            out[ckpt_key] = value.to(torch.bfloat16).contiguous() if value.is_floating_point() else value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(dict(sorted(out.items())), str(path), metadata={"config": json.dumps(config, sort_keys=True)})
+    return path
+
+
+def load_ltx_components(
+    path: Path,
+    device: str = "cpu",
+    components: Iterable[str] = COMPONENTS,
+    dtype: Any = None,
+) -> dict[str, Any]:
+    """Load LTX-2.3 components from a unified checkpoint via ltx-core.
+
+    Uses ``SingleGPUModelBuilder(model_class_configurator, model_path,
+    model_sd_ops).build(device, dtype)`` per component, exactly as for the
+    real file. ltx-core only *warns* about missing keys (and returns a model
+    with meta tensors), so this raises ``ValueError`` naming the file and the
+    missing keys. Raises ``FileNotFoundError`` if ``path`` does not exist.
+    """
+    import torch
+    from ltx_core.loader import SingleGPUModelBuilder
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"LTX checkpoint not found: {path}")
+    specs = component_specs()
+    unknown = [c for c in components if c not in specs]
+    if unknown:
+        raise ValueError(f"unknown LTX components {unknown}; choose from {list(specs)}")
+    loaded: dict[str, Any] = {}
+    for comp in components:
+        configurator, ops, _ = specs[comp]
+        builder = SingleGPUModelBuilder(model_class_configurator=configurator,
+                                        model_path=str(path), model_sd_ops=ops)
+        model = builder.build(device=torch.device(device), dtype=dtype)
+        meta = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+        if meta:
+            shown = ", ".join(meta[:10]) + (f" (+{len(meta) - 10} more)" if len(meta) > 10 else "")
+            raise ValueError(f"{path}: LTX component '{comp}' is missing {len(meta)} "
+                             f"tensor(s) in the checkpoint (left on meta): {shown}")
+        loaded[comp] = model.eval()
+    return loaded
