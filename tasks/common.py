@@ -60,7 +60,7 @@ def run_mapped(
             try:
                 outcome = future.result()
             except Exception as exc:  # the task's own error, after its retries
-                outcome = exc if count == 1 and size == 1 else [exc] * count
+                outcome = exc if size == 1 else [exc] * count
             results.extend([outcome] if size == 1 else outcome)
     return results
 

@@ -9,11 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from ltxvoice.config import MeasureParams
 from ltxvoice.dsp.pitch import cents, formant_medians, praat_track, world_track
-from ltxvoice.media import read_wav
+from ltxvoice.media import read_wav, resample
 
 STAGE = "measure"
 
@@ -30,13 +29,6 @@ class Measured:
     voiced_seconds: float
     f1_hz: float
     f2_hz: float
-
-
-def resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
-    if rate == target:
-        return samples
-    g = np.gcd(rate, target)
-    return resample_poly(samples.astype(np.float64), target // g, rate // g)
 
 
 def measure_samples(samples: np.ndarray, rate: int, params: MeasureParams,

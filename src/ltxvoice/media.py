@@ -20,6 +20,7 @@ import ffmpeg
 import numpy as np
 import soundfile as sf
 from scipy.io import wavfile
+from scipy.signal import resample_poly
 
 
 class MediaError(Exception):
@@ -188,6 +189,14 @@ def read_wav(path: Path) -> tuple[np.ndarray, int]:
     """Read a WAV (any channels) as float32 mono and its rate."""
     data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     return data.mean(axis=1), int(rate)
+
+
+def resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
+    """Polyphase resampling of mono audio from ``rate`` to ``target`` Hz (unchanged if equal)."""
+    if rate == target:
+        return samples
+    g = math.gcd(rate, target)
+    return resample_poly(samples.astype(np.float64), target // g, rate // g)
 
 
 def rms_dbfs(samples: np.ndarray) -> float:

@@ -25,8 +25,7 @@ import polars as pl
 
 from ltxvoice.config import MeasureParams, SelectParams
 from ltxvoice.dsp.pitch import adapted_range, cents, formant_change, praat_track, world_track
-from ltxvoice.measure import resample
-from ltxvoice.media import MediaError, read_wav
+from ltxvoice.media import MediaError, read_wav, resample
 from ltxvoice.shift import pearson
 
 STAGE = "select"

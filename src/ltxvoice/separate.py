@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import resample_poly
 
 from ltxvoice.config import SeparateParams
-from ltxvoice.media import read_wav, write_wav
+from ltxvoice.media import read_wav, resample, write_wav
 from ltxvoice.models.roformer import ensure_offline_checks
 from ltxvoice.records import content_id, sha256_file
 
@@ -108,10 +107,8 @@ class VocalSeparator:
 
 
 def to_rate(samples: np.ndarray, rate: int, target: int, length: int) -> np.ndarray:
-    """Resample (polyphase) and fix the length to ``length`` samples."""
-    if rate != target:
-        g = np.gcd(rate, target)
-        samples = resample_poly(samples.astype(np.float64), target // g, rate // g).astype(np.float32)
+    """Resample and fix the length to ``length`` samples."""
+    samples = resample(samples, rate, target).astype(np.float32)
     if samples.size >= length:
         return samples[:length]
     return np.concatenate([samples, np.zeros(length - samples.size, np.float32)])

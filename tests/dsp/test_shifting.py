@@ -6,7 +6,7 @@ import soundfile as sf
 
 from ltxvoice.config import MeasureParams
 from ltxvoice.dsp.pitch import adapted_range, formant_change, praat_track
-from ltxvoice.measure import resample
+from ltxvoice.media import resample
 from ltxvoice.dsp.shifting import shift
 from ltxvoice.measure import measure_samples
 from tests import fixtures
