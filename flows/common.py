@@ -30,6 +30,12 @@ def stage_params(params_path: str | Path, stage: str) -> tuple[Params, Any]:
     return params, params.require(stage)
 
 
+def pipeline_file(params_path: str | Path) -> Path:
+    """The dvc.yaml a params file belongs to: the one beside it (params.yaml -> dvc.yaml at the root,
+    recipes/<name>/params.yaml -> recipes/<name>/dvc.yaml, whose stages run from the root)."""
+    return Path(params_path).parent / "dvc.yaml"
+
+
 def check_dvc_deps(stage: str, paths: Sequence[Path], dvc_yaml: Path = Path("dvc.yaml")) -> None:
     """Every input path a stage reads from params must be a declared dep of the stage in dvc.yaml,
     or DVC would not rerun it when those files change. Under ``dvc repro`` a gap is an error;
@@ -37,6 +43,7 @@ def check_dvc_deps(stage: str, paths: Sequence[Path], dvc_yaml: Path = Path("dvc
     if not dvc_yaml.is_file():
         return
     spec = yaml.safe_load(dvc_yaml.read_text()) or {}
+    # deps are relative to the stage's working directory: the repository root for every pipeline here
     deps = [Path(d).resolve() for d in (spec.get("stages", {}).get(stage, {}).get("deps") or []) if isinstance(d, str)]
     undeclared = [str(p) for p in paths if not any(p.resolve() == d or d in p.resolve().parents for d in deps)]
     if not undeclared:

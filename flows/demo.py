@@ -35,9 +35,9 @@ def demo(params_path: str = "params.yaml", out: str = "data/demo/sources") -> di
                      {**versions("ffmpeg-python", "numpy"), "ffmpeg": ffmpeg_version(), "espeak-ng": lib.espeak_version()})
     show(Summary(stage="demo", inputs=len(items), kept=len(clips), seconds=time.perf_counter() - started,
                  extra={"broken_files_for_the_quarantine": len(bad),
-                        "male": sum(c.gender == "male" for c in clips),
-                        "female": sum(c.gender == "female" for c in clips),
-                        "whispering": sum(c.manner == "whispering" for c in clips)}))
+                        "men": sum(c.gender == "man" for c in clips),
+                        "women": sum(c.gender == "woman" for c in clips),
+                        "whispering": sum(c.manner.startswith("whispering") for c in clips)}))
     return {"clips": len(clips), "bad_files": len(bad)}
 
 

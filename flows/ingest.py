@@ -8,7 +8,7 @@ from pathlib import Path
 
 from prefect import flow
 
-from flows.common import check_dvc_deps, run_flow, show, stage_params
+from flows.common import check_dvc_deps, pipeline_file, run_flow, show, stage_params
 from ltxvoice import ingest as lib
 from ltxvoice.media import ffmpeg_version
 from ltxvoice.records import QUARANTINE_SORT, Quarantined, to_frame, write_table
@@ -27,7 +27,7 @@ def ingest(params_path: str = "params.yaml", out: str = "data/ingest") -> dict:
         lib.check_outside_sources(out_dir, cfg)
     except ValueError as exc:
         raise StageError(str(exc)) from None
-    check_dvc_deps("ingest", cfg.sources)
+    check_dvc_deps("ingest", cfg.sources, pipeline_file(params_path))
 
     candidates, quarantined = lib.scan(cfg)
     sources: list[lib.Source] = []

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from prefect import flow
 
-from flows.common import check_dvc_deps, finish_stage, read_manifest, run_flow, stage_params
+from flows.common import check_dvc_deps, finish_stage, pipeline_file, read_manifest, run_flow, stage_params
 from ltxvoice import separate as lib
 from ltxvoice.records import add_columns
 from ltxvoice.stage import StageError, prepare_output_dir, versions
@@ -31,7 +31,7 @@ def separate(params_path: str = "params.yaml", upstream: str = "data/ingest", ou
             fingerprint = lib.model_fingerprint(cfg)
         except FileNotFoundError as exc:
             raise StageError(str(exc)) from None
-        check_dvc_deps("separate", [cfg.model_dir])
+        check_dvc_deps("separate", [cfg.model_dir], pipeline_file(params_path))
         done, quarantined = map_rows(separate_row, rows, stage="separate", runner=params.runner, path_key="audio_path",
                                      desc="separate", params=cfg, out_dir=stems, cache_dir=Path(cache),
                                      fingerprint=fingerprint)

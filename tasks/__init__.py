@@ -14,3 +14,6 @@ os.environ.setdefault("PREFECT_UI_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LOG_PRINTS", "false")
 # One line per finished task would drown the progress bar; task warnings and errors still show.
 os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL", "WARNING")
+# The embedded API server starts in a few seconds on an idle machine; on a busy 2-core one (CI, several
+# stages at once) Prefect's default 20 s wait is too short and the flow dies before doing any work.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")

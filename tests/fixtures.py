@@ -19,10 +19,13 @@ def speech_wav(path: Path, text: str = "The quick brown fox jumps over the lazy 
 
 
 def talking_video(path: Path, seconds: float = 6.0, *, size: str = "320x240", fps: str = "30",
-                  audio: str = "speech", rate: int = 44100, channels: int = 2, faststart: bool = True) -> Path:
-    """A test-pattern video with speech (looped espeak-ng), a tone, silence, or no audio."""
+                  audio: str | Path = "speech", rate: int = 44100, channels: int = 2,
+                  faststart: bool = True) -> Path:
+    """A test-pattern video with speech (looped espeak-ng), a tone, silence, no audio, or a given WAV."""
     args = ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={fps}:duration={seconds}"]
-    if audio == "speech":
+    if isinstance(audio, Path):
+        args += ["-i", str(audio)]
+    elif audio == "speech":
         wav = speech_wav(path.with_suffix(".speech.wav"))
         args += ["-stream_loop", "-1", "-i", str(wav)]
     elif audio == "tone":

@@ -61,7 +61,11 @@ def test_make_clip_writes_a_talking_clip(tmp_path: Path) -> None:
         assert np.abs(audio).max() > 0.01
     rows = list(csv.DictReader((tmp_path / "labels.csv").open()))
     assert [r["file"] for r in rows] == sorted(c.file for c in made)
-    assert {r["gender"] for r in rows} <= {"male", "female"}
+    assert {r["gender"] for r in rows} <= {"man", "woman"}
+    for clip, row in zip(sorted(made, key=lambda c: c.file), rows):
+        whisper = row["espeak_voice"].endswith(("+whisper", "+whisperf"))
+        assert row["manner"] in ({"whispering", "whispering quietly"} if whisper else {"speaking softly"})
+        assert row["voice"].endswith("accent") and row["visual"] and row["scene"]
 
 
 def test_bad_files_cover_every_reason(tmp_path: Path) -> None:

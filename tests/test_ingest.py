@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 
@@ -144,9 +145,82 @@ def test_output_inside_sources_is_refused(tmp_path: Path) -> None:
         (20.0, {"max_clips_per_source": None, "hop_frames": 200, "start_s": 5.0}, [0, 200]),
     ],
 )
-def test_clip_starts(duration: float, kw: dict, expected: list[int]) -> None:
+def test_fixed_length_plan(duration: float, kw: dict, expected: list[int]) -> None:
     params = IngestParams(sources=[Path("x")], **kw)
-    assert ingest.clip_starts(duration, params) == expected
+    segments = ingest.plan_segments(duration, params, speech=(0.0, duration))
+    assert [round((s.start_s - params.start_s) * params.fps) for s in segments] == expected
+    assert all(s.frames == 121 for s in segments)
+
+
+TALKING_HEAD = {"frames": 153, "max_frames": 249, "fps": 25.0, "trim": True, "trim_pad_s": 0.1}
+
+
+@pytest.mark.parametrize(
+    ("duration", "speech", "kw", "expected"),
+    [
+        # 8 s source, speech 1.0-7.0 s: trimmed to 0.9-7.1 s -> 6.2 s -> 155 frames -> 161 (8k+1)
+        (8.0, (1.0, 7.0), {}, [(0.88, 161)]),
+        # speech runs to the very end: the clip starts earlier instead of cutting the last word
+        (7.0, (1.05, 7.0), {}, [(0.88, 153)]),
+        # 12 s of speech: one 249-frame clip, then the rest would be too short on its own -> earlier start
+        (12.5, (0.0, 12.5), {"max_clips_per_source": None, "trim": False}, [(0.0, 249)]),
+        (30.0, (0.0, 30.0), {"max_clips_per_source": None, "trim": False}, [(0.0, 249), (9.96, 249), (19.92, 249)]),
+        # too little speech for the 6 s minimum: the clip keeps 153 frames (silence after the speech)
+        (9.0, (1.0, 3.0), {}, [(0.88, 153)]),
+        (5.0, (0.0, 5.0), {}, []),
+    ],
+)
+def test_variable_length_plan(duration: float, speech: tuple[float, float], kw: dict,
+                              expected: list[tuple[float, int]]) -> None:
+    params = IngestParams(sources=[Path("x")], **{**TALKING_HEAD, **kw})
+    segments = ingest.plan_segments(duration, params, speech)
+    assert [(pytest.approx(s.start_s, abs=1e-6), s.frames) for s in segments] == expected
+    for s in segments:
+        assert s.frames % 8 == 1 and params.frames <= s.frames <= 249  # never longer than the window
+        assert s.start_s >= 0 and s.start_s + s.frames / 25 <= duration + 1e-6
+    if segments and kw.get("trim", True):  # the trim never cuts speech
+        assert segments[0].start_s <= speech[0]
+        if speech[1] - speech[0] < 249 / 25:
+            assert segments[-1].start_s + segments[-1].frames / 25 >= speech[1] - 1e-6
+
+
+def test_speech_span_is_relative_to_the_loudest_frame() -> None:
+    rate = 16000
+    quiet = np.zeros(rate, np.float32) + 1e-5 * np.random.default_rng(0).standard_normal(rate).astype(np.float32)
+    whisper = 0.01 * np.random.default_rng(1).standard_normal(2 * rate).astype(np.float32)
+    audio = np.concatenate([quiet, whisper, quiet])
+    first, last = ingest.speech_span(audio, rate, threshold_db=35)
+    assert first == pytest.approx(1.0, abs=0.02) and last == pytest.approx(3.0, abs=0.02)
+    assert ingest.speech_span(np.zeros(rate, np.float32), rate, 35) is None
+
+
+def test_trim_keeps_all_speech_of_a_generated_clip(tmp_path: Path) -> None:
+    """espeak-ng speech with 1.3 s of silence before and 1.1 s after: the clip starts at the speech
+    (minus the pad), holds every sample of it, and is cut to frames % 8 == 1."""
+    src = tmp_path / "src"
+    src.mkdir()
+    speech = fixtures.speech_wav(tmp_path / "s.wav", "Trimming must never cut a single word of this sentence.")
+    samples, rate = sf.read(speech, dtype="float32")
+    padded = np.concatenate([np.zeros(int(1.3 * rate), np.float32), samples, np.zeros(int(1.1 * rate), np.float32)])
+    sf.write(tmp_path / "padded.wav", padded, rate, subtype="FLOAT")
+    fixtures.talking_video(src / "talk.mp4", padded.size / rate, audio=tmp_path / "padded.wav")
+    frames = 8 * int(samples.size / rate * 25 / 8) + 1  # shorter than the speech: the clip must grow past it
+    params = _params([src], frames=frames, max_frames=frames + 160, trim=True, trim_pad_s=0.1)
+    clips, quarantined = _run(params, tmp_path / "out")
+    assert quarantined == [] and len(clips) == 1
+    clip = clips[0]
+    assert clip.frames % 8 == 1 and clip.frames <= frames + 160
+    assert count_frames(Path(clip.video_path)) == clip.frames  # type: ignore[arg-type]
+    voiced = np.flatnonzero(np.abs(samples) > 1e-3)  # ground truth: espeak's first and last audible sample
+    first, last = 1.3 + voiced[0] / rate, 1.3 + (voiced[-1] + 1) / rate
+    assert clip.source_speech_start_s == pytest.approx(first, abs=0.03)
+    assert clip.source_speech_end_s == pytest.approx(last, abs=0.03)
+    assert clip.start_s <= first and clip.start_s + clip.duration_s >= last
+    assert clip.start_s >= 1.0  # the leading silence is gone
+    cut, _ = sf.read(clip.audio_path, dtype="float32")
+    # every speech sample of the source is in the clip: the clip holds all of the speech's energy
+    energy = np.sum(cut.astype(np.float64) ** 2) / params.audio_rate
+    assert energy == pytest.approx(np.sum(samples.astype(np.float64) ** 2) / rate, rel=0.03)
 
 
 def test_silence_threshold_is_a_param(tmp_path: Path) -> None:

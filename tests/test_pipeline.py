@@ -29,9 +29,14 @@ def _dvc(repo: Path, *args: str) -> str:
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     repo = tmp_path_factory.mktemp("project")
-    for name in ("src", "tasks", "flows"):
-        shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("src", "tasks", "flows", "recipes"):
+        shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__", "dvc.lock"))
     shutil.copy(ROOT / "dvc.yaml", repo / "dvc.yaml")
+    for recipe, frames in (("register", {"frames": 97}), ("talking_head", {"frames": 97, "max_frames": 193})):
+        path = repo / "recipes" / recipe / "params.yaml"
+        recipe_params = yaml.safe_load(path.read_text())
+        recipe_params["ingest"].update(width=64, height=64, video_preset="ultrafast", **frames)
+        path.write_text(yaml.safe_dump(recipe_params, sort_keys=False))
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["demo"].update(count=3, width=160, height=96)
     params["ingest"].update(width=64, height=64, video_preset="ultrafast")
@@ -60,9 +65,9 @@ def test_repro_builds_then_noops_then_reruns_only_what_changed(repo: Path) -> No
     params["tones"]["seed"] = 7
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     tones_changed = _dvc(repo, "repro")
-    ran = {s for s in ("demo", "ingest", "separate", "measure", "shift", "tones", "select")
+    ran = {s for s in ("models", "demo", "ingest", "separate", "measure", "shift", "tones", "select", "caption")
            if f"Running stage '{s}'" in tones_changed}
-    assert ran == {"tones", "select"}
+    assert ran == {"tones", "select", "caption"}
 
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["ingest"]["frames"] = 129
@@ -70,6 +75,26 @@ def test_repro_builds_then_noops_then_reruns_only_what_changed(repo: Path) -> No
     changed = _dvc(repo, "repro")
     assert "Running stage 'ingest'" in changed and "Running stage 'demo'" not in changed
     assert set(pl.read_parquet(repo / "data/ingest/clips.parquet")["frames"]) == {129}
+
+
+@pytest.mark.parametrize("recipe", ["register", "talking_head"])
+def test_each_recipe_builds_with_one_command_then_noops(repo: Path, recipe: str) -> None:
+    from ltxvoice.caption import parse_register, parse_talking_head
+
+    first = _dvc(repo, "repro", f"recipes/{recipe}/dvc.yaml")
+    for stage in ("ingest", "separate", "prepare", "caption"):
+        assert f"Running stage 'recipes/{recipe}/dvc.yaml:{stage}'" in first
+    assert "Running stage 'select'" not in first  # helium's own stages are not part of a recipe
+    table = pl.read_parquet(repo / f"data/{recipe}/caption/clips.parquet")
+    assert table.height >= 1 and set(table["recipe"]) == {recipe}
+    parse = parse_register if recipe == "register" else parse_talking_head
+    for text in table["caption"]:
+        parse(text)
+    dataset = repo / f"data/{recipe}/caption/dataset"
+    assert (dataset / "dataset.json").is_file()
+    assert (dataset / "CAPTIONS.json").is_file() == (recipe == "talking_head")
+    again = _dvc(repo, "repro", f"recipes/{recipe}/dvc.yaml")
+    assert "Running stage" not in again
 
 
 def test_undeclared_source_is_an_error_under_dvc(repo: Path) -> None:

@@ -98,6 +98,19 @@ class IngestParams(Section):
     encoder_threads: int = Field(
         2, ge=1, le=64, description="x264 threads; fixed so encoded bytes do not depend on the machine."
     )
+    max_frames: int | None = Field(
+        None, ge=1, le=1025,
+        description="null: every clip is exactly `frames` long. Otherwise clips are variable: as long as the "
+        "source (or its speech, with trim) allows, from `frames` up to this, always frames % 8 == 1.",
+    )
+    trim: bool = Field(
+        False, description="Skip leading silence: the first clip starts at the source's first speech (minus "
+        "trim_pad_s); with max_frames, trailing silence is left out too. Speech is never cut.",
+    )
+    trim_threshold_db: float = Field(
+        35.0, gt=0, le=80, description="A 20 ms frame is speech if it is within this many dB of the loudest frame."
+    )
+    trim_pad_s: float = Field(0.15, ge=0, le=2, description="Silence kept before the first and after the last speech.")
 
     @field_validator("frames")
     @classmethod
@@ -121,8 +134,17 @@ class IngestParams(Section):
             raise ValueError(f"extensions must be lower-case and start with '.', got {bad}")
         return v
 
+    @field_validator("max_frames")
+    @classmethod
+    def _max_frames_8k_plus_1(cls, v: int | None) -> int | None:
+        if v is not None and v % 8 != 1:
+            raise ValueError(f"max_frames % 8 must be 1 for the LTX video VAE, e.g. {v - v % 8 + 1}")
+        return v
+
     @model_validator(mode="after")
     def _check(self) -> IngestParams:
+        if self.max_frames is not None and self.max_frames < self.frames:
+            raise ValueError(f"max_frames ({self.max_frames}) must not be below frames ({self.frames}), the shortest clip")
         clash = sorted(set(self.extensions) & set(SIDECAR_EXTENSIONS))
         if clash:
             raise ValueError(f"extensions {clash} are sidecar (transcript/label) extensions, not media")
@@ -148,6 +170,14 @@ class IngestParams(Section):
     @property
     def hop(self) -> int:
         return self.hop_frames or self.frames
+
+    @property
+    def variable(self) -> bool:
+        return self.max_frames is not None and self.max_frames > self.frames
+
+    def samples_for(self, frames: int) -> int:
+        """Audio samples of a clip of ``frames`` frames at ``audio_rate``, rounded to a whole sample."""
+        return round(frames * self.audio_rate / self.fps)
 
 
 class SeparateParams(Section):
@@ -267,6 +297,82 @@ class SelectParams(Section):
     )
 
 
+class ModelsParams(Section):
+    """Tiny random-weight test models in the real file layouts (stage ``models``), for the demo and tests."""
+
+    seed: int = Field(0, ge=0)
+
+
+class PrepareParams(Section):
+    """Training audio for the recipes without a reference (register, talking head): the clip's vocals
+    (or mix) as mono at ``audio_rate``, loudness-normalised, muxed with the clip's untouched video."""
+
+    audio: Literal["vocals", "mix"] = Field(
+        "vocals", description="vocals: the separate stage's vocal stem (the clip audio when separate.model is none)."
+    )
+    audio_rate: int = Field(48000, ge=16000, le=96000)
+    loudness_lufs: float = Field(-23.0, ge=-50, le=-5, description="Integrated loudness target (ITU-R BS.1770).")
+    max_peak_dbfs: float = Field(
+        -1.0, ge=-20, le=0, description="A clip whose peak would exceed this after the gain is quarantined, not clipped."
+    )
+    audio_bitrate: str = Field("192k", pattern=r"^\d+k$", description="AAC bitrate of the prepared clip's audio.")
+
+
+MANNERS = ("whispering", "whispering quietly", "speaking softly")
+
+
+class AsrParams(Section):
+    """Speech recognition for transcripts (faster-whisper or openai-whisper), fully offline."""
+
+    backend: Literal["faster-whisper", "openai-whisper"] = "faster-whisper"
+    model: str = Field(
+        "small", min_length=1,
+        description="A model folder (faster-whisper: CTranslate2 folder; openai-whisper: .pt file) or a model "
+        "name the backend already has in its local cache (no download is attempted).",
+    )
+    language: str | None = Field(None, description="null: detected per clip (and recorded).")
+    word_timestamps: bool = True
+    beam_size: int = Field(5, ge=1, le=16)
+    compute_type: str = Field("int8", description="faster-whisper compute type on CPU (int8, float32, ...).")
+    threads: int = Field(2, ge=1, le=64)
+
+
+class CaptionParams(Section):
+    """Captions in a recipe's format, written into the manifest and as the trainers' sidecar files."""
+
+    template: Literal["constant", "register", "talking_head"] = Field(
+        "constant", description="constant: `text` for every clip (helium); register: `a [scene], ([gender], "
+        "[manner]): \"[transcript]\", intimate ASMR`; talking_head: `[VISUAL] TRIGGER, [visual]. [SPEECH] TRIGGER "
+        "speaks in a [voice]: \"[transcript]\"`.",
+    )
+    text: str = Field("a person speaking", description="template constant: the caption.")
+    labels: Path | None = Field(
+        None, description="Per-source label table (CSV or YAML) with a `file` column (path relative to the table); "
+        "register needs gender + manner (scene optional), talking_head needs visual + voice (trigger optional).",
+    )
+    scene: str = Field("a person speaking close to a microphone", min_length=1,
+                       description="register: the scene when the label table has none for a source.")
+    suffix: str = Field("intimate ASMR", description="register: what follows the transcript.")
+    genders: list[str] = Field(default_factory=lambda: ["woman", "man"], min_length=1)
+    manners: list[str] = Field(default_factory=lambda: list(MANNERS), min_length=1)
+    trigger: str = Field("", description="talking_head: the trigger word (a label table `trigger` column overrides).")
+    transcript: Literal["asr", "sidecar", "prefer_sidecar"] = Field(
+        "prefer_sidecar", description="Where transcripts come from. A source's sidecar text is used only when the "
+        "clip holds all of the source's speech; otherwise ASR (prefer_sidecar) or a quarantine (sidecar).",
+    )
+    asr: AsrParams = AsrParams()
+
+    @model_validator(mode="after")
+    def _check(self) -> CaptionParams:
+        if self.template == "constant" and not self.text.strip():
+            raise ValueError("text: template constant needs a non-empty caption")
+        if self.template != "constant" and self.labels is None:
+            raise ValueError(f"labels: template {self.template} needs a label table (CSV or YAML)")
+        if self.labels is not None and self.labels.suffix.lower() not in (".csv", ".yaml", ".yml"):
+            raise ValueError(f"labels: must be a .csv, .yaml or .yml file, got {self.labels.name}")
+        return self
+
+
 class Params(BaseModel):
     """The whole params.yaml. Every section is optional here; a stage asks for the one it needs."""
 
@@ -280,6 +386,12 @@ class Params(BaseModel):
     shift: ShiftParams = ShiftParams()
     tones: TonesParams = TonesParams()
     select: SelectParams = SelectParams()
+    models: ModelsParams = ModelsParams()
+    prepare: PrepareParams | None = None
+    caption: CaptionParams | None = None
+    recipe: Literal["helium", "register", "talking_head"] = Field(
+        "helium", description="Which of the three recipes this params file builds (recorded in every manifest)."
+    )
 
     def require(self, section: str) -> Any:
         value = getattr(self, section)

@@ -3,7 +3,10 @@
 Each clip is espeak-ng speech (several languages, male/female/whisper voices, a spread of pitches)
 muxed with a rendered face whose mouth opening follows the speech envelope, so lip-sync related
 checks downstream have something real to measure. The spoken text is saved beside each clip as
-``<name>.txt`` and every clip's voice facts go into ``labels.csv`` (gender, manner, pitch setting).
+``<name>.txt``. ``labels.csv`` is the per-source label table the caption stage reads (the columns a
+user provides for a real set: ``gender``, ``manner``, ``scene``, ``visual``, ``voice``), filled in from
+what the demo knows: the gender of the espeak voice, the manner from its whisper variant, the voice
+description from its pitch setting and language; plus the espeak facts themselves.
 
 With ``bad_files`` the set also holds one deliberately broken file of each kind ``ingest`` must
 quarantine (empty, not media, no audio, too short, silent, truncated, unsupported extension).
@@ -83,15 +86,42 @@ FEMALE_VARIANTS = ("f1", "f2", "f3", "f4", "f5")
 PITCH_RANGE = {"male": (15, 85), "female": (15, 85)}
 
 
+# The caption vocabulary (register recipe): the seed's "(woman, whispering)", "(man, whispering
+# quietly)" -- a male whisper needs "quietly" -- and "(woman|man, speaking softly)" for voiced speech.
+GENDER_WORD = {"female": "woman", "male": "man"}
+ACCENT = {"en": "British English", "en-us": "American English", "de": "German", "fr": "French", "es": "Spanish"}
+SCENE = "a flat cartoon face in front of a plain wall"
+VISUAL = ("a flat cartoon face centred in the frame, facing the camera, dark oval eyes that blink now and then, "
+          "a plain shaded background, the mouth opening and closing with the speech")
+
+
+def manner_label(gender: str, whisper: bool) -> str:
+    if not whisper:
+        return "speaking softly"
+    return "whispering" if gender == "female" else "whispering quietly"
+
+
+def voice_label(gender: str, whisper: bool, espeak_pitch: int, language: str) -> str:
+    """e.g. 'low-pitched male synthetic voice with a German accent' (fits 'speaks in a ...')."""
+    height = "whispered" if whisper else ("low-pitched" if espeak_pitch < 40 else "mid-pitched" if espeak_pitch < 65
+                                          else "high-pitched")
+    accent = ACCENT.get(language) or ACCENT.get(language.split("-")[0], language)
+    article = "an" if accent[:1].upper() in "AEIOU" else "a"
+    return f"{height} {gender} synthetic voice with {article} {accent} accent"
+
+
 @dataclass(frozen=True)
 class DemoClip:
-    """One demo source as written to labels.csv."""
+    """One demo source as written to labels.csv (a label table the caption stage reads)."""
 
     file: str
-    language: str
-    voice: str
     gender: str
     manner: str
+    scene: str
+    visual: str
+    voice: str
+    language: str
+    espeak_voice: str
     espeak_pitch: int
     espeak_speed: int
     seconds: float
@@ -260,12 +290,16 @@ def make_clip(item: dict, params: DemoParams, out_dir: Path) -> DemoClip:
         frames = render_face(env, params.width, params.height, seed=params.seed + item["index"])
         mux(frames, params.fps, wav, out_dir / f"{name}.mp4", seconds=n_frames / params.fps)
     (out_dir / f"{name}.txt").write_text(text + "\n", encoding="utf-8")
+    whisper = item["manner"] == "whispering"
     return DemoClip(
         file=f"{name}.mp4",
+        gender=GENDER_WORD[item["gender"]],
+        manner=manner_label(item["gender"], whisper),
+        scene=SCENE,
+        visual=VISUAL,
+        voice=voice_label(item["gender"], whisper, item["pitch"], item["language"]),
         language=item["language"],
-        voice=item["voice"],
-        gender=item["gender"],
-        manner=item["manner"],
+        espeak_voice=item["voice"],
         espeak_pitch=item["pitch"],
         espeak_speed=speed,
         seconds=round(seconds, 4),

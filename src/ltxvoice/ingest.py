@@ -6,7 +6,9 @@ The stage in three pure steps, each safe to map over items in parallel:
    not candidates; anything else with a non-media extension is quarantined).
 2. :func:`describe` hashes one candidate (its id is its content hash) and reads its transcript
    sidecar; :func:`dedupe` quarantines byte-identical copies so two files never claim one clip id.
-3. :func:`cut` probes a source and writes its clips, or quarantines it with a readable reason.
+3. :func:`cut` probes a source, finds its speech span, plans its clips (:func:`plan_segments`: fixed
+   length, or variable length within a window; optionally trimmed to the speech) and writes them,
+   or quarantines it with a readable reason.
 
 Sources are only ever read.
 """
@@ -83,6 +85,8 @@ class Clip:
     source_height: int | None
     source_fps: float | None
     source_transcript: str | None
+    source_speech_start_s: float | None
+    source_speech_end_s: float | None
 
 
 CLIP_SORT = ("source_path", "start_frame")
@@ -160,21 +164,98 @@ def dedupe(sources: Sequence[Source]) -> tuple[list[Source], list[Quarantined]]:
     return list(first.values()), copies
 
 
-def clip_starts(duration_s: float, params: IngestParams) -> list[int]:
-    """Start frames (at ``params.fps``, counted from ``params.start_s``) of the clips that fit."""
-    available = duration_s - params.start_s
-    if available + 1e-6 < params.clip_seconds:
-        return []
-    hop_s = params.hop / params.fps
-    count = int(math.floor((available - params.clip_seconds) / hop_s + 1e-6)) + 1
-    if params.max_clips_per_source is not None:
-        count = min(count, params.max_clips_per_source)
-    return [i * params.hop for i in range(count)]
+# Speech detection: 20 ms frames at 16 kHz, a frame is speech when it is within
+# ``trim_threshold_db`` of the loudest frame of the source.
+_SPEECH_RATE = 16000
+_SPEECH_FRAME_S = 0.02
 
 
-def clip_id(source_sha256: str, start_frame: int, params: IngestParams) -> str:
+@dataclass(frozen=True)
+class Segment:
+    """One planned clip: its start in seconds from the start of the source, and its length in frames."""
+
+    start_s: float
+    frames: int
+
+
+def speech_span(samples: np.ndarray, rate: int, threshold_db: float) -> tuple[float, float] | None:
+    """(first, last) second of speech in ``samples``: the start of the first and the end of the last
+    20 ms frame whose RMS is within ``threshold_db`` of the loudest frame. None for digital silence.
+
+    Relative to the loudest frame so a whisper is speech in a whispered source; noise within the
+    threshold also counts as speech, which can only make a trim keep more, never cut speech."""
+    hop = max(1, round(_SPEECH_FRAME_S * rate))
+    n = samples.size // hop
+    if n == 0:
+        return None
+    frames = samples[: n * hop].astype(np.float64).reshape(n, hop)
+    rms = np.sqrt(np.mean(frames**2, axis=1))
+    peak = float(rms.max())
+    if peak <= 0:
+        return None
+    loud = np.flatnonzero(rms >= peak * 10 ** (-threshold_db / 20))
+    tail = samples.size / rate if loud[-1] == n - 1 else (loud[-1] + 1) * hop / rate
+    return loud[0] * hop / rate, tail
+
+
+def _next_8k1(n: int) -> int:
+    """Smallest frame count >= n with count % 8 == 1."""
+    return n + (1 - n) % 8
+
+
+def _floor_frame(t: float, fps: float) -> float:
+    """``t`` moved back to the nearest frame boundary (so clip starts are whole frames)."""
+    return math.floor(t * fps + 1e-6) / fps
+
+
+def plan_segments(duration_s: float, params: IngestParams, speech: tuple[float, float] | None) -> list[Segment]:
+    """The clips of a source ``duration_s`` long whose speech spans ``speech`` (seconds).
+
+    Fixed length (``max_frames`` null): ``frames``-frame clips every ``hop`` frames from ``start_s``,
+    or, with ``trim``, from the first speech minus ``trim_pad_s``. Variable length: consecutive clips
+    that each cover as much of what is left (of the speech, with ``trim``) as ``max_frames`` allows,
+    rounded UP to ``frames % 8 == 1`` so the last word is never cut; a clip that would run past the
+    end of the source starts earlier instead. At most ``max_clips_per_source`` clips; none if not
+    even ``frames`` frames fit."""
+    fps = params.fps
+    origin = params.start_s
+    end = duration_s
+    if params.trim and speech is not None:
+        origin = max(origin, _floor_frame(speech[0] - params.trim_pad_s, fps))
+        if params.variable:
+            end = min(duration_s, speech[1] + params.trim_pad_s)
+    shortest = params.frames / fps
+    if origin + shortest > duration_s + 1e-6:  # the speech starts too late for a whole clip: start earlier
+        origin = _floor_frame(duration_s - shortest, fps)
+        if origin < params.start_s - 1e-9:
+            return []
+    limit = params.max_clips_per_source or 10**9
+    segments: list[Segment] = []
+    if not params.variable:
+        hop_s = params.hop / fps
+        count = int(math.floor((duration_s - origin - shortest) / hop_s + 1e-6)) + 1
+        return [Segment(round(origin + i * hop_s, 6), params.frames) for i in range(min(count, limit))]
+    top = params.max_frames or params.frames
+    cursor = origin
+    while len(segments) < limit and end - cursor > 1e-6:
+        frames = min(top, _next_8k1(math.ceil((end - cursor) * fps - 1e-6)))
+        frames = max(frames, params.frames)
+        start = cursor
+        if start + frames / fps > duration_s + 1e-6:
+            start = _floor_frame(duration_s - frames / fps, fps)
+            if start < (segments[-1].start_s + segments[-1].frames / fps if segments else params.start_s) - 1e-6:
+                break  # no room left for another clip without overlapping the previous one
+        segments.append(Segment(round(start, 6), frames))
+        cursor = start + frames / fps
+    return segments
+
+
+def clip_id(source_sha256: str, segment: Segment, params: IngestParams) -> str:
     """Same source bytes + same segment -> same id, on any machine, in any run."""
-    return content_id(source_sha256, params.start_s, start_frame, params.frames, params.fps)
+    if not params.variable and not params.trim:  # the historical form, so fixed-length ids never change
+        start_frame = round((segment.start_s - params.start_s) * params.fps)
+        return content_id(source_sha256, params.start_s, start_frame, params.frames, params.fps)
+    return content_id(source_sha256, "segment", segment.start_s, segment.frames, params.fps)
 
 
 def _check_streams(src: Source, info: Probe, params: IngestParams) -> Quarantined | None:
@@ -182,8 +263,8 @@ def _check_streams(src: Source, info: Probe, params: IngestParams) -> Quarantine
         return _quarantine(src.path, NO_AUDIO, "the file has no audio stream")
     if params.require_video and not info.has_video:
         return _quarantine(src.path, NO_VIDEO, "the file has no video stream (ingest.require_video is true)")
-    if not clip_starts(info.duration_s, params):
-        need = params.start_s + params.clip_seconds
+    need = params.start_s + params.frames / params.fps
+    if info.duration_s + 1e-6 < need:
         return _quarantine(
             src.path,
             TOO_SHORT,
@@ -210,14 +291,23 @@ def cut(src: Source, params: IngestParams, out_dir: Path) -> CutResult:
         return result
 
     with_video = info.has_video
-    for index, start_frame in enumerate(clip_starts(info.duration_s, params)):
-        cid = clip_id(src.sha256, start_frame, params)
-        start_s = params.start_s + start_frame / params.fps
+    try:  # the speech span of the whole source; a damaged file is reported by the clip cut below
+        whole = read_audio(path, start_s=0.0, seconds=info.duration_s, rate=_SPEECH_RATE)
+        speech = speech_span(whole, _SPEECH_RATE, params.trim_threshold_db)
+    except MediaError:
+        speech = None
+    segments = plan_segments(info.duration_s, params, speech)
+    if not segments:
+        result.quarantined.append(_quarantine(path, TOO_SHORT, f"{info.duration_s:.2f} s long: no clip of "
+                                              f"{params.frames} frames fits around its speech"))
+    for index, segment in enumerate(segments):
+        cid = clip_id(src.sha256, segment, params)
         try:
-            clip = _cut_one(src, info, params, out_dir, cid, index, start_frame, start_s, with_video)
+            clip = _cut_one(src, info, params, out_dir, cid, index, segment, speech, with_video)
         except MediaError as exc:
             _remove(out_dir / f"{cid}.mp4", out_dir / f"{cid}.wav")
-            result.quarantined.append(_quarantine(path, exc.reason, f"clip at {start_s:.2f} s: {exc.detail}", cid))
+            result.quarantined.append(
+                _quarantine(path, exc.reason, f"clip at {segment.start_s:.2f} s: {exc.detail}", cid))
             continue
         result.clips.append(clip)
     return result
@@ -230,19 +320,21 @@ def _cut_one(
     out_dir: Path,
     cid: str,
     index: int,
-    start_frame: int,
-    start_s: float,
+    segment: Segment,
+    speech: tuple[float, float] | None,
     with_video: bool,
 ) -> Clip:
     path = Path(src.path)
     video_path = out_dir / f"{cid}.mp4"
     audio_path = out_dir / f"{cid}.wav"
+    start_s, frames = segment.start_s, segment.frames
+    seconds = frames / params.fps
 
-    samples = read_audio(path, start_s=start_s, seconds=params.clip_seconds, rate=params.audio_rate)
-    need = params.clip_samples
+    samples = read_audio(path, start_s=start_s, seconds=seconds, rate=params.audio_rate)
+    need = params.samples_for(frames)
     if samples.size < need - round(_AUDIO_SLACK_S * params.audio_rate):
         raise MediaError(
-            TRUNCATED, f"decoded {samples.size / params.audio_rate:.2f} s of audio, expected {params.clip_seconds:.2f} s"
+            TRUNCATED, f"decoded {samples.size / params.audio_rate:.2f} s of audio, expected {seconds:.2f} s"
         )
     samples = samples[:need] if samples.size >= need else _pad(samples, need)
     level = rms_dbfs(samples)
@@ -255,7 +347,7 @@ def _cut_one(
             path,
             video_path,
             start_s=start_s,
-            frames=params.frames,
+            frames=frames,
             fps=params.fps,
             width=params.width,
             height=params.height,
@@ -264,8 +356,8 @@ def _cut_one(
             preset=params.video_preset,
             threads=params.encoder_threads,
         )
-        if written < params.frames:
-            raise MediaError(TRUNCATED, f"decoded {written} of {params.frames} video frames; the file is cut off or damaged")
+        if written < frames:
+            raise MediaError(TRUNCATED, f"decoded {written} of {frames} video frames; the file is cut off or damaged")
     write_wav(audio_path, samples, params.audio_rate)
 
     return Clip(
@@ -274,10 +366,10 @@ def _cut_one(
         source_path=src.path,
         source_sha256=src.sha256,
         clip_index=index,
-        start_frame=start_frame,
+        start_frame=round((start_s - params.start_s) * params.fps),
         start_s=round(start_s, 6),
-        duration_s=params.clip_seconds,
-        frames=params.frames,
+        duration_s=round(seconds, 6),
+        frames=frames,
         fps=params.fps,
         width=params.width,
         height=params.height,
@@ -293,6 +385,8 @@ def _cut_one(
         source_height=info.height,
         source_fps=round(info.fps, 6) if info.fps else None,
         source_transcript=src.transcript,
+        source_speech_start_s=round(speech[0], 4) if speech else None,
+        source_speech_end_s=round(speech[1], 4) if speech else None,
     )
 
 

@@ -217,6 +217,20 @@ def _run(out: ffmpeg.nodes.OutputStream, src: Path) -> bytes:
     return stdout
 
 
+def mux_audio(video: Path, audio: Path, dst: Path, bitrate: str = "192k") -> Path:
+    """The video stream copied bit for bit, with ``audio`` as its AAC soundtrack."""
+    v = ffmpeg.input(str(video)).video
+    a = ffmpeg.input(str(audio)).audio
+    out = ffmpeg.output(v, a, str(dst), vcodec="copy", acodec="aac", audio_bitrate=bitrate, movflags="+faststart",
+                        map_metadata=-1, **{"fflags": "+bitexact", "flags:a": "+bitexact"})
+    try:
+        out.global_args("-nostdin", "-hide_banner", "-loglevel", "error").run(
+            capture_stdout=True, capture_stderr=True, overwrite_output=True)
+    except ffmpeg.Error as exc:
+        raise MediaError("mux_failed", (exc.stderr or b"").decode("utf-8", "replace").strip()[-300:]) from None
+    return dst
+
+
 @functools.cache
 def ffmpeg_version() -> str:
     """e.g. '5.1.6-0+deb12u1' — recorded with every artifact ffmpeg wrote."""

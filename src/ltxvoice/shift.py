@@ -23,13 +23,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import ffmpeg
 import numpy as np
 
 from ltxvoice.config import ShiftParams
 from ltxvoice.dsp.pitch import adapted_range
 from ltxvoice.dsp.shifting import shift as shift_samples
-from ltxvoice.media import MediaError, read_wav, write_wav
+from ltxvoice.media import MediaError, mux_audio, read_wav, write_wav
 from ltxvoice.records import content_id, sha256_file
 
 STAGE = "shift"
@@ -203,15 +202,3 @@ def shift_clip(
     )
 
 
-def mux_audio(video: Path, audio: Path, dst: Path, bitrate: str = "192k") -> Path:
-    """The video stream copied bit for bit, with ``audio`` as its AAC soundtrack."""
-    v = ffmpeg.input(str(video)).video
-    a = ffmpeg.input(str(audio)).audio
-    out = ffmpeg.output(v, a, str(dst), vcodec="copy", acodec="aac", audio_bitrate=bitrate, movflags="+faststart",
-                        map_metadata=-1, **{"fflags": "+bitexact", "flags:a": "+bitexact"})
-    try:
-        out.global_args("-nostdin", "-hide_banner", "-loglevel", "error").run(
-            capture_stdout=True, capture_stderr=True, overwrite_output=True)
-    except ffmpeg.Error as exc:
-        raise MediaError("mux_failed", (exc.stderr or b"").decode("utf-8", "replace").strip()[-300:]) from None
-    return dst

@@ -72,3 +72,22 @@ def test_pairs_manifest_and_report(chain: Path) -> None:
     assert whisper_reasons == 1
     assert (d / "select/report/scatter.png").is_file()
     assert load_params(chain / "params.yaml").shift.mode == metrics["mode"]
+
+
+def test_caption_writes_the_trainer_dataset(chain: Path) -> None:
+    from flows.caption import caption
+
+    d = chain / "data"
+    caption(params_path=str(chain / "params.yaml"), upstream=str(d / "select/pairs.parquet"), out=str(d / "caption"))
+    table = pl.read_parquet(d / "caption/clips.parquet")
+    kept = pl.read_parquet(d / "select/pairs.parquet").filter(pl.col("kept"))
+    assert sorted(table["clip_id"]) == sorted(kept["clip_id"])
+    assert set(table["caption"]) == {"a person speaking"} and set(table["recipe"]) == {"helium"}
+    entries = json.loads((d / "caption/dataset/dataset.json").read_text())
+    assert len(entries) == table.height
+    for entry in entries:
+        assert set(entry) == {"caption", "video", "audio", "reference_audio"}
+        for key in ("video", "audio", "reference_audio"):
+            assert (d / "caption/dataset" / entry[key]).is_file()
+    for row in table.iter_rows(named=True):
+        assert Path(row["reference_audio_path"]).read_bytes() == Path(row["tone_path"]).read_bytes()
