@@ -108,7 +108,7 @@ def caption_manifest(root: Path, shapes: list[tuple[str, int, int, int]], *, ref
                      fps: float = 25.0) -> Path:
     """A caption-stage manifest (the caption -> encode contract) over generated clips, written to
     ``<root>/clips.parquet``: one row per ``(clip_id, width, height, frames)``, each with a test-pattern
-    H.264 video of that shape at ``fps``, espeak-ng speech as a 48 kHz mono WAV of the clip's length,
+    H.264 video of that shape at ``fps`` (hue turned per row, so no two clips are alike), espeak-ng speech as a 48 kHz mono WAV of the clip's length,
     and (``reference``) a 2 s voiced reference tone at 180 Hz."""
     import polars as pl
 
@@ -124,7 +124,7 @@ def caption_manifest(root: Path, shapes: list[tuple[str, int, int, int]], *, ref
     for n, (clip_id, width, height, frames) in enumerate(shapes):
         seconds = frames / fps
         video = root / f"{clip_id}.mp4"
-        ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate={fps}", "-frames:v", str(frames),
+        ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate={fps},hue=h={40 * n}", "-frames:v", str(frames),
                "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(video))
         samples = read_audio(speech, start_s=0.0, seconds=seconds, rate=48000)
         audio = write_wav(root / f"{clip_id}.wav", samples, 48000)

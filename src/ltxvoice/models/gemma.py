@@ -115,18 +115,25 @@ def _training_text(seed: int, lines: int = 1500) -> list[str]:
 
 def build_tokenizer(seed: int = 0, vocab_size: int = TINY_TEXT["vocab_size"]) -> Any:
     """A Gemma-style tokenizer (``tokenizers`` BPE with byte fallback, spaces as ``▁``, ``<bos>``
-    first) trained offline on :func:`_training_text`. Ids 0-9 are Gemma's special tokens, 10-265
-    the byte-fallback tokens, the rest learned merges. Same seed, same tokenizer."""
+    first) trained offline on :func:`_training_text`. As in Gemma's vocabulary, ids 0-9 are the
+    special tokens, then come the 256 byte-fallback tokens (ordinary tokens, so decoding keeps
+    them), then the learned pieces. Same seed, same tokenizer."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
-    tok = Tokenizer(models.BPE(unk_token="<unk>", fuse_unk=True, byte_fallback=True))
-    tok.normalizer = normalizers.Replace(" ", "▁")
-    # Train with word boundaries (no merge across "▁"), then use Gemma's own pre-tokenizer.
-    tok.pre_tokenizer = pre_tokenizers.Split("▁", behavior="merged_with_next")
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=_SPECIALS + _BYTES, min_frequency=2,
+    learner = Tokenizer(models.BPE(unk_token="<unk>"))
+    learner.normalizer = normalizers.Replace(" ", "▁")
+    learner.pre_tokenizer = pre_tokenizers.Split("▁", behavior="merged_with_next")  # no merge across words
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size - len(_BYTES), special_tokens=_SPECIALS, min_frequency=2,
                                   show_progress=False, initial_alphabet=[chr(c) for c in range(33, 127)] + ["▁"])
-    tok.train_from_iterator(_training_text(seed), trainer=trainer)
-    tok.pre_tokenizer = pre_tokenizers.Split(" ", behavior="merged_with_previous")
+    learner.train_from_iterator(_training_text(seed), trainer=trainer)
+    trained = json.loads(learner.to_str())["model"]
+    learned = [t for t, _ in sorted(trained["vocab"].items(), key=lambda kv: kv[1]) if t not in _SPECIALS]
+    vocab = {t: i for i, t in enumerate(_SPECIALS + _BYTES + learned)}
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in trained["merges"]]
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token="<unk>", fuse_unk=True, byte_fallback=True))
+    tok.add_special_tokens(_SPECIALS)
+    tok.normalizer = normalizers.Replace(" ", "▁")
+    tok.pre_tokenizer = pre_tokenizers.Split(" ", behavior="merged_with_previous")  # Gemma's own
     tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()])
     tok.post_processor = processors.TemplateProcessing(single="<bos> $A", pair="<bos> $A <bos> $B",
                                                        special_tokens=[("<bos>", _SPECIALS.index("<bos>"))])
