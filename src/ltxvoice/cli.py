@@ -180,7 +180,7 @@ def tiny_models(
     _run_stage("tiny_models", params, out)
 
 
-encode_app = typer.Typer(help="Stage `encode` and its decoded-latent check.", rich_markup_mode=None)
+encode_app = typer.Typer(rich_markup_mode=None)  # help: the callback's docstring
 app.add_typer(encode_app, name="encode")
 
 

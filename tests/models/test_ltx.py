@@ -107,3 +107,16 @@ def test_vae_latent_shapes(checkpoint: Path) -> None:
         audio = encode_audio(Audio(waveform=0.1 * torch.randn(1, 2, 32000), sampling_rate=16000), m["audio_encoder"])
         assert abs(audio.shape[2] / 2.0 - 25) <= 1  # ~25 latent steps per second
         assert torch.isfinite(audio).all()
+
+
+def test_real_media_config_builds_the_published_sizes() -> None:
+    from ltxvoice.models.ltx import ltx23_media_config
+
+    sizes = {}
+    with torch.device("meta"):
+        for name, (configurator, _, _) in component_specs().items():
+            if name not in ("transformer", "embeddings_processor"):
+                module = configurator.from_config(ltx23_media_config())
+                sizes[name] = round(sum(p.numel() for p in module.parameters()) / 1e6, 1)
+    assert sizes == {"video_encoder": 318.9, "video_decoder": 407.2, "audio_encoder": 21.3, "audio_decoder": 31.9,
+                     "vocoder": 128.5}

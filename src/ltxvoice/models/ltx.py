@@ -30,22 +30,26 @@ COMPONENTS: tuple[str, ...] = (
 
 
 def ensure_torchaudio_importable() -> None:
-    """Make ``import torchaudio`` work without its compiled extension.
+    """Make ``import torchaudio`` work, without its compiled extension if that cannot load.
 
-    The venv pairs a CUDA torchaudio 2.11 build with a CPU torch 2.13, so
-    ``torchaudio/_extension`` fails loading ``lib/_torchaudio.abi3.so``.
-    ltx-core only uses pure-Python torchaudio ops (MelSpectrogram, resample),
-    so we pre-seed ``sys.modules`` with a stub saying "no extension"; the
-    rest of torchaudio then imports normally. No-op if torchaudio is loaded.
+    Here the venv pairs a CUDA torchaudio 2.11 build with a CPU torch 2.13, so
+    ``torchaudio/_extension`` fails loading ``lib/_torchaudio.abi3.so``. ltx-core only uses
+    pure-Python torchaudio ops (MelSpectrogram, resample), so after a failed import we pre-seed
+    ``sys.modules`` with a stub saying "no extension"; the rest of torchaudio then imports
+    normally. Where torchaudio matches torch (the GPU machines) the real one is used.
     """
-    if "torchaudio" in sys.modules or "torchaudio._extension" in sys.modules:
+    if "torchaudio" in sys.modules:
         return
-    try:  # a matching torchaudio build needs no workaround
-        import importlib.util
-        if importlib.util.find_spec("torchaudio") is None:
-            return
-    except Exception:  # pragma: no cover
+    import importlib.util
+
+    if importlib.util.find_spec("torchaudio") is None:
         return
+    try:
+        import torchaudio  # noqa: F401
+        return
+    except (OSError, ImportError, RuntimeError):
+        for name in [n for n in sys.modules if n == "torchaudio" or n.startswith("torchaudio.")]:
+            del sys.modules[name]
     stub = types.ModuleType("torchaudio._extension")
     stub._IS_TORCHAUDIO_EXT_AVAILABLE = False  # filtering.py falls back to Python loops
     stub._IS_ALIGN_AVAILABLE = False
@@ -53,6 +57,7 @@ def ensure_torchaudio_importable() -> None:
     stub._check_cuda_version = lambda: None
     stub._load_lib = lambda name: False
     sys.modules["torchaudio._extension"] = stub
+    import torchaudio  # noqa: F401,F811
 
 
 def tiny_ltx_config() -> dict[str, Any]:
@@ -142,6 +147,51 @@ def tiny_ltx_config() -> dict[str, Any]:
                 "num_mels": 64},
     }
     return {"transformer": t, "vae": vae, "audio_vae": audio_vae, "vocoder": vocoder}
+
+
+def ltx23_media_config() -> dict[str, Any]:
+    """The ``vae`` / ``audio_vae`` / ``vocoder`` sections of the real LTX-2.3 (22B) checkpoint's
+    ``config`` metadata: what ltx-core builds the full-size media models from. Built with ltx-core
+    1.0.0 they have the published sizes (video encoder 318.9M / decoder 407.2M parameters, audio
+    encoder 21.3M / decoder 31.9M, vocoder + bandwidth extension 128.5M). Used to benchmark the
+    full-size encoders with random weights (``benchmarks/encode_gpu.py``)."""
+    def blocks(spec: list[tuple[str, int]], layers: list[int], compress_suffix: str) -> list[list[Any]]:
+        out: list[list[Any]] = []
+        for (name, mult), n in zip(spec, layers):
+            out += [["res_x", {"num_layers": n}], [name + compress_suffix, {"multiplier": mult}]]
+        return out + [["res_x", {"num_layers": layers[-1]}]]
+
+    vae = {
+        "_class_name": "CausalVideoAutoencoder", "dims": 3, "in_channels": 3, "out_channels": 3,
+        "latent_channels": 128, "patch_size": 4, "norm_layer": "pixel_norm", "latent_log_var": "uniform",
+        "use_quant_conv": False, "causal_decoder": False, "timestep_conditioning": False,
+        "normalize_latent_channels": False, "scaling_factor": 1.0, "encoder_base_channels": 128,
+        "decoder_base_channels": 128, "spatial_padding_mode": "zeros",
+        "encoder_blocks": blocks([("compress_space", 2), ("compress_time", 2), ("compress_all", 2),
+                                  ("compress_all", 1)], [4, 6, 4, 2, 2], "_res"),
+        "decoder_blocks": blocks([("compress_space", 2), ("compress_time", 2), ("compress_all", 1),
+                                  ("compress_all", 2)], [4, 6, 4, 2, 2], ""),
+    }
+    audio_vae = {
+        "model": {"params": {"sampling_rate": 16000, "ddconfig": {
+            "double_z": True, "mel_bins": 64, "z_channels": 8, "resolution": 256, "downsample_time": False,
+            "in_channels": 2, "out_ch": 2, "ch": 128, "ch_mult": [1, 2, 4], "num_res_blocks": 2,
+            "attn_resolutions": [], "dropout": 0.0, "mid_block_add_attention": False, "norm_type": "pixel",
+            "causality_axis": "height"}}},
+        "preprocessing": {"stft": {"filter_length": 1024, "hop_length": 160, "win_length": 1024, "causal": True},
+                          "mel": {"n_mel_channels": 64, "mel_fmin": 0, "mel_fmax": 8000}},
+    }
+    amp = {"resblock": "AMP1", "resblock_kernel_sizes": [3, 7, 11], "resblock_dilation_sizes": [[1, 3, 5]] * 3,
+           "stereo": True, "use_tanh_at_final": False, "activation": "snakebeta", "use_bias_at_final": False}
+    vocoder = {
+        "vocoder": {**amp, "upsample_initial_channel": 1536, "upsample_rates": [5, 2, 2, 2, 2, 2],
+                    "upsample_kernel_sizes": [11, 4, 4, 4, 4, 4]},
+        "bwe": {**amp, "upsample_initial_channel": 512, "upsample_rates": [6, 5, 2, 2, 2],
+                "upsample_kernel_sizes": [12, 11, 4, 4, 4], "apply_final_activation": False,
+                "input_sampling_rate": 16000, "output_sampling_rate": 48000, "hop_length": 80, "n_fft": 512,
+                "win_size": 512, "num_mels": 64},
+    }
+    return {"vae": vae, "audio_vae": audio_vae, "vocoder": vocoder}
 
 
 def component_specs(gemma: tuple[int, int] | None = None) -> dict[str, tuple[Any, Any, str]]:
