@@ -10,7 +10,11 @@ are prefixed ``model.diffusion_model.`` (transformer + text connectors),
 Weights cannot be downloaded here, so :func:`write_tiny_ltx_checkpoint` writes
 a tiny random-weight file in exactly that layout and :func:`load_ltx_components`
 loads it through ltx-core's own ``SingleGPUModelBuilder`` - the same code path
-used for the real file.
+used for the real file - after :func:`checkpoint_config` has checked the file
+(ltx-core itself builds from defaults when the config is missing and only warns
+when weights are). The text projection reads Gemma hidden states, so it is
+sized for a Gemma folder (:mod:`ltxvoice.models.gemma`); :func:`ltx23_media_config`
+holds the real media-model sizes for benchmarks.
 """
 
 from __future__ import annotations
