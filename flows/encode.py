@@ -75,13 +75,13 @@ def encode(params_path: str = "params.yaml", upstream: str = "data/caption", out
 
     done: dict[str, lib.Encoded] = {}
     for row, bucket in planned:
-        clip_id, text, result = row["clip_id"], texts[row["clip_id"]], media[row["clip_id"]]
-        error = text if isinstance(text, BaseException) else result.error
+        clip_id, tokens, result = row["clip_id"], texts[row["clip_id"]], media[row["clip_id"]]
+        error = tokens if isinstance(tokens, BaseException) else result.error
         if error is not None:
             lib.remove_item(out_dir, clip_id)
             quarantined.append(failure_row("encode", row["train_video_path"], error, 0, clip_id))
         else:
-            done[clip_id] = lib.encoded_record(row, bucket, result, text, out_dir)
+            done[clip_id] = lib.encoded_record(row, bucket, result, tokens, out_dir)
     table = add_columns(clips, done, lib.Encoded).sort("clip_id")
 
     extra = lib.summary_numbers(table)

@@ -382,8 +382,7 @@ def remove_item(root: Path, clip_id: str) -> None:
         p.unlink(missing_ok=True)
 
 
-def encoded_record(row: dict[str, Any], bucket: Bucket, media: MediaResult, conditions: lat.TextConditions,
-                   root: Path) -> Encoded:
+def encoded_record(row: dict[str, Any], bucket: Bucket, media: MediaResult, text_tokens: int, root: Path) -> Encoded:
     paths = lat.item_paths(root, row["clip_id"])
     return Encoded(
         bucket=bucket.name, latents_path=str(paths.video), audio_latents_path=str(paths.audio),
@@ -391,7 +390,7 @@ def encoded_record(row: dict[str, Any], bucket: Bucket, media: MediaResult, cond
         reference_audio_latents_path=str(paths.reference_audio) if media.reference_shape else None,
         video_latent_shape=media.video_shape, audio_latent_shape=media.audio_shape,
         reference_audio_latent_shape=media.reference_shape, audio_seconds=round(media.audio_seconds, 6),
-        text_tokens=conditions.tokens, caption_sha256=caption_sha256(row["caption"]),
+        text_tokens=text_tokens, caption_sha256=caption_sha256(row["caption"]),
     )
 
 
