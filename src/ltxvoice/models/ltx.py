@@ -42,7 +42,9 @@ def ensure_torchaudio_importable() -> None:
     ``sys.modules`` with a stub saying "no extension"; the rest of torchaudio then imports
     normally. Where torchaudio matches torch (the GPU machines) the real one is used.
     """
-    if "torchaudio" in sys.modules:
+    if "torchaudio" in sys.modules and sys.modules["torchaudio"] is None:
+        del sys.modules["torchaudio"]  # hidden by ltxvoice.models.whisper for transformers; ltx-core needs it
+    elif "torchaudio" in sys.modules:
         return
     import importlib.util
 
