@@ -36,3 +36,13 @@ def good_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def bad_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     folder = tmp_path_factory.mktemp("bad") / "sources"
     return folder, fixtures.bad_sources(folder)
+
+
+@pytest.fixture(scope="session")
+def tiny_ltx(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(tiny LTX-2.3 unified checkpoint, tiny Gemma 3 folder) as stage tiny_models writes them, seed 0."""
+    from ltxvoice.tiny_models import GEMMA_FOLDER, LTX_CHECKPOINT, write_ltx_bundle
+
+    root = tmp_path_factory.mktemp("tiny_models")
+    write_ltx_bundle(root, 0)
+    return root / LTX_CHECKPOINT, root / GEMMA_FOLDER

@@ -105,3 +105,40 @@ def espeak_samples(voice: str, pitch: int, rate: int = 48000, text: str | None =
         from ltxvoice.media import probe
 
         return read_audio(wav, start_s=0, seconds=probe(wav).duration_s, rate=rate)
+
+
+def caption_manifest(root: Path, shapes: list[tuple[str, int, int, int]], *, reference: bool = True,
+                     fps: float = 25.0) -> Path:
+    """A caption-stage manifest (the caption -> encode contract) over generated clips, written to
+    ``<root>/clips.parquet``: one row per ``(clip_id, width, height, frames)``, each with a test-pattern
+    H.264 video of that shape at ``fps`` (hue turned per row, so no two clips are alike), espeak-ng speech as a 48 kHz mono WAV of the clip's length,
+    and (``reference``) a 2 s voiced reference tone at 180 Hz."""
+    import polars as pl
+
+    from ltxvoice.config import TonesParams
+    from ltxvoice.dsp.tone import synthesize
+    from ltxvoice.media import read_audio, write_wav
+    from ltxvoice.tones import draw_timbre
+
+    root.mkdir(parents=True, exist_ok=True)
+    speech = speech_wav(root / "speech.wav", "Please put the blue folder on the second shelf before you leave.",
+                        "en+f2", 50)
+    rows = []
+    for n, (clip_id, width, height, frames) in enumerate(shapes):
+        seconds = frames / fps
+        video = root / f"{clip_id}.mp4"
+        ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate={fps},hue=h={40 * n}", "-frames:v", str(frames),
+               "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(video))
+        samples = read_audio(speech, start_s=0.0, seconds=seconds, rate=48000)
+        audio = write_wav(root / f"{clip_id}.wav", samples, 48000)
+        tone = None
+        if reference:
+            tone = write_wav(root / f"{clip_id}.tone.wav",
+                             synthesize(180.0, 2.0, 48000, draw_timbre(TonesParams(), n), seed=n), 48000)
+        rows.append({"clip_id": clip_id, "train_video_path": str(video), "train_audio_path": str(audio),
+                     "caption": f"TRGR a person speaks clearly, clip {n}", "reference_audio_path": str(tone) if tone else None,
+                     "frames": frames, "fps": fps, "width": width, "height": height, "duration_s": seconds,
+                     "recipe": "helium" if reference else "register", "target_hz": 180.0})
+    path = root / "clips.parquet"
+    pl.DataFrame(rows, schema_overrides={"reference_audio_path": pl.String}).write_parquet(path)
+    return path

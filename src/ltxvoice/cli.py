@@ -164,5 +164,82 @@ def params_check(params: Path = PARAMS_OPT) -> None:
     typer.echo(f"{params}: ok ({', '.join(sections)})")
 
 
+@app.command("tiny-models")
+def tiny_models(
+    params: Path = PARAMS_OPT,
+    out: str = typer.Option("models/tiny", help="Folder for the tiny models."),
+) -> None:
+    """Write tiny random-weight models in the real file layouts (stage `tiny_models`).
+
+    \b
+      <out>/ltx-2.3-tiny.safetensors   LTX-2.3 unified checkpoint (bf16, real key prefixes + config metadata)
+      <out>/gemma/                     Gemma 3 folder (HF layout, offline-trained tokenizer) for its text path
+      <out>/provenance.json            seed, versions, sha256 of every file
+
+    Same `tiny_models.seed`, same bytes. They prove loading code and tensor shapes, not quality."""
+    _run_stage("tiny_models", params, out)
+
+
+encode_app = typer.Typer(rich_markup_mode=None)  # help: the callback's docstring
+app.add_typer(encode_app, name="encode")
+
+
+@encode_app.callback(invoke_without_command=True)
+def encode(
+    ctx: typer.Context,
+    params: Path = PARAMS_OPT,
+    upstream: str = typer.Option("data/caption", help="Folder with the caption stage's clips.parquet."),
+    out: str = typer.Option("data/encode", help="Stage output folder (the trainer's preprocessed_data_root)."),
+) -> None:
+    """Encode captioned clips with LTX-2.3 into the LTX trainer's precomputed layout (stage `encode`).
+
+    With no subcommand, runs the stage. Reads `encode.checkpoint` (unified LTX-2.3 safetensors) and
+    `encode.text_encoder` (Gemma 3 folder) and writes, one file per clip id:
+
+    \b
+      <out>/latents/<id>.pt                  video latents [128, (F-1)/8+1, H/32, W/32]
+      <out>/audio_latents/<id>.pt            audio latents [8, ~25/s, 16]
+      <out>/reference_audio_latents/<id>.pt  the reference tone's latents (helium)
+      <out>/conditions/<id>.pt               caption features [1024, 4096] / [1024, 2048] + mask
+      <out>/items.parquet                    manifest + file paths, shapes, caption sha256
+      <out>/verify/                          `encode.verify_samples` items decoded back, report.md"""
+    if ctx.invoked_subcommand is None:
+        flow_module = importlib.import_module("flows.encode")
+        common = importlib.import_module("flows.common")
+        raise typer.Exit(common.run_flow(flow_module.encode, "encode",
+                                         ["--params-path", str(params), "--upstream", upstream, "--out", out]))
+
+
+@encode_app.command("verify")
+def encode_verify(
+    encoded: Path = typer.Option(Path("data/encode"), help="The encode stage's output folder."),
+    samples: int = typer.Option(2, min=1, help="Items to decode (first by clip id)."),
+    out: Path = typer.Option(None, help="Where WAV/MP4 files and report.md go (default: <encoded>/verify-cli)."),
+    params: Path = PARAMS_OPT,
+) -> None:
+    """Decode written latents back (audio VAE + vocoder, video VAE) and measure them.
+
+    Writes <id>.audio.wav, <id>.reference.wav, <id>.video.mp4 and report.json/report.md: pitch of the
+    decoded speech vs the target pitch, level (dBFS), NaN/Inf, video PSNR. Uses `encode.checkpoint`."""
+    import json
+
+    from ltxvoice import encode as lib
+    from ltxvoice.records import read_table
+
+    try:
+        cfg = load_params(params).encode
+        items = read_table(encoded / "items.parquet")
+        device = lib.resolve_device(cfg)
+        lib.setup_torch(cfg, device)
+        decoders = lib.Decoders(cfg.checkpoint, device, lib._dtype(cfg.video_dtype), lib._dtype(cfg.audio_dtype))
+    except (ParamsError, FileNotFoundError, ValueError, RuntimeError) as exc:
+        typer.echo(f"encode verify: error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    target = out or encoded / "verify-cli"
+    summary = lib.verify(items, decoders, target, samples, cfg.checkpoint)
+    typer.echo(json.dumps(summary, indent=2))
+    typer.echo(f"report: {target / 'report.md'}")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()

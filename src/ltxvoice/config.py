@@ -297,12 +297,6 @@ class SelectParams(Section):
     )
 
 
-class ModelsParams(Section):
-    """Tiny random-weight test models in the real file layouts (stage ``models``), for the demo and tests."""
-
-    seed: int = Field(0, ge=0)
-
-
 class PrepareParams(Section):
     """Training audio for the recipes without a reference (register, talking head): the clip's vocals
     (or mix) as mono at ``audio_rate``, loudness-normalised, muxed with the clip's untouched video."""
@@ -373,6 +367,61 @@ class CaptionParams(Section):
         return self
 
 
+class TinyModelsParams(Section):
+    """Tiny random-weight models written in the real file layouts, for the demo and the tests."""
+
+    seed: int = Field(0, ge=0, description="Every weight and the tokenizer's training text come from this seed.")
+
+
+def parse_bucket(text: str) -> tuple[int, int, int]:
+    """'WxHxF' (the LTX trainer's resolution-bucket notation) -> (frames, height, width)."""
+    parts = text.lower().split("x")
+    if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise ValueError(f"bucket {text!r} must be WIDTHxHEIGHTxFRAMES, e.g. 256x256x121")
+    width, height, frames = (int(p) for p in parts)
+    if width % 32 or height % 32:
+        raise ValueError(f"bucket {text!r}: width and height must be multiples of 32 (the video VAE's 32x)")
+    if frames % 8 != 1:
+        raise ValueError(f"bucket {text!r}: frames % 8 must be 1 (the video VAE's 8x in time)")
+    return frames, height, width
+
+
+class EncodeParams(Section):
+    """Latents, reference latents and text conditions with LTX-2.3 (ltx-core), in the trainer's layout."""
+
+    checkpoint: Path = Field(Path("models/tiny/ltx-2.3-tiny.safetensors"),
+                             description="Unified LTX-2.3 safetensors (VAEs, vocoder, text projection).")
+    text_encoder: Path = Field(Path("models/tiny/gemma"), description="Gemma 3 folder (Hugging Face layout).")
+    buckets: list[str] = Field(
+        default_factory=lambda: ["256x256x121", "192x192x97"], min_length=1,
+        description="WxHxF shapes; each clip goes to the bucket nearest its aspect ratio with at most its "
+        "frames (then most frames, then largest), is scaled/center-cropped to it and cut to its frames.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: cuda when there is a GPU.")
+    video_dtype: Literal["bfloat16", "float32"] = Field(
+        "bfloat16", description="Video VAE weights and stored video latents (the trainer: bfloat16).")
+    audio_dtype: Literal["float32", "bfloat16"] = Field(
+        "float32", description="Audio VAE weights and stored audio latents (the trainer: float32).")
+    text_dtype: Literal["bfloat16", "float32"] = Field(
+        "bfloat16", description="Gemma + text projection weights and stored conditions (the trainer: bfloat16).")
+    batch_size: int = Field(4, ge=1, le=256, description="Clips of one bucket per VAE call on a GPU (1 on a CPU).")
+    torch_threads: int = Field(2, ge=1, le=256, description="Torch CPU threads.")
+    verify_samples: int = Field(
+        2, ge=0, le=1000, description="Decode this many items back to WAV/MP4 and measure them (0: off).")
+
+    @field_validator("buckets")
+    @classmethod
+    def _buckets(cls, v: list[str]) -> list[str]:
+        shapes = [parse_bucket(b) for b in v]
+        if len(set(shapes)) != len(shapes):
+            raise ValueError(f"buckets lists the same shape more than once: {v}")
+        return v
+
+    @property
+    def bucket_shapes(self) -> list[tuple[int, int, int]]:
+        """(frames, height, width) of each bucket."""
+        return [parse_bucket(b) for b in self.buckets]
+
+
 class Params(BaseModel):
     """The whole params.yaml. Every section is optional here; a stage asks for the one it needs."""
 
@@ -386,12 +435,13 @@ class Params(BaseModel):
     shift: ShiftParams = ShiftParams()
     tones: TonesParams = TonesParams()
     select: SelectParams = SelectParams()
-    models: ModelsParams = ModelsParams()
     prepare: PrepareParams | None = None
     caption: CaptionParams | None = None
     recipe: Literal["helium", "register", "talking_head"] = Field(
         "helium", description="Which of the three recipes this params file builds (recorded in every manifest)."
     )
+    tiny_models: TinyModelsParams = TinyModelsParams()
+    encode: EncodeParams = EncodeParams()
 
     def require(self, section: str) -> Any:
         value = getattr(self, section)

@@ -237,3 +237,33 @@ def ffmpeg_version() -> str:
     line = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True, check=True).stdout.splitlines()[0]
     match = re.search(r"ffmpeg version (\S+)", line)
     return match.group(1) if match else line
+
+
+def read_frames(src: Path, *, frames: int, width: int, height: int) -> np.ndarray:
+    """Decode the first ``frames`` frames of ``src`` as RGB uint8 ``[F, height, width, 3]``, scaled to
+    cover ``width`` x ``height`` and center-cropped when the file has another size (fewer frames if
+    the file has fewer)."""
+    stream = ffmpeg.input(str(src)).video
+    stream = stream.filter("scale", width, height, force_original_aspect_ratio="increase", flags="bicubic")
+    stream = stream.filter("crop", width, height)
+    out = stream.output("pipe:", format="rawvideo", pix_fmt="rgb24", vframes=frames)
+    data = np.frombuffer(_run(out, src), dtype=np.uint8)
+    size = width * height * 3
+    return data[: data.size // size * size].reshape(-1, height, width, 3)
+
+
+def write_frames(path: Path, frames: np.ndarray, fps: float, *, crf: int = 18, threads: int = 2) -> Path:
+    """Write RGB uint8 frames ``[F, H, W, 3]`` as an H.264 mp4 (for looking at, e.g. decoded latents)."""
+    count, height, width, _ = frames.shape
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}",
+                       r=str(fps_fraction(fps))).output(
+        str(path), vcodec="libx264", pix_fmt="yuv420p", crf=crf, preset="medium", threads=threads,
+        movflags="+faststart", map_metadata=-1, **{"fflags": "+bitexact", "flags:v": "+bitexact"})
+    try:
+        out.global_args("-nostdin", "-hide_banner", "-loglevel", "error").run(
+            input=np.ascontiguousarray(frames, dtype=np.uint8).tobytes(), capture_stdout=True, capture_stderr=True,
+            overwrite_output=True)
+    except ffmpeg.Error as exc:
+        raise MediaError("unwritable", f"ffmpeg could not write {path}: {_last_line(exc.stderr)}") from None
+    return path

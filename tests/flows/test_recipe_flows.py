@@ -16,8 +16,7 @@ from flows.ingest import ingest
 from flows.prepare import prepare
 from flows.separate import separate
 from ltxvoice import caption as lib
-from ltxvoice.config import ModelsParams
-from ltxvoice.models import write_tiny_models
+from ltxvoice.tiny_models import write_roformer, write_whisper
 from ltxvoice.prepare import integrated_loudness
 from ltxvoice.media import read_wav
 from tests import fixtures
@@ -42,7 +41,8 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (src / "labels.csv").write_text("file,gender,manner,visual,voice\n"
                                     "m.mp4,man,speaking softly,a test pattern,low male voice\n"
                                     "f.mp4,woman,whispering,a test pattern,whispered female voice\n")
-    write_tiny_models(root / "models", ModelsParams(seed=0))
+    write_roformer(root / "models", seed=0)
+    write_whisper(root / "models", seed=0)
     return root
 
 

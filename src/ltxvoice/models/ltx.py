@@ -10,7 +10,11 @@ are prefixed ``model.diffusion_model.`` (transformer + text connectors),
 Weights cannot be downloaded here, so :func:`write_tiny_ltx_checkpoint` writes
 a tiny random-weight file in exactly that layout and :func:`load_ltx_components`
 loads it through ltx-core's own ``SingleGPUModelBuilder`` - the same code path
-used for the real file.
+used for the real file - after :func:`checkpoint_config` has checked the file
+(ltx-core itself builds from defaults when the config is missing and only warns
+when weights are). The text projection reads Gemma hidden states, so it is
+sized for a Gemma folder (:mod:`ltxvoice.models.gemma`); :func:`ltx23_media_config`
+holds the real media-model sizes for benchmarks.
 """
 
 from __future__ import annotations
@@ -30,22 +34,28 @@ COMPONENTS: tuple[str, ...] = (
 
 
 def ensure_torchaudio_importable() -> None:
-    """Make ``import torchaudio`` work without its compiled extension.
+    """Make ``import torchaudio`` work, without its compiled extension if that cannot load.
 
-    The venv pairs a CUDA torchaudio 2.11 build with a CPU torch 2.13, so
-    ``torchaudio/_extension`` fails loading ``lib/_torchaudio.abi3.so``.
-    ltx-core only uses pure-Python torchaudio ops (MelSpectrogram, resample),
-    so we pre-seed ``sys.modules`` with a stub saying "no extension"; the
-    rest of torchaudio then imports normally. No-op if torchaudio is loaded.
+    Here the venv pairs a CUDA torchaudio 2.11 build with a CPU torch 2.13, so
+    ``torchaudio/_extension`` fails loading ``lib/_torchaudio.abi3.so``. ltx-core only uses
+    pure-Python torchaudio ops (MelSpectrogram, resample), so after a failed import we pre-seed
+    ``sys.modules`` with a stub saying "no extension"; the rest of torchaudio then imports
+    normally. Where torchaudio matches torch (the GPU machines) the real one is used.
     """
-    if "torchaudio" in sys.modules or "torchaudio._extension" in sys.modules:
+    if "torchaudio" in sys.modules and sys.modules["torchaudio"] is None:
+        del sys.modules["torchaudio"]  # hidden by ltxvoice.models.whisper for transformers; ltx-core needs it
+    elif "torchaudio" in sys.modules:
         return
-    try:  # a matching torchaudio build needs no workaround
-        import importlib.util
-        if importlib.util.find_spec("torchaudio") is None:
-            return
-    except Exception:  # pragma: no cover
+    import importlib.util
+
+    if importlib.util.find_spec("torchaudio") is None:
         return
+    try:
+        import torchaudio  # noqa: F401
+        return
+    except (OSError, ImportError, RuntimeError):
+        for name in [n for n in sys.modules if n == "torchaudio" or n.startswith("torchaudio.")]:
+            del sys.modules[name]
     stub = types.ModuleType("torchaudio._extension")
     stub._IS_TORCHAUDIO_EXT_AVAILABLE = False  # filtering.py falls back to Python loops
     stub._IS_ALIGN_AVAILABLE = False
@@ -53,6 +63,7 @@ def ensure_torchaudio_importable() -> None:
     stub._check_cuda_version = lambda: None
     stub._load_lib = lambda name: False
     sys.modules["torchaudio._extension"] = stub
+    import torchaudio  # noqa: F401,F811
 
 
 def tiny_ltx_config() -> dict[str, Any]:
@@ -99,8 +110,11 @@ def tiny_ltx_config() -> dict[str, Any]:
             out += [["res_x", {"num_layers": 1}], [name, {"multiplier": mult}]]
         return out + [["res_x", {"num_layers": 1}]]
 
-    # Same block sequence as LTX-2.3 (8x time / 32x space with patch_size 4, 128 latent
-    # channels); res_x depth 1 instead of 2-6, encoder multipliers 1 (real: 2,2,2,1).
+    # Same compressions as LTX-2.3 (8x time / 32x space with patch_size 4, 128 latent channels).
+    # The encoder keeps only its four compressing blocks (real: res_x depth 2-6 between them,
+    # multipliers 2,2,2,1): in ltx-core 1.0.0 its features start at 128 channels at full
+    # resolution, so every full-resolution block costs ~0.1-0.4 TFLOP per 256x256x121 clip.
+    # The decoder keeps res_x depth 1 between its blocks (real 2-6) and 16 base channels (real 128).
     vae = {
         "_class_name": "CausalVideoAutoencoder", "dims": 3, "in_channels": 3, "out_channels": 3,
         "latent_channels": 128, "patch_size": 4, "norm_layer": "pixel_norm",
@@ -108,8 +122,8 @@ def tiny_ltx_config() -> dict[str, Any]:
         "timestep_conditioning": False, "normalize_latent_channels": False, "scaling_factor": 1.0,
         "encoder_base_channels": 128, "decoder_base_channels": 16,  # real decoder: 128
         "spatial_padding_mode": "zeros",
-        "encoder_blocks": blocks([("compress_space_res", 1), ("compress_time_res", 1),
-                                  ("compress_all_res", 1), ("compress_all_res", 1)]),
+        "encoder_blocks": [["compress_space_res", {"multiplier": 1}], ["compress_time_res", {"multiplier": 1}],
+                           ["compress_all_res", {"multiplier": 1}], ["compress_all_res", {"multiplier": 1}]],
         "decoder_blocks": blocks([("compress_space", 2), ("compress_time", 2),
                                   ("compress_all", 1), ("compress_all", 2)]),
     }
@@ -124,8 +138,10 @@ def tiny_ltx_config() -> dict[str, Any]:
             "stft": {"filter_length": 1024, "hop_length": 160, "win_length": 1024, "causal": True},
             "mel": {"n_mel_channels": 64, "mel_fmin": 0, "mel_fmax": 8000}},
     }
-    amp = {"resblock": "AMP1", "resblock_kernel_sizes": [3, 7, 11],
-           "resblock_dilation_sizes": [[1, 3, 5]] * 3, "stereo": True,
+    # one AMP1 resblock per upsampling stage (real: three, kernels 3/7/11): the vocoder runs at up to
+    # 48 kHz, and three resblocks made decoding 5 s of audio take ~30 s on 2 CPU cores
+    amp = {"resblock": "AMP1", "resblock_kernel_sizes": [3],
+           "resblock_dilation_sizes": [[1, 3, 5]], "stereo": True,
            "use_tanh_at_final": False, "activation": "snakebeta", "use_bias_at_final": False}
     vocoder = {  # nested vocoder+bwe => ltx-core builds VocoderWithBWE (2.3 layout)
         "vocoder": {**amp, "upsample_initial_channel": 128,  # real 1536 (halves per stage); x160 = hop
@@ -139,8 +155,57 @@ def tiny_ltx_config() -> dict[str, Any]:
     return {"transformer": t, "vae": vae, "audio_vae": audio_vae, "vocoder": vocoder}
 
 
-def component_specs() -> dict[str, tuple[Any, Any, str]]:
-    """component -> (ltx-core configurator, key SDOps, checkpoint prefix)."""
+def ltx23_media_config() -> dict[str, Any]:
+    """The ``vae`` / ``audio_vae`` / ``vocoder`` sections of the real LTX-2.3 (22B) checkpoint's
+    ``config`` metadata: what ltx-core builds the full-size media models from. Built with ltx-core
+    1.0.0 they have the published sizes (video encoder 318.9M / decoder 407.2M parameters, audio
+    encoder 21.3M / decoder 31.9M, vocoder + bandwidth extension 128.5M). Used to benchmark the
+    full-size encoders with random weights (``benchmarks/encode_gpu.py``)."""
+    def blocks(spec: list[tuple[str, int]], layers: list[int], compress_suffix: str) -> list[list[Any]]:
+        out: list[list[Any]] = []
+        for (name, mult), n in zip(spec, layers):
+            out += [["res_x", {"num_layers": n}], [name + compress_suffix, {"multiplier": mult}]]
+        return out + [["res_x", {"num_layers": layers[-1]}]]
+
+    vae = {
+        "_class_name": "CausalVideoAutoencoder", "dims": 3, "in_channels": 3, "out_channels": 3,
+        "latent_channels": 128, "patch_size": 4, "norm_layer": "pixel_norm", "latent_log_var": "uniform",
+        "use_quant_conv": False, "causal_decoder": False, "timestep_conditioning": False,
+        "normalize_latent_channels": False, "scaling_factor": 1.0, "encoder_base_channels": 128,
+        "decoder_base_channels": 128, "spatial_padding_mode": "zeros",
+        "encoder_blocks": blocks([("compress_space", 2), ("compress_time", 2), ("compress_all", 2),
+                                  ("compress_all", 1)], [4, 6, 4, 2, 2], "_res"),
+        "decoder_blocks": blocks([("compress_space", 2), ("compress_time", 2), ("compress_all", 1),
+                                  ("compress_all", 2)], [4, 6, 4, 2, 2], ""),
+    }
+    audio_vae = {
+        "model": {"params": {"sampling_rate": 16000, "ddconfig": {
+            "double_z": True, "mel_bins": 64, "z_channels": 8, "resolution": 256, "downsample_time": False,
+            "in_channels": 2, "out_ch": 2, "ch": 128, "ch_mult": [1, 2, 4], "num_res_blocks": 2,
+            "attn_resolutions": [], "dropout": 0.0, "mid_block_add_attention": False, "norm_type": "pixel",
+            "causality_axis": "height"}}},
+        "preprocessing": {"stft": {"filter_length": 1024, "hop_length": 160, "win_length": 1024, "causal": True},
+                          "mel": {"n_mel_channels": 64, "mel_fmin": 0, "mel_fmax": 8000}},
+    }
+    amp = {"resblock": "AMP1", "resblock_kernel_sizes": [3, 7, 11], "resblock_dilation_sizes": [[1, 3, 5]] * 3,
+           "stereo": True, "use_tanh_at_final": False, "activation": "snakebeta", "use_bias_at_final": False}
+    vocoder = {
+        "vocoder": {**amp, "upsample_initial_channel": 1536, "upsample_rates": [5, 2, 2, 2, 2, 2],
+                    "upsample_kernel_sizes": [11, 4, 4, 4, 4, 4]},
+        "bwe": {**amp, "upsample_initial_channel": 512, "upsample_rates": [6, 5, 2, 2, 2],
+                "upsample_kernel_sizes": [12, 11, 4, 4, 4], "apply_final_activation": False,
+                "input_sampling_rate": 16000, "output_sampling_rate": 48000, "hop_length": 80, "n_fft": 512,
+                "win_size": 512, "num_mels": 64},
+    }
+    return {"vae": vae, "audio_vae": audio_vae, "vocoder": vocoder}
+
+
+def component_specs(gemma: tuple[int, int] | None = None) -> dict[str, tuple[Any, Any, str]]:
+    """component -> (ltx-core configurator, key SDOps, checkpoint prefix).
+
+    ``gemma`` = (hidden size, hidden layers) of the Gemma the captions are encoded with: the text
+    projection's input width is hidden size x (layers + 1). ``None`` keeps ltx-core 1.0.0's own
+    configurator, which assumes Gemma 3 12B (3840 x 49 = 188160)."""
     ensure_torchaudio_importable()
     from ltx_core.model.audio_vae import model_configurator as am
     from ltx_core.model.transformer.model_configurator import (
@@ -149,15 +214,30 @@ def component_specs() -> dict[str, tuple[Any, Any, str]]:
     from ltx_core.text_encoders.gemma import (
         EMBEDDINGS_PROCESSOR_KEY_OPS, EmbeddingsProcessorConfigurator)
 
-    return {
-        "transformer": (LTXModelConfigurator, LTXV_MODEL_COMFY_RENAMING_MAP, "model.diffusion_model."),
-        "video_encoder": (vm.VideoEncoderConfigurator, vm.VAE_ENCODER_COMFY_KEYS_FILTER, "vae."),
-        "video_decoder": (vm.VideoDecoderConfigurator, vm.VAE_DECODER_COMFY_KEYS_FILTER, "vae."),
-        "audio_encoder": (am.AudioEncoderConfigurator, am.AUDIO_VAE_ENCODER_COMFY_KEYS_FILTER, "audio_vae."),
-        "audio_decoder": (am.AudioDecoderConfigurator, am.AUDIO_VAE_DECODER_COMFY_KEYS_FILTER, "audio_vae."),
-        "vocoder": (am.VocoderConfigurator, am.VOCODER_COMFY_KEYS_FILTER, "vocoder."),
-        "embeddings_processor": (EmbeddingsProcessorConfigurator, EMBEDDINGS_PROCESSOR_KEY_OPS, ""),
+    text: Any = EmbeddingsProcessorConfigurator
+    if gemma is not None:
+        from ltxvoice.models.gemma import embeddings_processor_configurator
+
+        text = embeddings_processor_configurator(*gemma)
+    specs = {
+        "transformer": (LTXModelConfigurator, LTXV_MODEL_COMFY_RENAMING_MAP),
+        "video_encoder": (vm.VideoEncoderConfigurator, vm.VAE_ENCODER_COMFY_KEYS_FILTER),
+        "video_decoder": (vm.VideoDecoderConfigurator, vm.VAE_DECODER_COMFY_KEYS_FILTER),
+        "audio_encoder": (am.AudioEncoderConfigurator, am.AUDIO_VAE_ENCODER_COMFY_KEYS_FILTER),
+        "audio_decoder": (am.AudioDecoderConfigurator, am.AUDIO_VAE_DECODER_COMFY_KEYS_FILTER),
+        "vocoder": (am.VocoderConfigurator, am.VOCODER_COMFY_KEYS_FILTER),
+        "embeddings_processor": (text, EMBEDDINGS_PROCESSOR_KEY_OPS),
     }
+    return {name: (configurator, ops, KEY_PREFIX[name]) for name, (configurator, ops) in specs.items()}
+
+
+# The config section each component is built from, and where its weights are in the unified file.
+CONFIG_SECTION = {"transformer": "transformer", "video_encoder": "vae", "video_decoder": "vae",
+                  "audio_encoder": "audio_vae", "audio_decoder": "audio_vae", "vocoder": "vocoder",
+                  "embeddings_processor": "transformer"}
+KEY_PREFIX = {"transformer": "model.diffusion_model.", "video_encoder": "vae.encoder.", "video_decoder": "vae.decoder.",
+              "audio_encoder": "audio_vae.encoder.", "audio_decoder": "audio_vae.decoder.", "vocoder": "vocoder.",
+              "embeddings_processor": "text_embedding_projection."}
 
 
 # Module-key -> checkpoint-key renames (inverse of ltx-core's SDOps for the real file).
@@ -208,23 +288,27 @@ def _init_tensor(name: str, ref: Any, seed: int, sr: int = 16000) -> Any:
     return torch.randn(shape, generator=g) / math.sqrt(fan_in)
 
 
-def write_tiny_ltx_checkpoint(path: Path, *, seed: int = 0) -> Path:
+def write_tiny_ltx_checkpoint(path: Path, *, seed: int = 0, gemma: tuple[int, int] | None = None) -> Path:
     """Write a tiny random-weight LTX-2.3 unified checkpoint to ``path``.
 
-    Each component is built with ltx-core's configurator from
-    :func:`tiny_ltx_config`, every parameter/buffer is overwritten with
-    deterministic finite values, tensors are cast to bf16 (as in the real
-    file) and saved under the real key prefixes with ``{"config": ...}``
-    metadata. Same seed -> byte-identical file.
+    Each component is built with ltx-core's configurator from :func:`tiny_ltx_config`, every
+    parameter/buffer is overwritten with deterministic finite values, tensors are cast to bf16 (as
+    in the real file) and saved under the real key prefixes with ``{"config": ...}`` metadata.
+    The text projection is sized for the Gemma ``gemma`` = (hidden size, layers) it will be used
+    with (default: the tiny Gemma of :mod:`ltxvoice.models.gemma`). Same seed -> byte-identical file.
     """
     import torch
     from safetensors.torch import save_file
 
+    if gemma is None:
+        from ltxvoice.models.gemma import TINY_TEXT
+
+        gemma = (TINY_TEXT["hidden_size"], TINY_TEXT["num_hidden_layers"])
     path = Path(path)
     config = tiny_ltx_config()
     sr = config["vocoder"]["bwe"]["input_sampling_rate"]
     out: dict[str, Any] = {}
-    for comp, (configurator, _ops, _prefix) in component_specs().items():
+    for comp, (configurator, _ops, _prefix) in component_specs(gemma).items():
         with torch.device("cpu"):
             module = configurator.from_config(config)
         for key, ref in module.state_dict().items():
@@ -234,8 +318,53 @@ def write_tiny_ltx_checkpoint(path: Path, *, seed: int = 0) -> Path:
             value = _init_tensor(ckpt_key, ref, seed, sr) if ref.is_floating_point() else ref.clone()
             out[ckpt_key] = value.to(torch.bfloat16).contiguous() if value.is_floating_point() else value
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(dict(sorted(out.items())), str(path), metadata={"config": json.dumps(config, sort_keys=True)})
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(dict(sorted(out.items())), str(tmp), metadata={"config": json.dumps(config, sort_keys=True)})
+    tmp.replace(path)
     return path
+
+
+class CheckpointError(ValueError):
+    """An LTX checkpoint that cannot give the asked-for component; the message names file and problem."""
+
+
+def checkpoint_config(path: Path, components: Iterable[str] = COMPONENTS) -> dict[str, Any]:
+    """Check that ``path`` is an LTX-2 unified safetensors that can give ``components`` and return its
+    ``config`` metadata: a safetensors file, a JSON ``config`` with the sections the components are
+    built from, and tensors under each component's key prefix. Raises ``FileNotFoundError`` or
+    :class:`CheckpointError` naming the file and what is wrong (ltx-core would instead build from
+    defaults or leave weights on the meta device)."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"LTX checkpoint not found: {path}")
+    components = list(components)
+    unknown = [c for c in components if c not in CONFIG_SECTION]
+    if unknown:
+        raise ValueError(f"unknown LTX components {unknown}; choose from {list(CONFIG_SECTION)}")
+    try:
+        with safe_open(str(path), "pt") as f:
+            metadata = f.metadata() or {}
+            keys = list(f.keys())
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from None
+    if "config" not in metadata:
+        raise CheckpointError(f"{path}: no 'config' in its safetensors metadata, so it is not an LTX-2 unified "
+                              "checkpoint (a split component file or a converted export?)")
+    try:
+        config = json.loads(metadata["config"])
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path}: its 'config' metadata is not valid JSON ({exc.msg})") from None
+    for comp in components:
+        section = CONFIG_SECTION[comp]
+        if not isinstance(config.get(section), dict):
+            raise CheckpointError(f"{path}: config has no '{section}' section, needed for the {comp} "
+                                  f"(sections: {sorted(config)})")
+        if not any(k.startswith(KEY_PREFIX[comp]) for k in keys):
+            raise CheckpointError(f"{path}: no tensors under '{KEY_PREFIX[comp]}', where the {comp} weights of an "
+                                  "LTX-2 unified checkpoint are")
+    return config
 
 
 def load_ltx_components(
@@ -243,35 +372,45 @@ def load_ltx_components(
     device: str = "cpu",
     components: Iterable[str] = COMPONENTS,
     dtype: Any = None,
+    gemma_root: Path | None = None,
 ) -> dict[str, Any]:
     """Load LTX-2.3 components from a unified checkpoint via ltx-core.
 
-    Uses ``SingleGPUModelBuilder(model_class_configurator, model_path,
-    model_sd_ops).build(device, dtype)`` per component, exactly as for the
-    real file. ltx-core only *warns* about missing keys (and returns a model
-    with meta tensors), so this raises ``ValueError`` naming the file and the
-    missing keys. Raises ``FileNotFoundError`` if ``path`` does not exist.
+    Uses ``SingleGPUModelBuilder(model_class_configurator, model_path, model_sd_ops).build(device,
+    dtype)`` per component, exactly as for the real file, after :func:`checkpoint_config` has checked
+    the file. ltx-core only *warns* about missing keys (and returns a model with meta tensors), so
+    this raises :class:`CheckpointError` naming the file and the missing keys; a tensor of the wrong
+    shape is a :class:`CheckpointError` too. The ``embeddings_processor`` (text projection +
+    connectors) is sized for the Gemma folder ``gemma_root`` when given, else for Gemma 3 12B.
     """
     import torch
     from ltx_core.loader import SingleGPUModelBuilder
 
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"LTX checkpoint not found: {path}")
-    specs = component_specs()
-    unknown = [c for c in components if c not in specs]
-    if unknown:
-        raise ValueError(f"unknown LTX components {unknown}; choose from {list(specs)}")
+    components = list(components)
+    checkpoint_config(path, components)
+    gemma = None
+    if gemma_root is not None:
+        from ltxvoice.models.gemma import gemma_folder
+
+        folder = gemma_folder(gemma_root)
+        gemma = (folder.hidden_size, folder.num_hidden_layers)
+    specs = component_specs(gemma)
     loaded: dict[str, Any] = {}
     for comp in components:
         configurator, ops, _ = specs[comp]
         builder = SingleGPUModelBuilder(model_class_configurator=configurator,
                                         model_path=str(path), model_sd_ops=ops)
-        model = builder.build(device=torch.device(device), dtype=dtype)
+        try:
+            model = builder.build(device=torch.device(device), dtype=dtype)
+        except RuntimeError as exc:  # load_state_dict: size mismatch
+            first = str(exc).strip().splitlines()
+            detail = next((ln.strip() for ln in first if "size mismatch" in ln), first[-1] if first else str(exc))
+            raise CheckpointError(f"{path}: LTX component '{comp}' does not fit its config: {detail}") from None
         meta = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
         if meta:
             shown = ", ".join(meta[:10]) + (f" (+{len(meta) - 10} more)" if len(meta) > 10 else "")
-            raise ValueError(f"{path}: LTX component '{comp}' is missing {len(meta)} "
-                             f"tensor(s) in the checkpoint (left on meta): {shown}")
+            raise CheckpointError(f"{path}: LTX component '{comp}' is missing {len(meta)} "
+                                  f"tensor(s) in the checkpoint (left on meta): {shown}")
         loaded[comp] = model.eval()
     return loaded
