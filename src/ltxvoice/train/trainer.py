@@ -1,0 +1,384 @@
+"""The LoRA training run: model setup, the step, checkpoints, resume, curves.
+
+One run = :func:`train`: load the transformer and text connectors from the base checkpoint, encode
+every distinct prompt once through the connectors, wrap the transformer with peft LoRA, apply the
+memory/speed knobs (:mod:`ltxvoice.train.memory`), then optimise for ``steps`` steps under
+accelerate (one process on CPU or a GPU; DDP or FSDP when launched by ``accelerate launch``).
+
+Determinism: a step's randomness (sigma, noise, first-frame draws, LoRA dropout) is seeded from
+``(seed, step, micro-batch, rank)`` and its items from :class:`ltxvoice.train.data.DataOrder`, so a
+resumed run repeats the uninterrupted one exactly (same loss sequence on CPU).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ltxvoice.config import TrainParams
+from ltxvoice.records import Quarantined
+from ltxvoice.train import checkpoint as ckpt
+from ltxvoice.train.data import DataOrder, Item, TextCache, batch_tensors, check_enough, dataset_fingerprint, load_items
+from ltxvoice.train.lora import LoraSpec, adapter_state, add_lora, load_adapter_state, lora_parameters, save_lora
+from ltxvoice.train.memory import (BlockOffload, compile_blocks, install_block_runner, quantize_frozen_linears,
+                                   set_attention)
+from ltxvoice.train.model import load_text_connectors, load_transformer, unwrap
+from ltxvoice.train.optim import make_optimizer, make_scheduler
+from ltxvoice.train.presets import target_patterns
+from ltxvoice.train.strategies import StrategySpec, flow_loss, prepare_inputs
+
+FORMAT_VERSION = 1
+# Settings that do not change what a step computes: changing them keeps a run resumable.
+NOT_FINGERPRINTED = ("checkpoint_every", "keep_last", "resume", "processes", "compile", "attention")
+
+
+class TrainingError(RuntimeError):
+    """The run cannot continue (diverged, no data, nothing to resume). The message says why."""
+
+
+def lora_spec(params: TrainParams) -> LoraSpec:
+    return LoraSpec(rank=params.rank, alpha=params.alpha, dropout=params.dropout,
+                    patterns=target_patterns(params.preset, params.target_modules), preset=params.preset)
+
+
+def strategy_spec(params: TrainParams) -> StrategySpec:
+    return StrategySpec(name=params.strategy, first_frame_p=params.first_frame_p,
+                        reference_placement=params.reference_placement, reference_gap_s=params.reference_gap_s,
+                        timestep_sampling=params.timestep_sampling, logit_std=params.logit_std,
+                        uniform_share=params.uniform_share)
+
+
+def run_fingerprint(params: TrainParams, data_hash: str, checkpoint: Path, world_size: int) -> str:
+    """What must be equal for a saved state to continue this run exactly."""
+    settings = params.model_dump(mode="json", exclude=set(NOT_FINGERPRINTED))
+    settings["checkpoint"] = Path(checkpoint).name
+    base = Path(checkpoint)
+    stat = base.stat() if base.is_file() else None
+    blob = json.dumps({"settings": settings, "data": data_hash, "world_size": world_size,
+                       "base": [base.name, stat.st_size if stat else None]}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def step_seed(seed: int, step: int, micro: int, rank: int) -> int:
+    """A 63-bit seed for one micro-step of one process."""
+    digest = hashlib.sha256(f"{seed}:{step}:{micro}:{rank}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+def lora_metadata(params: TrainParams, step: int, items: int) -> dict[str, Any]:
+    """What the LoRA file carries: settings, strategy and format facts (JSON values)."""
+    spec = lora_spec(params)
+    meta: dict[str, Any] = {
+        "ltxvoice_format": {"version": FORMAT_VERSION, "alpha_folded": True, "rank": spec.rank, "alpha": spec.alpha,
+                            "folded_scale": spec.scale, "prefix": "diffusion_model.", "dtype": "bfloat16"},
+        "ltxvoice_training": {**params.model_dump(mode="json"), "step": step, "items": items},
+        "ltxvoice_strategy": strategy_spec(params).metadata(),
+        "ltxvoice_targets": {"preset": spec.preset, "patterns": list(spec.patterns)},
+    }
+    if params.strategy == "audio_reference":
+        meta["reference_downscale_factor"] = 1  # read by LTX IC-LoRA loaders; audio is never downscaled
+    return meta
+
+
+@dataclass
+class Prepared:
+    """A transformer ready to train: the (peft-wrapped) model and what was done to it."""
+
+    model: Any
+    ltx: Any
+    device: Any
+    compute_dtype: Any
+    checkpointed: frozenset[int]
+    offload: BlockOffload | None
+    quantized: int
+
+
+def prepare_model(transformer: Any, params: TrainParams, device: Any) -> Prepared:
+    """LoRA + memory/speed knobs on an ``LTXModel`` whose weights are loaded (on CPU or ``device``).
+
+    Order matters: peft first (it must see real ``nn.Linear`` layers), then quantization of the
+    frozen block linears (straight onto ``device``, or kept on CPU for offload), then placement."""
+    import torch
+
+    device = torch.device(device)
+    compute_dtype = torch.bfloat16 if params.mixed_precision == "bf16" else torch.float32
+    if params.mixed_precision == "no":
+        transformer = transformer.float()
+    model = add_lora(transformer, lora_spec(params), params.seed)
+    ltx = unwrap(model)
+    quantized = 0
+    if params.base_weights != "bf16":
+        where = torch.device("cpu") if params.offload_blocks else device
+        quantized = quantize_frozen_linears(model, params.base_weights, params.fp8_matmul, where,
+                                            len(ltx.transformer_blocks))
+    offload = None
+    if params.offload_blocks:
+        for name, child in ltx.named_children():
+            if name != "transformer_blocks":
+                child.to(device)
+        for p in ltx.parameters(recurse=False):
+            p.data = p.data.to(device)
+        for p in ltx.transformer_blocks.parameters():
+            if p.requires_grad:
+                p.data = p.data.to(device)
+        offload = BlockOffload(ltx.transformer_blocks, device)
+    else:
+        model.to(device)
+    blocks = install_block_runner(ltx, params.gradient_checkpointing, offload)
+    set_attention(ltx, params.attention)
+    if params.compile:
+        compile_blocks(ltx)
+    model.train()
+    return Prepared(model=model, ltx=ltx, device=device, compute_dtype=compute_dtype, checkpointed=blocks,
+                    offload=offload, quantized=quantized)
+
+
+def forward_loss(model: Any, items: Sequence[Item], text: TextCache, spec: StrategySpec, generator: Any,
+                 device: Any, compute_dtype: Any, params: TrainParams) -> Any:
+    """One forward pass on ``items``: per-sample flow-matching loss [B] (fp32)."""
+    import torch
+
+    batch = batch_tensors(items, device, torch.float32)
+    video_ctx, audio_ctx = text.contexts(items, device, compute_dtype)
+    inputs = prepare_inputs(batch, video_ctx, audio_ctx, spec, generator, compute_dtype)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=compute_dtype == torch.bfloat16):
+        video_pred, audio_pred = model(video=inputs.video, audio=inputs.audio, perturbations=None)
+    return flow_loss(video_pred, audio_pred, inputs, params.video_loss_weight, params.audio_loss_weight)
+
+
+@dataclass
+class TrainResult:
+    """What a run did (the flow turns it into metrics, plots and provenance)."""
+
+    lora: Path
+    steps: int
+    start_step: int
+    curve: list[tuple[int, float, float]]
+    items: int
+    quarantined: list[Quarantined]
+    checkpoints: list[Path]
+    seconds: float
+    samples_per_second: float
+    peak_memory_gib: float | None
+    world_size: int
+    resume_notes: list[str] = field(default_factory=list)
+
+    @property
+    def final_loss(self) -> float:
+        return self.curve[-1][1] if self.curve else float("nan")
+
+
+def _accelerator(params: TrainParams) -> Any:
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    # Autocast is applied by forward_loss itself (bf16 or off), so accelerate's mixed precision stays off.
+    ddp = DistributedDataParallelKwargs(find_unused_parameters=False, broadcast_buffers=False)
+    return Accelerator(mixed_precision="no", kwargs_handlers=[ddp], device_placement=False)
+
+
+def train(
+    params: TrainParams,
+    data_root: Path,
+    out_dir: Path,
+    *,
+    checkpoint: Path | None = None,
+    progress: bool = True,
+    stop_after: int | None = None,
+    on_step: Callable[[int, float, float], None] | None = None,
+) -> TrainResult:
+    """Train a LoRA on the precomputed items in ``data_root``; write checkpoints under
+    ``out_dir/checkpoints`` and the final LoRA to ``out_dir/lora.safetensors``.
+
+    ``checkpoint`` overrides ``params.checkpoint`` (the base model). ``stop_after`` ends the run after
+    that many steps in total, as an interruption would (used to test resume). Raises
+    :class:`TrainingError` on divergence (non-finite loss) or when no item is usable."""
+    import torch
+
+    started = time.perf_counter()
+    base = Path(checkpoint or params.checkpoint)
+    if not base.is_file():
+        raise FileNotFoundError(f"train: base checkpoint {base} not found (train.checkpoint in params.yaml)")
+    accelerator = _accelerator(params)
+    device, rank, world = accelerator.device, accelerator.process_index, accelerator.num_processes
+    main = accelerator.is_main_process
+    spec = strategy_spec(params)
+    out_dir = Path(out_dir)
+    folder = out_dir / "checkpoints"
+
+    items, quarantined = load_items(data_root, with_reference=spec.uses_reference)
+    if not items:
+        raise TrainingError(f"train: no usable item in {data_root} ({len(quarantined)} quarantined)")
+    order = DataOrder(num_items=len(items), batch_size=params.batch_size, world_size=world, seed=params.seed)
+    check_enough(items, order, data_root)
+    fingerprint = run_fingerprint(params, dataset_fingerprint(items), base, world)
+
+    # Text connectors run once per distinct prompt, then leave memory.
+    text = TextCache()
+    connectors = load_text_connectors(base, str(device), torch.bfloat16)
+    compute_dtype = torch.bfloat16 if params.mixed_precision == "bf16" else torch.float32
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=compute_dtype == torch.bfloat16):
+        text.fill(items, connectors if compute_dtype == torch.bfloat16 else connectors.float(), device, compute_dtype)
+    del connectors
+
+    load_device = "cpu" if (params.offload_blocks or params.base_weights != "bf16") else str(device)
+    prepared = prepare_model(load_transformer(base, load_device, torch.bfloat16), params, device)
+    if accelerator.distributed_type.value == "FSDP":
+        prepared.model.float()
+    model = accelerator.prepare_model(prepared.model, device_placement=False)
+    trainable = lora_parameters(model)
+    optimizer = accelerator.prepare_optimizer(
+        make_optimizer(trainable, params.optimizer, params.lr, params.weight_decay), device_placement=False)
+    scheduler = make_scheduler(optimizer, params.steps, params.schedule, params.warmup_steps, params.final_lr_ratio)
+
+    start, curve, notes = 0, [], []
+    if params.resume:
+        state, notes = ckpt.load_latest(folder, fingerprint)
+        if state is not None:
+            load_adapter_state(unwrap_peft(model), state.adapter)
+            optimizer.load_state_dict(state.optimizer)
+            scheduler.load_state_dict(state.scheduler)
+            ckpt.set_rng_states(state.rng)
+            start, curve = state.step, list(state.curve)
+            notes.append(f"resumed from step {start}")
+    if start == 0 and main:
+        removed = ckpt.clear(folder)
+        if removed:
+            notes.append(f"cleared {len(removed)} checkpoint file(s) of another run")
+    accelerator.wait_for_everyone()
+
+    end = params.steps if stop_after is None else min(params.steps, stop_after)
+    saved: list[Path] = []
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats(device)
+    bar = _progress(main and progress, start, params.steps)
+    timed_from, timed_steps = time.perf_counter(), 0
+    for step in range(start, end):
+        lr = optimizer.param_groups[0]["lr"]
+        total = torch.zeros((), device=device)
+        for micro in range(params.grad_accum):
+            seed = step_seed(params.seed, step, micro, rank)
+            torch.manual_seed(seed)  # LoRA dropout draws from the global generator
+            generator = torch.Generator(device=device).manual_seed(seed)
+            batch_items = [items[i] for i in order.indices(step, rank, micro, params.grad_accum)]
+            sync = accelerator.no_sync(model) if micro < params.grad_accum - 1 else contextlib.nullcontext()
+            with sync:
+                loss = forward_loss(model, batch_items, text, spec, generator, device, prepared.compute_dtype,
+                                    params).mean()
+                accelerator.backward(loss / params.grad_accum)
+            total = total + loss.detach() / params.grad_accum
+        mean_loss = float(accelerator.reduce(total, reduction="mean"))
+        if not torch.isfinite(torch.tensor(mean_loss)):
+            raise TrainingError(f"train: loss is {mean_loss} at step {step + 1}; stopping before saving anything "
+                                "from this step (lower train.lr or check the latents)")
+        if params.max_grad_norm > 0:
+            accelerator.clip_grad_norm_(trainable, params.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        curve.append((step + 1, mean_loss, lr))
+        timed_steps += 1
+        if on_step is not None:
+            on_step(step + 1, mean_loss, lr)
+        if bar is not None:
+            bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}")
+            bar.update(1)
+        done = step + 1
+        if params.checkpoint_every and (done % params.checkpoint_every == 0 or done == params.steps):
+            saved += _save_checkpoint(accelerator, model, optimizer, scheduler, params, folder, done, fingerprint,
+                                      curve, len(items))
+    if bar is not None:
+        bar.close()
+    seconds = time.perf_counter() - timed_from
+    final = out_dir / "lora.safetensors"
+    finished = (curve[-1][0] if curve else start) >= params.steps
+    if finished and main:
+        save_lora(final, adapter_state(unwrap_peft(accelerator.unwrap_model(model))), lora_spec(params),
+                  lora_metadata(params, params.steps, len(items)))
+    accelerator.wait_for_everyone()
+    peak = torch.cuda.max_memory_allocated(device) / 2**30 if torch.cuda.is_available() else None
+    return TrainResult(lora=final, steps=len(curve), start_step=start, curve=curve, items=len(items),
+                       quarantined=quarantined, checkpoints=saved, seconds=time.perf_counter() - started,
+                       samples_per_second=(timed_steps * order.global_batch * params.grad_accum / seconds)
+                       if timed_steps and seconds > 0 else 0.0,
+                       peak_memory_gib=peak, world_size=world, resume_notes=notes)
+
+
+def unwrap_peft(model: Any) -> Any:
+    """The peft model inside DDP/FSDP/compile wrappers."""
+    while not hasattr(model, "get_base_model") and hasattr(model, "module"):
+        model = model.module
+    return model
+
+
+def _save_checkpoint(accelerator: Any, model: Any, optimizer: Any, scheduler: Any, params: TrainParams,
+                     folder: Path, step: int, fingerprint: str, curve: list[tuple[int, float, float]],
+                     items: int) -> list[Path]:
+    accelerator.wait_for_everyone()
+    written: list[Path] = []
+    if accelerator.is_main_process:
+        peft_model = unwrap_peft(accelerator.unwrap_model(model))
+        adapter = adapter_state(peft_model)
+        written.append(save_lora(ckpt.lora_path(folder, step), adapter, lora_spec(params),
+                                 lora_metadata(params, step, items)))
+        written.append(ckpt.save_state(folder, ckpt.ResumeState(
+            step=step, fingerprint=fingerprint, adapter=adapter, optimizer=optimizer.state_dict(),
+            scheduler=scheduler.state_dict(), rng=ckpt.rng_states(), curve=list(curve))))
+        ckpt.prune(folder, params.keep_last)
+    accelerator.wait_for_everyone()
+    return [p for p in written if p.exists()]
+
+
+def _progress(enabled: bool, start: int, total: int) -> Any:
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=start, desc="train", unit="step", dynamic_ncols=True)
+
+
+def write_curves(curve: Sequence[tuple[int, float, float]], path: Path) -> Path:
+    """``step,loss,lr`` CSV (DVC plots read it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(["step", "loss", "lr"])
+        for step, loss, lr in curve:
+            writer.writerow([step, f"{loss:.6g}", f"{lr:.6g}"])
+    return path
+
+
+def plot_curves(curve: Sequence[tuple[int, float, float]], path: Path, title: str = "LoRA training") -> Path:
+    """Loss (with a moving average) and learning rate against step, as one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    steps = np.array([c[0] for c in curve])
+    loss = np.array([c[1] for c in curve])
+    lr = np.array([c[2] for c in curve])
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(8, 6), sharex=True, constrained_layout=True)
+    ax1.plot(steps, loss, lw=0.8, alpha=0.5, label="loss")
+    if len(loss) >= 5:
+        k = max(2, len(loss) // 20)
+        smooth = np.convolve(loss, np.ones(k) / k, mode="valid")
+        ax1.plot(steps[k - 1:], smooth, lw=1.5, label=f"mean of {k}")
+    ax1.set_ylabel("flow-matching loss")
+    ax1.set_title(title)
+    ax1.legend(loc="upper right")
+    ax2.plot(steps, lr, color="tab:orange")
+    ax2.set_ylabel("learning rate")
+    ax2.set_xlabel("step")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100, metadata={"Software": None})
+    plt.close(fig)
+    return path
