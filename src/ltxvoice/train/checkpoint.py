@@ -67,7 +67,7 @@ class ResumeState:
     step: int
     fingerprint: str
     adapter: dict[str, Any]
-    optimizer: dict[str, Any]
+    optimizer: dict[str, Any] | None
     scheduler: dict[str, Any]
     rng: dict[str, Any]
     curve: list[tuple[int, float, float]]

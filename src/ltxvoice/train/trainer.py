@@ -168,6 +168,7 @@ class TrainResult:
     samples_per_second: float
     peak_memory_gib: float | None
     world_size: int
+    distributed: str = "NO"
     resume_notes: list[str] = field(default_factory=list)
 
     @property
@@ -176,12 +177,25 @@ class TrainResult:
 
 
 def _accelerator(params: TrainParams) -> Any:
-    from accelerate import Accelerator
-    from accelerate.utils import DistributedDataParallelKwargs
+    """accelerate, one process or several (started by torchrun): DDP, or FSDP per ``params.distributed``.
 
-    # Autocast is applied by forward_loss itself (bf16 or off), so accelerate's mixed precision stays off.
+    Autocast is applied by :func:`forward_loss` itself (bf16 or off), so accelerate's mixed precision
+    stays off. DDP never re-broadcasts buffers (the quantized frozen weights are buffers) and assumes
+    every LoRA parameter is used in every step (true of all strategies here)."""
+    import os
+
+    import torch
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs, FullyShardedDataParallelPlugin
+
     ddp = DistributedDataParallelKwargs(find_unused_parameters=False, broadcast_buffers=False)
-    return Accelerator(mixed_precision="no", kwargs_handlers=[ddp], device_placement=False)
+    fsdp = None
+    if params.distributed == "fsdp" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        fsdp = FullyShardedDataParallelPlugin(fsdp_version=2, auto_wrap_policy="transformer_based_wrap",
+                                              transformer_cls_names_to_wrap=["BasicAVTransformerBlock"],
+                                              state_dict_type="FULL_STATE_DICT", reshard_after_forward=True)
+    return Accelerator(mixed_precision="no", kwargs_handlers=[ddp], device_placement=False, fsdp_plugin=fsdp,
+                       cpu=not torch.cuda.is_available())  # without a GPU, several processes use gloo
 
 
 def train(
@@ -208,6 +222,8 @@ def train(
         raise FileNotFoundError(f"train: base checkpoint {base} not found (train.checkpoint in params.yaml)")
     accelerator = _accelerator(params)
     device, rank, world = accelerator.device, accelerator.process_index, accelerator.num_processes
+    if device.type == "cpu":
+        device = torch.device("cpu")  # accelerate says cpu:0 under torchrun, which safetensors refuses
     main = accelerator.is_main_process
     spec = strategy_spec(params)
     out_dir = Path(out_dir)
@@ -217,7 +233,10 @@ def train(
     if not items:
         raise TrainingError(f"train: no usable item in {data_root} ({len(quarantined)} quarantined)")
     order = DataOrder(num_items=len(items), batch_size=params.batch_size, world_size=world, seed=params.seed)
-    check_enough(items, order, data_root)
+    try:
+        check_enough(items, order, data_root)
+    except ValueError as exc:
+        raise TrainingError(f"train: {exc}") from None
     fingerprint = run_fingerprint(params, dataset_fingerprint(items), base, world)
 
     # Text connectors run once per distinct prompt, then leave memory.
@@ -230,8 +249,8 @@ def train(
 
     load_device = "cpu" if (params.offload_blocks or params.base_weights != "bf16") else str(device)
     prepared = prepare_model(load_transformer(base, load_device, torch.bfloat16), params, device)
-    if accelerator.distributed_type.value == "FSDP":
-        prepared.model.float()
+    if _is_fsdp(accelerator):
+        prepared.model.float()  # FSDP flattens each block's parameters and needs one dtype (LoRA is fp32)
     model = accelerator.prepare_model(prepared.model, device_placement=False)
     trainable = lora_parameters(model)
     optimizer = accelerator.prepare_optimizer(
@@ -243,7 +262,10 @@ def train(
         state, notes = ckpt.load_latest(folder, fingerprint)
         if state is not None:
             load_adapter_state(unwrap_peft(model), state.adapter)
-            optimizer.load_state_dict(state.optimizer)
+            if state.optimizer is not None:
+                optimizer.load_state_dict(state.optimizer)
+            else:
+                notes.append("optimizer moments restarted (FSDP checkpoints keep no optimizer state)")
             scheduler.load_state_dict(state.scheduler)
             ckpt.set_rng_states(state.rng)
             start, curve = state.step, list(state.curve)
@@ -299,16 +321,18 @@ def train(
     seconds = time.perf_counter() - timed_from
     final = out_dir / "lora.safetensors"
     finished = (curve[-1][0] if curve else start) >= params.steps
-    if finished and main:
-        save_lora(final, adapter_state(unwrap_peft(accelerator.unwrap_model(model))), lora_spec(params),
-                  lora_metadata(params, params.steps, len(items)))
+    if finished:
+        adapter = _gather_adapter(accelerator, model)
+        if adapter is not None:
+            save_lora(final, adapter, lora_spec(params), lora_metadata(params, params.steps, len(items)))
     accelerator.wait_for_everyone()
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if torch.cuda.is_available() else None
     return TrainResult(lora=final, steps=len(curve), start_step=start, curve=curve, items=len(items),
                        quarantined=quarantined, checkpoints=saved, seconds=time.perf_counter() - started,
                        samples_per_second=(timed_steps * order.global_batch * params.grad_accum / seconds)
                        if timed_steps and seconds > 0 else 0.0,
-                       peak_memory_gib=peak, world_size=world, resume_notes=notes)
+                       peak_memory_gib=peak, world_size=world, distributed=accelerator.distributed_type.value,
+                       resume_notes=notes)
 
 
 def unwrap_peft(model: Any) -> Any:
@@ -318,18 +342,38 @@ def unwrap_peft(model: Any) -> Any:
     return model
 
 
+def _is_fsdp(accelerator: Any) -> bool:
+    return accelerator.distributed_type.value == "FSDP"
+
+
+def _gather_adapter(accelerator: Any, model: Any) -> dict[str, Any] | None:
+    """The full fp32 adapter on the main process (None elsewhere). Under FSDP every process must
+    call this: the full state dict is gathered collectively."""
+    if _is_fsdp(accelerator):
+        from peft import get_peft_model_state_dict
+
+        full = accelerator.get_state_dict(model)
+        if not accelerator.is_main_process:
+            return None
+        peft_model = unwrap_peft(accelerator.unwrap_model(model))
+        return {k: v.detach().to("cpu", copy=True) for k, v in get_peft_model_state_dict(peft_model, state_dict=full).items()}
+    if not accelerator.is_main_process:
+        return None
+    return adapter_state(unwrap_peft(accelerator.unwrap_model(model)))
+
+
 def _save_checkpoint(accelerator: Any, model: Any, optimizer: Any, scheduler: Any, params: TrainParams,
                      folder: Path, step: int, fingerprint: str, curve: list[tuple[int, float, float]],
                      items: int) -> list[Path]:
     accelerator.wait_for_everyone()
     written: list[Path] = []
-    if accelerator.is_main_process:
-        peft_model = unwrap_peft(accelerator.unwrap_model(model))
-        adapter = adapter_state(peft_model)
+    adapter = _gather_adapter(accelerator, model)
+    if adapter is not None:
         written.append(save_lora(ckpt.lora_path(folder, step), adapter, lora_spec(params),
                                  lora_metadata(params, step, items)))
         written.append(ckpt.save_state(folder, ckpt.ResumeState(
-            step=step, fingerprint=fingerprint, adapter=adapter, optimizer=optimizer.state_dict(),
+            step=step, fingerprint=fingerprint, adapter=adapter,
+            optimizer=None if _is_fsdp(accelerator) else optimizer.state_dict(),
             scheduler=scheduler.state_dict(), rng=ckpt.rng_states(), curve=list(curve))))
         ckpt.prune(folder, params.keep_last)
     accelerator.wait_for_everyone()
