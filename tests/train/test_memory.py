@@ -51,8 +51,8 @@ def _loss_and_grads(checkpoint: Path, **overrides: object) -> tuple[float, dict[
     from ltxvoice.config import TrainParams
     from ltxvoice.train.data import TextCache
     from ltxvoice.train.model import load_text_connectors, load_transformer
-    from ltxvoice.train.strategies import StrategySpec
-    from ltxvoice.train.trainer import forward_loss, prepare_model
+    from ltxvoice.train.engine import forward_loss
+    from ltxvoice.train.trainer import engine_options, prepare_model
 
     params = TrainParams(**{"rank": 4, "alpha": 4.0, "mixed_precision": "bf16", **overrides})
     prepared = prepare_model(load_transformer(checkpoint, "cpu", torch.bfloat16), params, "cpu")
@@ -63,8 +63,8 @@ def _loss_and_grads(checkpoint: Path, **overrides: object) -> tuple[float, dict[
     items = make_items(2)
     text = TextCache()
     text.fill(items, load_text_connectors(checkpoint, "cpu", torch.bfloat16), "cpu", torch.bfloat16)
-    loss = forward_loss(prepared.model, items, text, StrategySpec("audio_reference"), torch.Generator().manual_seed(0),
-                        torch.device("cpu"), prepared.compute_dtype, params).mean()
+    loss = forward_loss(prepared.model, items, text, engine_options(params), torch.Generator().manual_seed(0),
+                        "cpu").mean()
     loss.backward()
     grads = {n: p.grad.clone() for n, p in prepared.model.named_parameters() if p.requires_grad}
     return float(loss), grads, prepared

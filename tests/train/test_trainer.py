@@ -22,7 +22,8 @@ def test_each_strategy_fits_a_fixed_batch(tiny_checkpoint: Path, strategy: str, 
     from ltxvoice.train.lora import lora_parameters
     from ltxvoice.train.model import load_text_connectors, load_transformer
     from ltxvoice.train.optim import make_optimizer
-    from ltxvoice.train.trainer import forward_loss, prepare_model, strategy_spec
+    from ltxvoice.train.engine import forward_loss
+    from ltxvoice.train.trainer import engine_options, prepare_model
 
     params = TrainParams(strategy=strategy, preset=preset, first_frame_p=first_frame_p, rank=8, alpha=8.0,
                          mixed_precision="no", optimizer="adamw")
@@ -34,8 +35,7 @@ def test_each_strategy_fits_a_fixed_batch(tiny_checkpoint: Path, strategy: str, 
     losses = []
     for _ in range(8):
         generator = torch.Generator().manual_seed(0)  # the same sigma, noise and first-frame draws every step
-        loss = forward_loss(prepared.model, items, text, strategy_spec(params), generator, torch.device("cpu"),
-                            prepared.compute_dtype, params).mean()
+        loss = forward_loss(prepared.model, items, text, engine_options(params), generator, "cpu").mean()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -90,16 +90,16 @@ def test_curves_and_plot(tmp_path: Path) -> None:
 
 def test_divergence_stops_without_saving(tiny_checkpoint: Path, tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    from ltxvoice.train import trainer
+    from ltxvoice.train import engine, trainer
 
-    real, calls = trainer.flow_loss, []
+    real, calls = engine.flow_loss, []
 
     def blows_up_at_step_3(*args: object, **kwargs: object) -> torch.Tensor:
         calls.append(1)
         loss = real(*args, **kwargs)
         return loss * float("nan") if len(calls) == 3 else loss
 
-    monkeypatch.setattr(trainer, "flow_loss", blows_up_at_step_3)
+    monkeypatch.setattr(engine, "flow_loss", blows_up_at_step_3)
     data = write_items(tmp_path / "encode", 2)
     with pytest.raises(trainer.TrainingError, match="loss is nan at step 3"):
         trainer.train(_params(), data, tmp_path / "out", checkpoint=tiny_checkpoint, progress=False)

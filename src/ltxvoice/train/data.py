@@ -22,9 +22,10 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ltxvoice.records import Quarantined
+if TYPE_CHECKING:
+    from ltxvoice.records import Quarantined
 
 VIDEO_DIR = "latents"
 AUDIO_DIR = "audio_latents"
@@ -131,6 +132,8 @@ def load_items(root: Path, with_reference: bool, stage: str = "train") -> tuple[
 
     Items whose shapes differ from the most common shape are quarantined (``shape_mismatch``): a batch
     needs one shape, and the encode stage writes one shape per recipe."""
+    from ltxvoice.records import Quarantined
+
     items: list[Item] = []
     bad: list[Quarantined] = []
     for clip_id in list_clip_ids(root):
@@ -269,6 +272,12 @@ class TextCache:
                 raise ValueError(f"{item.clip_id}: text connectors left masked tokens; "
                                  "the prompt length must be a multiple of the connectors' 128 registers")
             self._by_key[key] = (video_ctx[0].detach().to("cpu"), audio_ctx[0].detach().to("cpu"))
+
+    def put(self, clip_id: str, video_context: Any, audio_context: Any) -> None:
+        """Register connector outputs computed elsewhere ([L, Dv], [L, Da]) for ``clip_id``."""
+        key = f"given:{clip_id}"
+        self._key_of[clip_id] = key
+        self._by_key[key] = (video_context, audio_context)
 
     def contexts(self, items: Sequence[Item], device: Any, dtype: Any) -> tuple[Any, Any]:
         import torch

@@ -5,8 +5,9 @@
   (half the memory of bf16). The LoRA branches (peft's ``lora_A``/``lora_B``) stay in full precision.
   The backward pass dequantises again instead of keeping a bf16 copy alive between forward and
   backward. With ``fp8_matmul`` on a CUDA GPU with FP8 tensor cores (Hopper/Ada) the forward matmul
-  itself runs in FP8 through ``torch._scaled_mm`` (activations quantised per token); the first block
-  and the last five keep the dequantise path, as ltx-core's own FP8 policy leaves them out.
+  itself runs in FP8 through ``torch._scaled_mm`` (activations quantised per token); on the 48-block
+  model the first block and the last five keep the dequantise path, as ltx-core's own FP8 policy
+  leaves them out.
 - Selective gradient checkpointing and block offload (:func:`install_block_runner`): a chosen share
   of the blocks recompute their activations in backward; with offload, the frozen tensors of every
   block live in (pinned) CPU memory and are copied to the GPU just for that block's forward (and its
@@ -105,6 +106,7 @@ def _make_module_class() -> Any:
             self.in_features, self.out_features = linear.in_features, linear.out_features
             self.kind = kind
             self.fp8_matmul = bool(fp8_matmul and kind == "fp8")
+            self.matmul_eligible = True  # quantize_frozen_linears clears it for the blocks kept out of FP8 matmuls
             self.register_buffer("qweight", q)
             self.register_buffer("scale", scale)
             bias = linear.bias.detach().to(device) if linear.bias is not None else None
@@ -119,7 +121,8 @@ def _make_module_class() -> Any:
             if _FUNCTION is None:
                 _FUNCTION = _linear_function()
             dtype = _autocast_dtype(x)
-            use_mm = self.fp8_matmul and self.in_features % 16 == 0 and self.out_features % 16 == 0
+            use_mm = (self.fp8_matmul and dtype == torch.bfloat16  # row-scaled FP8 matmuls write bf16
+                      and self.in_features % 16 == 0 and self.out_features % 16 == 0)
             with torch.autocast(x.device.type, enabled=False):
                 return _FUNCTION.apply(x.to(dtype), self.qweight, self.scale, self.bias, use_mm)
 
@@ -164,12 +167,26 @@ def quantize_frozen_linears(model: Any, kind: Literal["fp8", "int8"], fp8_matmul
         targets.append((name, module))
     for name, module in targets:
         idx = _block_index(name)
-        mm = fp8_matmul and FP8_MATMUL_SKIP_FIRST <= idx < num_blocks - FP8_MATMUL_SKIP_LAST
+        eligible = (num_blocks < 4 * (FP8_MATMUL_SKIP_FIRST + FP8_MATMUL_SKIP_LAST)  # small test models: all
+                    or FP8_MATMUL_SKIP_FIRST <= idx < num_blocks - FP8_MATMUL_SKIP_LAST)
         parent_name, attr = name.rsplit(".", 1)
         parent = model.get_submodule(parent_name)
-        setattr(parent, attr, cls(module, kind, mm, device))
+        replacement = cls(module, kind, fp8_matmul and eligible, device)
+        replacement.matmul_eligible = eligible
+        setattr(parent, attr, replacement)
         del module
     return len(targets)
+
+
+def set_fp8_matmul(model: Any, enabled: bool) -> int:
+    """Switch the FP8 tensor-core matmul of every eligible FP8 :class:`QuantizedLinear` on or off."""
+    cls = quantized_linear_class()
+    n = 0
+    for module in model.modules():
+        if isinstance(module, cls) and module.kind == "fp8":
+            module.fp8_matmul = bool(enabled and module.matmul_eligible)
+            n += int(module.fp8_matmul)
+    return n
 
 
 def checkpointed_blocks(num_blocks: int, share: float) -> frozenset[int]:
@@ -258,3 +275,9 @@ def compile_blocks(ltx: Any) -> None:
     """``torch.compile`` each transformer block in place (module names, and so LoRA keys, are unchanged)."""
     for block in ltx.transformer_blocks:
         block.compile(dynamic=False)
+
+
+def uncompile_blocks(ltx: Any) -> None:
+    """Undo :func:`compile_blocks` (the blocks run eagerly again)."""
+    for block in ltx.transformer_blocks:
+        block._compiled_call_impl = None

@@ -25,14 +25,14 @@ from typing import Any
 from ltxvoice.config import TrainParams
 from ltxvoice.records import Quarantined
 from ltxvoice.train import checkpoint as ckpt
-from ltxvoice.train.data import DataOrder, Item, TextCache, batch_tensors, check_enough, dataset_fingerprint, load_items
-from ltxvoice.train.lora import LoraSpec, adapter_state, add_lora, load_adapter_state, lora_parameters, save_lora
-from ltxvoice.train.memory import (BlockOffload, compile_blocks, install_block_runner, quantize_frozen_linears,
-                                   set_attention)
-from ltxvoice.train.model import load_text_connectors, load_transformer, unwrap
+from ltxvoice.train import engine
+from ltxvoice.train.data import DataOrder, TextCache, check_enough, dataset_fingerprint, load_items
+from ltxvoice.train.engine import EngineOptions, Prepared, forward_loss
+from ltxvoice.train.lora import LoraSpec, adapter_state, load_adapter_state, lora_parameters, save_lora
+from ltxvoice.train.model import load_text_connectors, load_transformer
 from ltxvoice.train.optim import make_optimizer, make_scheduler
 from ltxvoice.train.presets import target_patterns
-from ltxvoice.train.strategies import StrategySpec, flow_loss, prepare_inputs
+from ltxvoice.train.strategies import StrategySpec
 
 FORMAT_VERSION = 1
 # Settings that do not change what a step computes: changing them keeps a run resumable.
@@ -87,70 +87,18 @@ def lora_metadata(params: TrainParams, step: int, items: int) -> dict[str, Any]:
     return meta
 
 
-@dataclass
-class Prepared:
-    """A transformer ready to train: the (peft-wrapped) model and what was done to it."""
-
-    model: Any
-    ltx: Any
-    device: Any
-    compute_dtype: Any
-    checkpointed: frozenset[int]
-    offload: BlockOffload | None
-    quantized: int
+def engine_options(params: TrainParams) -> EngineOptions:
+    """The step's options from the ``train`` params section."""
+    return EngineOptions(lora=lora_spec(params), strategy=strategy_spec(params), seed=params.seed,
+                         mixed_precision=params.mixed_precision, gradient_checkpointing=params.gradient_checkpointing,
+                         base_weights=params.base_weights, fp8_matmul=params.fp8_matmul,
+                         offload_blocks=params.offload_blocks, compile=params.compile, attention=params.attention,
+                         video_loss_weight=params.video_loss_weight, audio_loss_weight=params.audio_loss_weight)
 
 
 def prepare_model(transformer: Any, params: TrainParams, device: Any) -> Prepared:
-    """LoRA + memory/speed knobs on an ``LTXModel`` whose weights are loaded (on CPU or ``device``).
-
-    Order matters: peft first (it must see real ``nn.Linear`` layers), then quantization of the
-    frozen block linears (straight onto ``device``, or kept on CPU for offload), then placement."""
-    import torch
-
-    device = torch.device(device)
-    compute_dtype = torch.bfloat16 if params.mixed_precision == "bf16" else torch.float32
-    if params.mixed_precision == "no":
-        transformer = transformer.float()
-    model = add_lora(transformer, lora_spec(params), params.seed)
-    ltx = unwrap(model)
-    quantized = 0
-    if params.base_weights != "bf16":
-        where = torch.device("cpu") if params.offload_blocks else device
-        quantized = quantize_frozen_linears(model, params.base_weights, params.fp8_matmul, where,
-                                            len(ltx.transformer_blocks))
-    offload = None
-    if params.offload_blocks:
-        for name, child in ltx.named_children():
-            if name != "transformer_blocks":
-                child.to(device)
-        for p in ltx.parameters(recurse=False):
-            p.data = p.data.to(device)
-        for p in ltx.transformer_blocks.parameters():
-            if p.requires_grad:
-                p.data = p.data.to(device)
-        offload = BlockOffload(ltx.transformer_blocks, device)
-    else:
-        model.to(device)
-    blocks = install_block_runner(ltx, params.gradient_checkpointing, offload)
-    set_attention(ltx, params.attention)
-    if params.compile:
-        compile_blocks(ltx)
-    model.train()
-    return Prepared(model=model, ltx=ltx, device=device, compute_dtype=compute_dtype, checkpointed=blocks,
-                    offload=offload, quantized=quantized)
-
-
-def forward_loss(model: Any, items: Sequence[Item], text: TextCache, spec: StrategySpec, generator: Any,
-                 device: Any, compute_dtype: Any, params: TrainParams) -> Any:
-    """One forward pass on ``items``: per-sample flow-matching loss [B] (fp32)."""
-    import torch
-
-    batch = batch_tensors(items, device, torch.float32)
-    video_ctx, audio_ctx = text.contexts(items, device, compute_dtype)
-    inputs = prepare_inputs(batch, video_ctx, audio_ctx, spec, generator, compute_dtype)
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=compute_dtype == torch.bfloat16):
-        video_pred, audio_pred = model(video=inputs.video, audio=inputs.audio, perturbations=None)
-    return flow_loss(video_pred, audio_pred, inputs, params.video_loss_weight, params.audio_loss_weight)
+    """:func:`ltxvoice.train.engine.prepare_model` with the options of a ``train`` section."""
+    return engine.prepare_model(transformer, engine_options(params), device)
 
 
 @dataclass
@@ -176,28 +124,6 @@ class TrainResult:
         return self.curve[-1][1] if self.curve else float("nan")
 
 
-def _accelerator(params: TrainParams) -> Any:
-    """accelerate, one process or several (started by torchrun): DDP, or FSDP per ``params.distributed``.
-
-    Autocast is applied by :func:`forward_loss` itself (bf16 or off), so accelerate's mixed precision
-    stays off. DDP never re-broadcasts buffers (the quantized frozen weights are buffers) and assumes
-    every LoRA parameter is used in every step (true of all strategies here)."""
-    import os
-
-    import torch
-    from accelerate import Accelerator
-    from accelerate.utils import DistributedDataParallelKwargs, FullyShardedDataParallelPlugin
-
-    ddp = DistributedDataParallelKwargs(find_unused_parameters=False, broadcast_buffers=False)
-    fsdp = None
-    if params.distributed == "fsdp" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        fsdp = FullyShardedDataParallelPlugin(fsdp_version=2, auto_wrap_policy="transformer_based_wrap",
-                                              transformer_cls_names_to_wrap=["BasicAVTransformerBlock"],
-                                              state_dict_type="FULL_STATE_DICT", reshard_after_forward=True)
-    return Accelerator(mixed_precision="no", kwargs_handlers=[ddp], device_placement=False, fsdp_plugin=fsdp,
-                       cpu=not torch.cuda.is_available())  # without a GPU, several processes use gloo
-
-
 def train(
     params: TrainParams,
     data_root: Path,
@@ -220,12 +146,13 @@ def train(
     base = Path(checkpoint or params.checkpoint)
     if not base.is_file():
         raise FileNotFoundError(f"train: base checkpoint {base} not found (train.checkpoint in params.yaml)")
-    accelerator = _accelerator(params)
+    accelerator = engine.make_accelerator(params.distributed)
     device, rank, world = accelerator.device, accelerator.process_index, accelerator.num_processes
     if device.type == "cpu":
         device = torch.device("cpu")  # accelerate says cpu:0 under torchrun, which safetensors refuses
     main = accelerator.is_main_process
     spec = strategy_spec(params)
+    opts = engine_options(params)
     out_dir = Path(out_dir)
     folder = out_dir / "checkpoints"
 
@@ -242,7 +169,7 @@ def train(
     # Text connectors run once per distinct prompt, then leave memory.
     text = TextCache()
     connectors = load_text_connectors(base, str(device), torch.bfloat16)
-    compute_dtype = torch.bfloat16 if params.mixed_precision == "bf16" else torch.float32
+    compute_dtype = opts.compute_dtype
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=compute_dtype == torch.bfloat16):
         text.fill(items, connectors if compute_dtype == torch.bfloat16 else connectors.float(), device, compute_dtype)
     del connectors
@@ -292,8 +219,7 @@ def train(
             batch_items = [items[i] for i in order.indices(step, rank, micro, params.grad_accum)]
             sync = accelerator.no_sync(model) if micro < params.grad_accum - 1 else contextlib.nullcontext()
             with sync:
-                loss = forward_loss(model, batch_items, text, spec, generator, device, prepared.compute_dtype,
-                                    params).mean()
+                loss = forward_loss(model, batch_items, text, opts, generator, device).mean()
                 accelerator.backward(loss / params.grad_accum)
             total = total + loss.detach() / params.grad_accum
         mean_loss = float(accelerator.reduce(total, reduction="mean"))
