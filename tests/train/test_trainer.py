@@ -50,31 +50,39 @@ def _params(**kw: object) -> TrainParams:
     return TrainParams(**{**base, **kw})
 
 
-def test_resume_repeats_the_uninterrupted_run(tiny_checkpoint: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("optimizer", ["adamw", "adamw8bit"])
+def test_resume_repeats_the_uninterrupted_run(tiny_checkpoint: Path, tmp_path: Path, optimizer: str) -> None:
     from ltxvoice.train.inspection import inspect_lora
     from ltxvoice.train.trainer import train
 
+    kw: dict[str, object] = {"optimizer": optimizer}
+    if optimizer == "adamw8bit":
+        pytest.importorskip("bitsandbytes")
+        kw.update(rank=32, alpha=64.0)  # 32 x 128 adapters: big enough for bitsandbytes' 8-bit moments
     data = write_items(tmp_path / "encode", 5)
-    whole = train(_params(), data, tmp_path / "whole", checkpoint=tiny_checkpoint, progress=False)
+    whole = train(_params(**kw), data, tmp_path / "whole", checkpoint=tiny_checkpoint, progress=False)
     assert [c[0] for c in whole.curve] == [1, 2, 3, 4, 5, 6] and whole.start_step == 0
     assert sorted(p.name for p in (tmp_path / "whole" / "checkpoints").iterdir()) == [
         "state_000004.pt", "state_000006.pt", "step_000004.safetensors", "step_000006.safetensors"]
 
-    part = train(_params(), data, tmp_path / "split", checkpoint=tiny_checkpoint, progress=False, stop_after=3)
+    part = train(_params(**kw), data, tmp_path / "split", checkpoint=tiny_checkpoint, progress=False,
+                 stop_after=3)
     assert len(part.curve) == 3 and not part.lora.exists()
-    rest = train(_params(), data, tmp_path / "split", checkpoint=tiny_checkpoint, progress=False)
+    rest = train(_params(**kw), data, tmp_path / "split", checkpoint=tiny_checkpoint, progress=False)
     assert rest.start_step == 2 and "resumed from step 2" in rest.resume_notes
     assert rest.curve == whole.curve  # same losses and learning rates, bit for bit
     assert rest.lora.read_bytes() == whole.lora.read_bytes()
 
     report = inspect_lora(whole.lora, tiny_checkpoint)
     assert report.ok and report.unmatched_keys == [] and report.tensors == 2 * 2 * 10
+    assert report.ranks == [kw.get("rank", 4)]
     assert report.metadata["ltxvoice_strategy"]["reference_placement"] == "negative"
     assert report.metadata["ltxvoice_training"]["step"] == 6
 
-    again = train(_params(), data, tmp_path / "whole", checkpoint=tiny_checkpoint, progress=False)
+    again = train(_params(**kw), data, tmp_path / "whole", checkpoint=tiny_checkpoint, progress=False)
     assert again.start_step == 6 and again.curve == whole.curve  # finished: nothing recomputed
-    changed = train(_params(lr=2e-3, steps=2), data, tmp_path / "whole", checkpoint=tiny_checkpoint, progress=False)
+    changed = train(_params(**kw, lr=2e-3, steps=2), data, tmp_path / "whole", checkpoint=tiny_checkpoint,
+                    progress=False)
     assert changed.start_step == 0 and any("another run" in n for n in changed.resume_notes)
 
 
