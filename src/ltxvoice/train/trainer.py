@@ -3,7 +3,8 @@
 One run = :func:`train`: load the transformer and text connectors from the base checkpoint, encode
 every distinct prompt once through the connectors, wrap the transformer with peft LoRA, apply the
 memory/speed knobs (:mod:`ltxvoice.train.memory`), then optimise for ``steps`` steps under
-accelerate (one process on CPU or a GPU; DDP or FSDP when launched by ``accelerate launch``).
+accelerate (one process on CPU or a GPU; DDP or FSDP when started by torchrun, see
+:mod:`ltxvoice.train.launch`).
 
 Determinism: a step's randomness (sigma, noise, first-frame draws, LoRA dropout) is seeded from
 ``(seed, step, micro-batch, rank)`` and its items from :class:`ltxvoice.train.data.DataOrder`, so a
@@ -35,8 +36,10 @@ from ltxvoice.train.presets import target_patterns
 from ltxvoice.train.strategies import StrategySpec
 
 FORMAT_VERSION = 1
-# Settings that do not change what a step computes: changing them keeps a run resumable.
-NOT_FINGERPRINTED = ("checkpoint_every", "keep_last", "resume", "processes", "compile", "attention")
+# Settings that do not change what a step computes (recomputation and offload give the same numbers;
+# compile and the attention kernel only round differently): changing them keeps a run resumable.
+NOT_FINGERPRINTED = ("checkpoint_every", "keep_last", "resume", "processes", "compile", "attention",
+                     "gradient_checkpointing", "offload_blocks")
 
 
 class TrainingError(RuntimeError):
@@ -173,6 +176,8 @@ def train(
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=compute_dtype == torch.bfloat16):
         text.fill(items, connectors if compute_dtype == torch.bfloat16 else connectors.float(), device, compute_dtype)
     del connectors
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
 
     load_device = "cpu" if (params.offload_blocks or params.base_weights != "bf16") else str(device)
     prepared = prepare_model(load_transformer(base, load_device, torch.bfloat16), params, device)
@@ -282,7 +287,8 @@ def _gather_adapter(accelerator: Any, model: Any) -> dict[str, Any] | None:
         if not accelerator.is_main_process:
             return None
         peft_model = unwrap_peft(accelerator.unwrap_model(model))
-        return {k: v.detach().to("cpu", copy=True) for k, v in get_peft_model_state_dict(peft_model, state_dict=full).items()}
+        adapter = get_peft_model_state_dict(peft_model, state_dict=full)
+        return {k: v.detach().to("cpu", copy=True) for k, v in adapter.items()}
     if not accelerator.is_main_process:
         return None
     return adapter_state(unwrap_peft(accelerator.unwrap_model(model)))
