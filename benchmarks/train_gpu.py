@@ -405,14 +405,16 @@ def worker(args: argparse.Namespace) -> int:
     """One DDP process (started by :func:`run_ddp` through torchrun)."""
     import torch
 
-    from ltxvoice.train.engine import make_accelerator
+    from ltxvoice.train.engine import exclude_frozen_from_ddp, make_accelerator
 
     accelerator = make_accelerator("ddp")
     device = accelerator.device if accelerator.device.type != "cpu" else torch.device("cpu")
     if device.type == "cuda":
         torch.cuda.set_device(device)
     session = Session(args.tiny, device)
-    # one DDP wrapper for all configs: later knobs only touch frozen weights and the block loop
+    # one DDP wrapper for all configs: later knobs only touch frozen weights (which DDP ignores) and the
+    # block loop
+    exclude_frozen_from_ddp(session.model)
     ddp_model = accelerator.prepare_model(session.model, device_placement=False)
     results: dict[str, Any] = {}
     for name in sorted(args.configs.split(","), key=lambda n: CONFIGS[n].fp8_matmul):

@@ -113,6 +113,17 @@ def forward_loss(model: Any, items: Sequence[Item], text: TextCache, opts: Engin
     return flow_loss(video_pred, audio_pred, inputs, opts.video_loss_weight, opts.audio_loss_weight)
 
 
+def exclude_frozen_from_ddp(model: Any) -> int:
+    """Tell DDP to leave the frozen base alone (every process loads the same weights itself).
+
+    Without this DDP broadcasts every frozen weight at start and keeps references to them, so a base
+    quantized after wrapping would keep its bf16 copy alive. Only the LoRA parameters are then
+    synchronised. Returns how many tensors DDP will ignore."""
+    names = [n for n, p in model.named_parameters() if not p.requires_grad] + [n for n, _ in model.named_buffers()]
+    model._ddp_params_and_buffers_to_ignore = names
+    return len(names)
+
+
 def make_accelerator(distributed: Literal["ddp", "fsdp"] = "ddp") -> Any:
     """accelerate, one process or several (started by torchrun): DDP, or FSDP when asked.
 

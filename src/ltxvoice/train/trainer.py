@@ -183,6 +183,8 @@ def train(
     prepared = prepare_model(load_transformer(base, load_device, torch.bfloat16), params, device)
     if _is_fsdp(accelerator):
         prepared.model.float()  # FSDP flattens each block's parameters and needs one dtype (LoRA is fp32)
+    elif world > 1:
+        engine.exclude_frozen_from_ddp(prepared.model)
     model = accelerator.prepare_model(prepared.model, device_placement=False)
     trainable = lora_parameters(model)
     optimizer = accelerator.prepare_optimizer(
