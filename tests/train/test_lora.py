@@ -28,20 +28,22 @@ def test_export_folds_alpha_into_b_and_casts_to_bf16() -> None:
     assert set(out) == {f"{key}.lora_A.weight", f"{key}.lora_B.weight"}
     assert {t.dtype for t in out.values()} == {torch.bfloat16}
     assert torch.all(out[f"{key}.lora_B.weight"] == 1.0)  # 0.5 * alpha/rank (2)
-    assert torch.equal(out[f"{key}.lora_A.weight"], _state()[f"base_model.model.transformer_blocks.0.audio_attn1.to_q.lora_A.weight"].bfloat16())
+    peft_a = _state()["base_model.model.transformer_blocks.0.audio_attn1.to_q.lora_A.weight"]
+    assert torch.equal(out[f"{key}.lora_A.weight"], peft_a.bfloat16())
     same = export_lora(_state(), LoraSpec(rank=4, alpha=4.0, dropout=0.0, patterns=()))
     assert torch.all(same[f"{key}.lora_B.weight"] == 0.5)
 
 
 def test_save_writes_json_metadata_and_no_alpha(tmp_path: Path) -> None:
     spec = LoraSpec(rank=4, alpha=4.0, dropout=0.0, patterns=PRESETS["helium"])
-    path = save_lora(tmp_path / "l.safetensors", _state(), spec, {"ltxvoice_strategy": {"name": "audio_reference",
-                                                                                         "reference_placement": "negative"},
-                                                                  "reference_downscale_factor": 1})
+    meta = {"ltxvoice_strategy": {"name": "audio_reference", "reference_placement": "negative"},
+            "reference_downscale_factor": 1}
+    path = save_lora(tmp_path / "l.safetensors", _state(), spec, meta)
     with safe_open(str(path), framework="pt") as f:
         raw = f.metadata()
         keys = list(f.keys())
-    assert json.loads(raw["ltxvoice_strategy"])["reference_placement"] == "negative" and raw["reference_downscale_factor"] == "1"
+    assert json.loads(raw["ltxvoice_strategy"])["reference_placement"] == "negative"
+    assert raw["reference_downscale_factor"] == "1"
     assert read_metadata(path)["ltxvoice_strategy"]["name"] == "audio_reference"
     assert not any(k.endswith("alpha") for k in keys) and not list(tmp_path.glob("*.tmp"))
 
