@@ -11,6 +11,7 @@ from prefect import flow
 from flows.common import check_dvc_deps, run_flow, show, stage_params
 from ltxvoice.records import QUARANTINE_SORT, Quarantined, to_frame, write_table
 from ltxvoice.stage import StageError, Summary, versions, write_json, write_provenance
+from ltxvoice.train.data import AUDIO_DIR, CONDITIONS_DIR, REFERENCE_DIR, VIDEO_DIR
 from ltxvoice.train.optim import OptimizerUnavailable
 from ltxvoice.train.trainer import TrainingError, plot_curves, write_curves
 from tasks.train import train_lora
@@ -23,7 +24,8 @@ def train(params_path: str = "params.yaml", upstream: str = "data/encode", out: 
     """Train the LoRA (resuming from the newest matching checkpoint) and write its curves and metrics."""
     started = time.perf_counter()
     params, cfg = stage_params(params_path, "train")
-    check_dvc_deps("train", [Path(upstream), cfg.checkpoint])
+    folders = [VIDEO_DIR, AUDIO_DIR, CONDITIONS_DIR] + ([REFERENCE_DIR] if cfg.strategy == "audio_reference" else [])
+    check_dvc_deps("train", [Path(upstream) / f for f in folders] + [cfg.checkpoint])
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
