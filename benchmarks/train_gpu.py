@@ -395,7 +395,10 @@ def run_ddp(names: list[str], args: argparse.Namespace) -> dict[str, dict[str, A
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), str(ROOT),
                                                                          os.environ.get("PYTHONPATH")]))}
         log(f"DDP: {' '.join(cmd[2:])}")
-        done = subprocess.run(cmd, env=env, check=False, timeout=max(60, args.budget_s))
+        try:
+            done = subprocess.run(cmd, env=env, check=False, timeout=args.ddp_timeout_s)
+        except subprocess.TimeoutExpired:
+            return {n: {"status": f"DDP run timed out after {args.ddp_timeout_s:.0f} s"} for n in names}
         if done.returncode != 0 or not result_file.is_file():
             return {n: {"status": f"DDP run failed (exit {done.returncode})"} for n in names}
         return json.loads(result_file.read_text())
@@ -496,6 +499,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--configs", default="default", help="'default', 'all' or a comma list (see --list)")
     parser.add_argument("--out", default=os.environ.get("OUT", "benchmarks/results"), help="folder for the results")
     parser.add_argument("--budget-s", type=float, default=420.0, help="start no config after this many seconds")
+    parser.add_argument("--ddp-timeout-s", type=float, default=300.0, help="limit of the DDP part (torchrun job)")
     parser.add_argument("--tiny", action="store_true", help="tiny model on CPU (tests the logic)")
     parser.add_argument("--list", action="store_true", help="list the configs and exit")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
