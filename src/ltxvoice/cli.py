@@ -241,5 +241,34 @@ def encode_verify(
     typer.echo(f"report: {target / 'report.md'}")
 
 
+lora_app = typer.Typer(help="Inspect LoRA files.", no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(lora_app, name="lora")
+
+
+@lora_app.command("inspect")
+def lora_inspect(
+    file: Path = typer.Argument(..., help="LoRA .safetensors file."),
+    model: Path | None = typer.Option(None, "--model", help="Unified LTX-2.3 checkpoint to match keys against "
+                                      "(default: the LTX-2.3 transformer's architecture)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Check a LoRA file: tensor count, dtypes, all finite, modules touched (video / audio /
+    cross-modal), rank, and every key that matches no model weight (loaders skip those silently).
+
+    Exits 1 when the file has a problem (non-finite values, unmatched or unpaired keys, wrong shapes,
+    alpha keys), 2 when it cannot be read."""
+    import json
+
+    from ltxvoice.train.inspection import inspect_lora
+
+    try:
+        report = inspect_lora(file, model)
+    except (FileNotFoundError, ValueError) as exc:
+        typer.echo(f"lora inspect: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(json.dumps(report.to_dict(), indent=2, sort_keys=True, default=str) if as_json else report.text())
+    raise typer.Exit(0 if report.ok else 1)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()

@@ -422,6 +422,77 @@ class EncodeParams(Section):
         return [parse_bucket(b) for b in self.buckets]
 
 
+class TrainParams(Section):
+    """LoRA training on the encode stage's latents: ltx-core 1.0.0 transformer + peft (src/ltxvoice/train)."""
+
+    checkpoint: Path = Field(Path("models/ltx-2.3-22b-dev.safetensors"),
+                             description="Unified LTX-2.3 checkpoint (transformer + text connectors are used).")
+    strategy: Literal["audio_reference", "text_to_av"] = Field(
+        "audio_reference", description="audio_reference: helium IC-LoRA; text_to_av: register, talking head.")
+    reference_placement: Literal["negative", "overlap"] = Field(
+        "negative", description="negative: reference before the target timeline (ID-LoRA); overlap: both from 0.")
+    reference_gap_s: float = Field(0.04, ge=0, le=10, description="negative placement: gap before 0 (s).")
+    first_frame_p: float = Field(0.0, ge=0, le=1, description="Probability a sample's first latent frame is given clean.")
+    preset: Literal["helium", "register", "talking_head", "custom"] = "helium"
+    target_modules: list[str] = Field(default_factory=list, description="preset custom: regexes over module names.")
+    rank: int = Field(32, ge=1, le=1024)
+    alpha: float = Field(32.0, gt=0, le=4096)
+    dropout: float = Field(0.0, ge=0, lt=1)
+    optimizer: Literal["adamw", "adamw8bit"] = "adamw8bit"
+    lr: float = Field(2e-4, gt=0, le=1)
+    weight_decay: float = Field(0.01, ge=0, le=1)
+    schedule: Literal["constant", "linear", "cosine"] = "linear"
+    warmup_steps: int = Field(0, ge=0)
+    final_lr_ratio: float = Field(0.1, ge=0, le=1, description="linear/cosine: LR at the last step / lr.")
+    steps: int = Field(2000, ge=1, le=10_000_000)
+    batch_size: int = Field(1, ge=1, le=1024)
+    grad_accum: int = Field(1, ge=1, le=1024)
+    max_grad_norm: float = Field(1.0, ge=0, description="0 disables clipping.")
+    timestep_sampling: Literal["shifted_logit_normal", "uniform"] = "shifted_logit_normal"
+    logit_std: float = Field(1.0, gt=0, le=10)
+    uniform_share: float = Field(0.1, ge=0, le=1)
+    video_loss_weight: float = Field(1.0, ge=0)
+    audio_loss_weight: float = Field(1.0, ge=0)
+    mixed_precision: Literal["bf16", "no"] = Field("bf16", description="bf16 autocast, or fp32 throughout.")
+    gradient_checkpointing: float = Field(1.0, ge=0, le=1, description="Share of blocks recomputed in backward.")
+    base_weights: Literal["bf16", "fp8", "int8"] = Field("bf16", description="Storage of the frozen block weights.")
+    fp8_matmul: bool = Field(False, description="FP8 tensor-core matmuls for the frozen base (CUDA, base_weights fp8).")
+    offload_blocks: bool = Field(False, description="Frozen block weights in CPU memory, one block on the GPU at a time.")
+    compile: bool = Field(False, description="torch.compile every transformer block.")
+    attention: Literal["default", "pytorch", "xformers", "flash_attention_3"] = "default"
+    processes: int = Field(1, ge=1, le=64, description="GPUs; more than 1 launches accelerate.")
+    distributed: Literal["ddp", "fsdp"] = "ddp"
+    checkpoint_every: int = Field(250, ge=0, description="0: only the final LoRA.")
+    keep_last: int = Field(3, ge=0, description="Checkpoints kept; 0 keeps all.")
+    resume: bool = Field(True, description="Continue from the newest checkpoint made with the same settings and data.")
+    seed: int = Field(42, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainParams:
+        import re
+
+        if self.preset == "custom" and not self.target_modules:
+            raise ValueError("preset custom needs target_modules (regexes over module names)")
+        if self.preset != "custom" and self.target_modules:
+            raise ValueError(f"target_modules is only read with preset custom (preset is {self.preset})")
+        for pattern in self.target_modules:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"target_modules: {pattern!r} is not a valid regex ({exc})") from None
+        if self.fp8_matmul and self.base_weights != "fp8":
+            raise ValueError("fp8_matmul needs base_weights fp8")
+        if self.offload_blocks and self.gradient_checkpointing < 1:
+            raise ValueError("offload_blocks needs gradient_checkpointing 1.0 (every block recomputed)")
+        if self.warmup_steps >= self.steps:
+            raise ValueError(f"warmup_steps ({self.warmup_steps}) must be below steps ({self.steps})")
+        if self.processes > 1 and self.offload_blocks:
+            raise ValueError("offload_blocks is a single-GPU memory mode; use processes 1")
+        if self.distributed == "fsdp" and (self.base_weights != "bf16" or self.offload_blocks):
+            raise ValueError("fsdp shards bf16 weights itself: use base_weights bf16 and no offload_blocks")
+        return self
+
+
 class Params(BaseModel):
     """The whole params.yaml. Every section is optional here; a stage asks for the one it needs."""
 
@@ -442,6 +513,9 @@ class Params(BaseModel):
     )
     tiny_models: TinyModelsParams = TinyModelsParams()
     encode: EncodeParams = EncodeParams()
+
+
+    train: TrainParams = TrainParams()
 
     def require(self, section: str) -> Any:
         value = getattr(self, section)

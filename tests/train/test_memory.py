@@ -1,0 +1,94 @@
+"""Memory modes: quantized frozen base, block offload, selective checkpointing (CPU code paths)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from ltxvoice.train.memory import checkpointed_blocks, quantized_linear_class
+from tests.train.conftest import make_items
+
+
+def test_checkpointed_block_choice() -> None:
+    assert checkpointed_blocks(48, 1.0) == frozenset(range(48))
+    assert checkpointed_blocks(48, 0.0) == frozenset()
+    half = checkpointed_blocks(48, 0.5)
+    assert len(half) == 24 and sorted(half)[:3] == [1, 3, 5]
+    assert len(checkpointed_blocks(48, 0.25)) == 12
+
+
+@pytest.mark.parametrize(("kind", "tol"), [("fp8", 0.08), ("int8", 0.02)])
+def test_quantized_linear_matches_and_keeps_no_bf16_copy(kind: str, tol: float) -> None:
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(64, 48).to(torch.bfloat16)
+    q = quantized_linear_class()(linear, kind, False, "cpu")
+    assert q.qweight.element_size() == 1 and q.qweight.shape == (48, 64)
+    x = torch.randn(3, 5, 64, dtype=torch.bfloat16, requires_grad=True)
+    saved: list[torch.Tensor] = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        y = q(x)
+    assert not any(t.dtype == torch.bfloat16 and t.shape == (48, 64) for t in saved)  # no dequantised weight kept
+    ref = linear(x)
+    assert float((y - ref).detach().abs().max()) < tol * float(ref.detach().abs().max())
+    g = torch.randn_like(ref)
+    (gx,) = torch.autograd.grad(y, x, g)
+    (gr,) = torch.autograd.grad(ref, x, g)
+    assert float((gx - gr).abs().max()) < tol * float(gr.abs().max())
+
+
+def test_fp8_matmul_path() -> None:
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(64, 48).to(torch.bfloat16)
+    q = quantized_linear_class()(linear, "fp8", True, "cpu")
+    x = torch.randn(7, 64, dtype=torch.bfloat16)  # 7 rows: padded to 16 for the FP8 kernel
+    ref = linear(x)
+    assert float((q(x) - ref).detach().abs().max()) < 0.1 * float(ref.detach().abs().max())
+
+
+def _loss_and_grads(checkpoint: Path, **overrides: object) -> tuple[float, dict[str, torch.Tensor], object]:
+    from ltxvoice.config import TrainParams
+    from ltxvoice.train.data import TextCache
+    from ltxvoice.train.model import load_text_connectors, load_transformer
+    from ltxvoice.train.engine import forward_loss
+    from ltxvoice.train.trainer import engine_options, prepare_model
+
+    params = TrainParams(**{"rank": 4, "alpha": 4.0, "mixed_precision": "bf16", **overrides})
+    prepared = prepare_model(load_transformer(checkpoint, "cpu", torch.bfloat16), params, "cpu")
+    with torch.no_grad():
+        for name, p in prepared.model.named_parameters():
+            if "lora_B" in name:
+                p.fill_(0.01)
+    items = make_items(2)
+    text = TextCache()
+    text.fill(items, load_text_connectors(checkpoint, "cpu", torch.bfloat16), "cpu", torch.bfloat16)
+    loss = forward_loss(prepared.model, items, text, engine_options(params), torch.Generator().manual_seed(0),
+                        "cpu").mean()
+    loss.backward()
+    grads = {n: p.grad.clone() for n, p in prepared.model.named_parameters() if p.requires_grad}
+    return float(loss), grads, prepared
+
+
+@pytest.mark.slow
+def test_memory_modes_train_the_same_lora(tiny_checkpoint: Path) -> None:
+    base_loss, base_grads, base = _loss_and_grads(tiny_checkpoint)
+    assert base.quantized == 0 and base.checkpointed == frozenset({0, 1})  # type: ignore[attr-defined]
+
+    loss, grads, _ = _loss_and_grads(tiny_checkpoint, gradient_checkpointing=0.0)
+    assert loss == base_loss and all(torch.equal(grads[k], base_grads[k]) for k in grads)
+
+    loss, grads, prepared = _loss_and_grads(tiny_checkpoint, offload_blocks=True)
+    assert loss == base_loss and all(torch.equal(grads[k], base_grads[k]) for k in grads)
+    assert prepared.offload is not None  # type: ignore[attr-defined]
+
+    for kind, extra in (("fp8", {}), ("int8", {}), ("fp8", {"fp8_matmul": True}), ("fp8", {"offload_blocks": True})):
+        loss, grads, prepared = _loss_and_grads(tiny_checkpoint, base_weights=kind, **extra)
+        n_block_linears = 2 * (6 * 5 + 4)  # per block: 6 attentions x (q, k, v, out, gate) + 2 FFs x 2
+        assert prepared.quantized == n_block_linears  # type: ignore[attr-defined]
+        lora_layers = [m for n, m in prepared.model.named_modules() if n.endswith("lora_A")]  # type: ignore[attr-defined]
+        assert len(lora_layers) == 20  # helium: the adapters themselves are never quantized
+        assert abs(loss - base_loss) < 0.05 * abs(base_loss), (kind, extra)
+        cos = torch.nn.functional.cosine_similarity(
+            torch.cat([g.flatten() for g in grads.values()]), torch.cat([g.flatten() for g in base_grads.values()]), 0)
+        assert float(cos) > 0.98, (kind, extra)
