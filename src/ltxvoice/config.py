@@ -365,6 +365,7 @@ class EvaluateParams(Section):
     fps: float = Field(25.0, gt=0, le=120)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16"] = Field("auto", description="auto: bfloat16 on cuda, float32 on cpu.")
+    torch_threads: int = Field(1, ge=1, le=256, description="Torch CPU threads (on a busy CPU more are slower).")
     text_encoder: Literal["random"] = Field(
         "random", description="random: seeded Gemma-shaped hidden states per prompt (no text encoder; labelled)."
     )

@@ -118,15 +118,14 @@ class RandomTextEncoder:
 
 
 def random_text_encoder(processor: Any, seed: int = 0) -> RandomTextEncoder:
-    """A :class:`RandomTextEncoder` shaped for this checkpoint's text projection (Gemma-3 hidden
-    size x layers + 1) and connector (a multiple of its learnable registers)."""
+    """A :class:`RandomTextEncoder` shaped for this checkpoint's text projection (Gemma-3's hidden
+    size x layers + 1 when its width says so; one "layer" of the full width otherwise, e.g. for a
+    projection sized for a tiny Gemma) and connector (its learnable-register count of tokens)."""
     from ltx_core.text_encoders.gemma.config import GEMMA3_CONFIG_FOR_LTX
 
-    text = GEMMA3_CONFIG_FOR_LTX.text_config
-    hidden, layers = text.hidden_size, text.num_hidden_layers + 1
+    layers = GEMMA3_CONFIG_FOR_LTX.text_config.num_hidden_layers + 1
     in_features = processor.feature_extractor.video_aggregate_embed.in_features
-    if in_features != hidden * layers:
-        raise ValueError(f"text projection takes {in_features} features, not Gemma-3's {hidden} x {layers}")
+    hidden, layers = (in_features // layers, layers) if in_features % layers == 0 else (in_features, 1)
     return RandomTextEncoder(hidden, layers, length=processor.video_connector.num_learnable_registers or 128, seed=seed)
 
 
@@ -331,7 +330,8 @@ class LTXModels:
     """The parts of one checkpoint every arm shares (text path, audio VAE, vocoder) and the
     transformer of the current arm (rebuilt with ltx-core's builder when the arm changes)."""
 
-    def __init__(self, model_path: Path, device: str = "cpu", dtype: Any = None, text_seed: int = 0) -> None:
+    def __init__(self, model_path: Path, device: str = "cpu", dtype: Any = None, text_seed: int = 0,
+                 text_encoder: TextEncoder | None = None) -> None:
         import torch
 
         ensure_torchaudio_importable()
@@ -345,7 +345,7 @@ class LTXModels:
         self.audio_encoder = parts["audio_encoder"]
         self.audio_decoder = parts["audio_decoder"]
         self.vocoder = parts["vocoder"]
-        self.text_encoder: TextEncoder = random_text_encoder(self.processor, seed=text_seed)
+        self.text_encoder: TextEncoder = text_encoder or random_text_encoder(self.processor, seed=text_seed)
         self.audio_channels, self.mel_bins = audio_latent_layout(self.audio_encoder)
         self._arm: tuple[Path | None, float] | None = None
         self._transformer: Any = None

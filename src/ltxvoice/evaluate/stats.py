@@ -64,7 +64,7 @@ class Interval:
 
 
 def _round(value: float, digits: int) -> float | None:
-    return None if not math.isfinite(value) else round(float(value), digits)
+    return None if not math.isfinite(value) else round(float(value), digits) + 0.0  # no -0.0
 
 
 def expanded_confidence(confidence: float, clusters: int) -> float:
