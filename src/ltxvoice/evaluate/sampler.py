@@ -32,12 +32,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
-from ltxvoice.config import EvalSamplerParams
 from ltxvoice.models.ltx import ensure_torchaudio_importable, load_ltx_components
+
+if TYPE_CHECKING:  # the GPU benchmark imports this module where pydantic is not installed
+    from ltxvoice.config import EvalSamplerParams
 
 RANDOM_TEXT = "random-context (no text encoder: seeded Gemma-shaped hidden states per prompt)"
 Placement = Literal["negative", "overlap"]
@@ -168,15 +170,23 @@ def build_transformer(model_path: Path, device: str, dtype: Any, lora: Path | No
 
 
 def sigma_schedule(params: EvalSamplerParams, video_tokens: int) -> Any:
-    """The sigma schedule, 1 -> 0 (or the explicit ``params.sigmas``)."""
+    """The sigma schedule, 1 -> 0 (or the explicit ``params.sigmas``). One step is [1, 0]: the
+    stretch of LTX2Scheduler divides by zero there."""
     import torch
     from ltx_core.components.schedulers import LTX2Scheduler
 
     if params.sigmas is not None:
-        return torch.tensor(params.sigmas, dtype=torch.float32)
-    tokens = torch.empty(1, 1, video_tokens, device="meta")
-    return LTX2Scheduler().execute(steps=params.steps, latent=tokens, max_shift=params.max_shift,
-                                   base_shift=params.base_shift, stretch=params.stretch, terminal=params.terminal)
+        sigmas = torch.tensor(params.sigmas, dtype=torch.float32)
+    elif params.steps == 1:
+        sigmas = torch.tensor([1.0, 0.0])
+    else:
+        tokens = torch.empty(1, 1, video_tokens, device="meta")
+        sigmas = LTX2Scheduler().execute(steps=params.steps, latent=tokens, max_shift=params.max_shift,
+                                         base_shift=params.base_shift, stretch=params.stretch,
+                                         terminal=params.terminal)
+    if not bool(torch.isfinite(sigmas).all()):
+        raise ValueError(f"the sigma schedule is not finite: {sigmas.tolist()}")
+    return sigmas
 
 
 @dataclass(frozen=True)
