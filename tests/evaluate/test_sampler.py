@@ -142,3 +142,16 @@ def test_random_text_encoder_is_seeded_per_prompt(models: LTXModels) -> None:
     assert torch.equal(a1, a2) and not torch.equal(a1, b)
     assert m1.shape == (1, 128) and m1[0, -1] == 1 and m1[0, 0] == 0 and mb.sum() > m1.sum()
     assert "random-context" in enc.source
+
+
+def test_precomputed_features_give_the_same_context_as_the_text_path(models: LTXModels) -> None:
+    states, mask = models.text_encoder.encode("A person speaks.")
+    with torch.no_grad():
+        video_feats, audio_feats = models.processor.feature_extractor(states, mask, "left")
+    via_text = models.context("A person speaks.")
+    pre = smp.context_from_features(models.processor, video_feats[0], audio_feats[0], mask[0], "cpu", torch.float32)
+    torch.testing.assert_close(pre.video, via_text.video)
+    torch.testing.assert_close(pre.audio, via_text.audio)
+    assert "precomputed" in pre.source
+    with pytest.raises(ValueError, match="tokens"):
+        smp.context_from_features(models.processor, video_feats[0], audio_feats[0], mask[0, :5], "cpu", torch.float32)

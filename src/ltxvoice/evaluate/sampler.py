@@ -146,6 +146,29 @@ def encode_prompt(encoder: TextEncoder, processor: Any, prompt: str, device: str
     return TextContext(video=out.video_encoding, audio=out.audio_encoding, source=encoder.source)
 
 
+PRECOMPUTED_TEXT = "precomputed text features (the trainer's conditions format)"
+
+
+def context_from_features(processor: Any, video_features: Any, audio_features: Any, mask: Any, device: str,
+                          dtype: Any, source: str = PRECOMPUTED_TEXT) -> TextContext:
+    """Precomputed text features -> contexts through the checkpoint's connectors.
+
+    The features are what the official trainer's ``conditions/<id>.pt`` files hold (and the encode
+    stage writes): ``video_prompt_embeds`` / ``audio_prompt_embeds`` of shape (T, D) after the text
+    projection, and ``prompt_attention_mask`` (T,) - one caption, without the batch dimension."""
+    import torch
+    from ltx_core.text_encoders.gemma import convert_to_additive_mask
+
+    v = torch.as_tensor(video_features)[None].to(device=device, dtype=dtype)
+    a = torch.as_tensor(audio_features)[None].to(device=device, dtype=dtype)
+    m = torch.as_tensor(mask)[None].to(device)
+    if v.shape[1] != m.shape[1] or a.shape[1] != m.shape[1]:
+        raise ValueError(f"text features of {v.shape[1]}/{a.shape[1]} tokens with a mask of {m.shape[1]}")
+    with torch.no_grad():
+        video, audio, _ = processor.create_embeddings(v, a, convert_to_additive_mask(m, v.dtype))
+    return TextContext(video=video, audio=audio, source=source)
+
+
 def build_transformer(model_path: Path, device: str, dtype: Any, lora: Path | None = None,
                       strength: float = 0.0) -> Any:
     """The LTX-2.3 transformer from the unified checkpoint, with ``lora`` fused at ``strength`` by
@@ -368,6 +391,13 @@ class LTXModels:
             self._transformer = build_transformer(self.model_path, self.device, self.dtype, *key)
             self._arm = key
         return self._transformer
+
+    def set_context(self, prompt: str, video_features: Any, audio_features: Any, mask: Any) -> TextContext:
+        """Use precomputed text features (e.g. the encode stage's conditions file of this caption)
+        for ``prompt`` instead of the text encoder."""
+        ctx = context_from_features(self.processor, video_features, audio_features, mask, self.device, self.dtype)
+        self._contexts[prompt] = ctx
+        return ctx
 
     def context(self, prompt: str) -> TextContext:
         if prompt not in self._contexts:
