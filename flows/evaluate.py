@@ -27,7 +27,7 @@ def evaluate(params_path: str = "params.yaml", checkpoint: str = "", out: str = 
     if checkpoint:
         checkpoints = [lib.single_checkpoint(Path(checkpoint))]
     else:
-        check_dvc_deps("evaluate", [cfg.model, cfg.checkpoints])
+        check_dvc_deps("evaluate", [cfg.model, cfg.checkpoints] + ([cfg.final] if cfg.final else []))
         checkpoints = lib.list_checkpoints(cfg.checkpoints, cfg.final)
     model = model_weights(cfg.model)
     out_dir = prepare_output_dir(Path(out), "evaluate")

@@ -243,7 +243,7 @@ def generate(transformer: Any, shape: Shape, audio_channels: int, mel_bins: int,
     from ltx_core.model.transformer.modality import Modality
     from ltx_core.model.transformer.model import X0Model
     from ltx_core.tools import AudioLatentTools, VideoLatentTools
-    from ltx_core.types import AudioLatentShape, LatentState, VideoLatentShape, VideoPixelShape
+    from ltx_core.types import AudioLatentShape, VideoLatentShape, VideoPixelShape
 
     dtype = dtype or torch.float32
     cfg = params.cfg_video != 1.0 or params.cfg_audio != 1.0
