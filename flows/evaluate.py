@@ -29,19 +29,26 @@ def evaluate(params_path: str = "params.yaml", checkpoint: str = "", out: str = 
     else:
         check_dvc_deps("evaluate", [cfg.model, cfg.checkpoints] + ([cfg.final] if cfg.final else []))
         checkpoints = lib.list_checkpoints(cfg.checkpoints, cfg.final)
-    model = model_weights(cfg.model)
+    try:
+        model = model_weights(cfg.model)
+    except ValueError as exc:
+        raise StageError(f"evaluate: {exc}") from None
     out_dir = prepare_output_dir(Path(out), "evaluate")
 
     structures = run_mapped(inspect_checkpoint, checkpoints, runner=params.runner, desc="structure", model=model)
-    quarantined = [q for c, s in zip(checkpoints, structures) if (q := lib.screen(c, s))]
-    good = [(c, s) for c, s in zip(checkpoints, structures) if not lib.screen(c, s)]
+    screened = [(c, s, lib.screen(c, s)) for c, s in zip(checkpoints, structures)]
+    quarantined = [q for _, _, q in screened if q is not None]
+    good = [(c, s) for c, s, q in screened if q is None]
     distances = {cur.name: distance(prev, cur) for (prev, _), (cur, _) in zip(good, good[1:])}
     if not good:
         write_json(out_dir / "metrics.json", {"inputs": len(checkpoints), "evaluated": 0})
         raise StageError(f"evaluate: none of {len(checkpoints)} checkpoint(s) can be loaded: "
                          + "; ".join(f"{q.item_id}: {q.reason} ({q.detail})" for q in quarantined))
 
-    generator = load_generator(cfg)
+    try:
+        generator = load_generator(cfg)
+    except ValueError as exc:  # a partial checkpoint, no CUDA device, ...: one line, not a traceback
+        raise StageError(f"evaluate: {exc}") from None
     refs = lib.references(cfg) if cfg.recipe == "helium" else None
     base = generate_arm(generator, Arm.base(), cfg, refs)
     write_audio(base, out_dir / "samples")
