@@ -72,6 +72,38 @@ def ingest(
 
 
 @app.command()
+def evaluate(
+    params: Path = PARAMS_OPT,
+    checkpoint: Path = typer.Option(None, "--checkpoint", dir_okay=False,
+                                    help="Evaluate this one LoRA file instead of every checkpoint of `train`."),
+    out: str = typer.Option(None, help="Output folder (default: data/evaluate; with --checkpoint: "
+                                       "data/evaluate_one/<file name>)."),
+) -> None:
+    """Evaluate LoRA checkpoints (stage `evaluate`).
+
+    For each checkpoint: its structure (tensors, dtypes, finiteness, rank, modules touched, keys
+    ltx-core would ignore, norms of B·A, distance to the previous checkpoint), then the recipe's
+    controlled test generated with LTX-2.3 with the LoRA off and on at each `evaluate.strengths`,
+    fused by ltx-core as users load it: the helium tone sweep (pitch slope with bootstrap CIs over
+    seeds, voicing, the base arm's leak, a tracks / does not track / inconclusive decision), or
+    voicing and level per prompt label; video drift with and without the LoRA. Writes:
+
+    \b
+      <out>/metrics/<checkpoint>.json   numbers and verdicts (dvc metrics)
+      <out>/plots/*.csv                 slope, voicing, drift, norms per checkpoint (dvc plots)
+      <out>/report/report.md            the report (also a Prefect artifact), with PNG plots
+      <out>/samples/                    generated audio of the first `evaluate.sample_seeds` seeds"""
+    args = ["--params-path", str(params)]
+    if checkpoint is not None:
+        args += ["--checkpoint", str(checkpoint)]
+        out = out or f"data/evaluate_one/{checkpoint.stem}"
+    args += ["--out", out or "data/evaluate"]
+    flow_module = importlib.import_module("flows.evaluate")
+    common = importlib.import_module("flows.common")
+    raise typer.Exit(common.run_flow(flow_module.evaluate, "evaluate", args))
+
+
+@app.command()
 def pitch(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, help="Audio or video file."),
     floor: float = typer.Option(60.0, help="Lowest F0 searched (Hz)."),

@@ -493,6 +493,151 @@ class TrainParams(Section):
         return self
 
 
+class EvalSamplerParams(Section):
+    """Flow-matching Euler sampling on ltx-core: schedule and classifier-free guidance."""
+
+    steps: int = Field(8, ge=1, le=200, description="Euler steps (the distilled model uses 8).")
+    sigmas: list[float] | None = Field(
+        None, description="An explicit sigma schedule (steps + 1 values from <= 1 down to 0); null: LTX2Scheduler."
+    )
+    max_shift: float = Field(2.05, ge=0, le=10, description="LTX2Scheduler: shift at 4096 tokens.")
+    base_shift: float = Field(0.95, ge=0, le=10, description="LTX2Scheduler: shift at 1024 tokens.")
+    stretch: bool = Field(True, description="LTX2Scheduler: stretch the schedule to end at `terminal`.")
+    terminal: float = Field(0.1, gt=0, lt=1)
+    cfg_video: float = Field(1.0, ge=1, le=30, description="CFG scale for video (1: no unconditional pass).")
+    cfg_audio: float = Field(1.0, ge=1, le=30, description="CFG scale for audio (1: no unconditional pass).")
+    negative_prompt: str = Field("", description="Prompt of the unconditional pass when a CFG scale is above 1.")
+    batch_size: int = Field(4, ge=1, le=256, description="Generations per transformer forward.")
+
+    @model_validator(mode="after")
+    def _check(self) -> EvalSamplerParams:
+        if self.sigmas is not None:
+            s = self.sigmas
+            if len(s) != self.steps + 1:
+                raise ValueError(f"sigmas has {len(s)} values; steps {self.steps} needs steps + 1 = {self.steps + 1}")
+            if not (0 < s[0] <= 1 and s[-1] == 0 and all(a > b for a, b in zip(s, s[1:]))):
+                raise ValueError("sigmas must fall strictly from a first value in (0, 1] to a last value of 0")
+        return self
+
+
+class EvalHeliumParams(Section):
+    """The controlled helium sweep: one caption, fixed seeds, reference tones across a pitch range."""
+
+    caption: str = Field("A person speaks.", min_length=1, description="The constant, pitch-free training caption.")
+    tones_hz: list[float] = Field(default_factory=lambda: [90.0, 120.0, 160.0, 210.0, 280.0], min_length=3)
+    tone_seconds: float = Field(2.0, gt=0.2, le=10, description="Length of each reference tone.")
+    tone_seed: int = Field(0, ge=0, description="One timbre for every tone (drawn as stage tones draws them).")
+    reference_placement: Literal["negative", "overlap"] = Field(
+        "negative", description="negative: reference before the target timeline (ID-LoRA); overlap: official trainer."
+    )
+    reference_gap_s: float = Field(0.0, ge=0, le=10, description="Gap between reference end and time 0 (negative).")
+
+    @field_validator("tones_hz")
+    @classmethod
+    def _tones(cls, v: list[float]) -> list[float]:
+        if len(set(v)) < 3 or any(not 40 <= f <= 1000 for f in v):
+            raise ValueError("needs at least 3 distinct tones between 40 and 1000 Hz")
+        return v
+
+
+class EvalStatsParams(Section):
+    """Bootstrap and decision settings (see ltxvoice.evaluate.stats.decide)."""
+
+    bootstrap: int = Field(2000, ge=100, le=100000, description="Bootstrap resamples of the seeds.")
+    confidence: float = Field(0.95, ge=0.5, le=0.999)
+    seed: int = Field(0, ge=0, description="Seed of the bootstrap draws.")
+    scale: Literal["semitones", "hz"] = Field("semitones", description="Unit the pitch slope is fitted in.")
+    min_slope: float = Field(0.25, gt=0, le=2, description="The smallest slope that counts as tracking.")
+    min_voiced_share: float = Field(0.5, ge=0, le=1, description="Below this share of voiced generations: no claim.")
+    min_seeds: int = Field(6, ge=2, le=1000, description="Seeds with voiced data at 2+ tones needed per arm.")
+    max_drift_ratio: float = Field(
+        0.05, gt=0, le=1, description="Video 'unchanged' if drift is at most this share of the seed-to-seed distance."
+    )
+
+
+class EvalPitchParams(Section):
+    """Praat pitch of the generated span (never the reference)."""
+
+    floor_hz: float = Field(60.0, ge=20, le=400)
+    ceiling_hz: float = Field(600.0, ge=100, le=2000)
+    analysis_rate: int = Field(16000, ge=8000, le=192000)
+    min_voiced_fraction: float = Field(
+        0.2, ge=0, le=1, description="A generation with fewer voiced frames has no pitch (counted as unvoiced)."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> EvalPitchParams:
+        if self.floor_hz * 2 > self.ceiling_hz:
+            raise ValueError(f"ceiling_hz ({self.ceiling_hz:g}) must be at least twice floor_hz ({self.floor_hz:g})")
+        return self
+
+
+class EvaluateParams(Section):
+    """Checkpoint evaluation: structure of every LoRA checkpoint, then generation with the LoRA off
+    and on (fused by ltx-core) for the recipe's controlled test, and video drift."""
+
+    recipe: Literal["helium", "register", "talking_head"] = Field(
+        "helium", description="helium: tone sweep; register/talking_head: the labelled prompts."
+    )
+    model: Path = Field(description="The LTX-2.3 unified checkpoint the LoRAs were trained on.")
+    checkpoints: Path = Field(Path("data/train/checkpoints"), description="Folder of step_<N>.safetensors.")
+    final: Path | None = Field(Path("data/train/lora.safetensors"), description="Final LoRA (evaluated if new).")
+    strengths: list[float] = Field(default_factory=lambda: [0.5, 1.0], min_length=1)
+    seeds: int = Field(8, ge=1, le=1000, description="Generation seeds: seed, seed+1, ...")
+    seed: int = Field(0, ge=0)
+    frames: int = Field(121, ge=1, le=1025, description="Generated frames; frames % 8 == 1.")
+    width: int = Field(256, ge=32, le=4096)
+    height: int = Field(256, ge=32, le=4096)
+    fps: float = Field(25.0, gt=0, le=120)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    dtype: Literal["auto", "float32", "bfloat16"] = Field("auto", description="auto: bfloat16 on cuda, float32 on cpu.")
+    torch_threads: int = Field(1, ge=1, le=256, description="Torch CPU threads (on a busy CPU more are slower).")
+    text_encoder: Literal["random"] = Field(
+        "random", description="random: seeded Gemma-shaped hidden states per prompt (no text encoder; labelled)."
+    )
+    prompts: dict[str, str] = Field(
+        default_factory=dict, description="register/talking_head: label -> prompt (e.g. manner keyword -> caption)."
+    )
+    sample_seeds: int = Field(1, ge=0, le=1000, description="Write the audio of the first N seeds of every arm.")
+    sampler: EvalSamplerParams = EvalSamplerParams()
+    helium: EvalHeliumParams = EvalHeliumParams()
+    stats: EvalStatsParams = EvalStatsParams()
+    pitch: EvalPitchParams = EvalPitchParams()
+
+    @field_validator("frames")
+    @classmethod
+    def _frames_8k_plus_1(cls, v: int) -> int:
+        if v % 8 != 1:
+            raise ValueError(f"frames % 8 must be 1 for the LTX video VAE, e.g. {v - v % 8 + 1} or {v - v % 8 + 9}")
+        return v
+
+    @field_validator("width", "height")
+    @classmethod
+    def _multiple_of_32(cls, v: int) -> int:
+        if v % 32 != 0:
+            raise ValueError(f"must be a multiple of 32 for the LTX video VAE, e.g. {max(32, v - v % 32)}")
+        return v
+
+    @field_validator("strengths")
+    @classmethod
+    def _strengths(cls, v: list[float]) -> list[float]:
+        if len(set(v)) != len(v) or any(not 0 < s <= 4 for s in v):
+            raise ValueError("strengths must be distinct and in (0, 4] (the base arm, strength 0, is always run)")
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> EvaluateParams:
+        if self.recipe != "helium" and not self.prompts:
+            raise ValueError(f"recipe {self.recipe} needs prompts (label -> prompt), e.g. one per manner keyword")
+        if self.sample_seeds > self.seeds:
+            raise ValueError(f"sample_seeds ({self.sample_seeds}) cannot exceed seeds ({self.seeds})")
+        return self
+
+    @property
+    def seed_list(self) -> list[int]:
+        return list(range(self.seed, self.seed + self.seeds))
+
+
 class Params(BaseModel):
     """The whole params.yaml. Every section is optional here; a stage asks for the one it needs."""
 
@@ -516,6 +661,9 @@ class Params(BaseModel):
 
 
     train: TrainParams = TrainParams()
+
+
+    evaluate: EvaluateParams | None = None
 
     def require(self, section: str) -> Any:
         value = getattr(self, section)

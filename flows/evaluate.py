@@ -1,0 +1,82 @@
+"""Flow of stage ``evaluate``: structure of every LoRA checkpoint, then the recipe's controlled test
+with the LoRA off and on (fused by ltx-core), statistics, report (see ltxvoice.evaluate)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact
+
+from flows.common import check_dvc_deps, run_flow, show, stage_params
+from ltxvoice.evaluate import report, run as lib
+from ltxvoice.evaluate.structure import model_weights
+from ltxvoice.evaluate.sweep import Arm, Run
+from ltxvoice.stage import StageError, Summary, prepare_output_dir, versions, write_json, write_provenance
+from tasks.common import failure_row, run_mapped
+from tasks.evaluate import distance, generate_arm, inspect_checkpoint, load_generator, write_audio
+
+
+@flow(name="evaluate")
+def evaluate(params_path: str = "params.yaml", checkpoint: str = "", out: str = "data/evaluate") -> dict:
+    """Evaluate every LoRA checkpoint of the train stage (or one file given as --checkpoint)."""
+    started = time.perf_counter()
+    params, cfg = stage_params(params_path, "evaluate")
+    if checkpoint:
+        checkpoints = [lib.single_checkpoint(Path(checkpoint))]
+    else:
+        check_dvc_deps("evaluate", [cfg.model, cfg.checkpoints] + ([cfg.final] if cfg.final else []))
+        checkpoints = lib.list_checkpoints(cfg.checkpoints, cfg.final)
+    try:
+        model = model_weights(cfg.model)
+    except ValueError as exc:
+        raise StageError(f"evaluate: {exc}") from None
+    out_dir = prepare_output_dir(Path(out), "evaluate")
+
+    structures = run_mapped(inspect_checkpoint, checkpoints, runner=params.runner, desc="structure", model=model)
+    screened = [(c, s, lib.screen(c, s)) for c, s in zip(checkpoints, structures)]
+    quarantined = [q for _, _, q in screened if q is not None]
+    good = [(c, s) for c, s, q in screened if q is None]
+    distances = {cur.name: distance(prev, cur) for (prev, _), (cur, _) in zip(good, good[1:])}
+    if not good:
+        write_json(out_dir / "metrics.json", {"inputs": len(checkpoints), "evaluated": 0})
+        raise StageError(f"evaluate: none of {len(checkpoints)} checkpoint(s) can be loaded: "
+                         + "; ".join(f"{q.item_id}: {q.reason} ({q.detail})" for q in quarantined))
+
+    try:
+        generator = load_generator(cfg)
+    except ValueError as exc:  # a partial checkpoint, no CUDA device, ...: one line, not a traceback
+        raise StageError(f"evaluate: {exc}") from None
+    refs = lib.references(cfg) if cfg.recipe == "helium" else None
+    base = generate_arm(generator, Arm.base(), cfg, refs)
+    write_audio(base, out_dir / "samples")
+    results = []
+    for ckpt, structure in good:
+        try:
+            lora = Run()
+            for arm in lib.lora_arms(ckpt, cfg):
+                lora.extend(generate_arm(generator, arm, cfg, refs))
+        except Exception as exc:  # one checkpoint that cannot be generated with does not stop the others
+            quarantined.append(failure_row("evaluate", str(ckpt.path), exc, 0, ckpt.name))
+            continue
+        write_audio(lora, out_dir / "samples" / ckpt.name)
+        results.append(lib.analyse_checkpoint(ckpt, structure, distances.get(ckpt.name), base, lora, cfg))
+
+    label = lib.model_label(cfg.model)
+    summary, text = report.write_outputs(out_dir, results, quarantined, cfg, label, generator.text_source,
+                                         len(checkpoints))
+    write_json(out_dir / "metrics.json", summary)
+    write_provenance(out_dir / "provenance.json", "evaluate", cfg,
+                     versions("ltx-core", "torch", "praat-parselmouth", "safetensors"))
+    create_markdown_artifact(markdown=text, key="evaluate-report", description="LoRA checkpoint evaluation")
+    show(Summary(stage="evaluate", inputs=len(checkpoints), kept=len(results), quarantined=quarantined,
+                 seconds=time.perf_counter() - started))
+    if not results:
+        raise StageError(f"evaluate: no checkpoint could be evaluated (see {out_dir / 'quarantine.parquet'})")
+    return summary
+
+
+if __name__ == "__main__":
+    sys.exit(run_flow(evaluate, "evaluate"))

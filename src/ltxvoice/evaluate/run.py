@@ -1,0 +1,292 @@
+"""Stage ``evaluate``: which checkpoints, which arms, and the numbers for each checkpoint.
+
+Per checkpoint the stage reports its structure (:mod:`.structure`), its distance to the previous
+checkpoint, and - when the file is fit to load - what it does when users load it: the recipe's
+controlled test run with the LoRA off (the base arm, generated once for all checkpoints) and on at
+each strength (:mod:`.sampler` through :mod:`.sweep`), analysed by :mod:`.stats`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ltxvoice.config import EvaluateParams, TonesParams
+from ltxvoice.dsp.tone import synthesize
+from ltxvoice.evaluate.stats import (
+    ArmResult,
+    ConditionResult,
+    DriftResult,
+    Interval,
+    SweepRules,
+    analyse_conditions,
+    analyse_drift,
+    analyse_sweep,
+)
+from ltxvoice.evaluate.structure import CheckpointDistance, LoraStructure
+from ltxvoice.evaluate.sweep import Arm, Reference, Run, drift
+from ltxvoice.records import Quarantined, sha256_file
+from ltxvoice.tones import draw_timbre
+
+STAGE = "evaluate"
+STEP_FILE = re.compile(r"^step_(\d+)\.safetensors$")
+TONE_RATE = 48000
+
+UNREADABLE = "unreadable"
+NON_FINITE = "non_finite"
+NO_MATCHING_KEYS = "no_matching_keys"
+SHAPE_MISMATCH = "shape_mismatch"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One LoRA file to evaluate: ``step_<N>`` from the checkpoints folder, or the final file."""
+
+    name: str
+    path: Path
+    step: int | None
+
+
+def list_checkpoints(folder: Path, final: Path | None) -> list[Checkpoint]:
+    """``step_<N>.safetensors`` in ``folder`` by step, then ``final`` unless it is byte-identical to
+    one of them (the trainer's final file is usually its last checkpoint). Its step comes from its
+    ``step`` metadata when present. Raises FileNotFoundError when there is nothing to evaluate."""
+    found: list[Checkpoint] = []
+    if folder.is_dir():
+        for path in folder.iterdir():
+            m = STEP_FILE.match(path.name)
+            if m and path.is_file():
+                found.append(Checkpoint(path.stem, path, int(m.group(1))))
+    found.sort(key=lambda c: c.step or 0)
+    if final is not None and final.is_file():
+        hashes = {sha256_file(c.path) for c in found}
+        if sha256_file(final) not in hashes:
+            found.append(Checkpoint("final", final, _metadata_step(final)))
+    if not found:
+        raise FileNotFoundError(f"no LoRA checkpoint to evaluate: no step_<N>.safetensors in {folder}"
+                                + (f" and no {final}" if final is not None else ""))
+    return found
+
+
+def single_checkpoint(path: Path) -> Checkpoint:
+    """A checkpoint given by hand (``ltxvoice evaluate --checkpoint FILE``)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"LoRA checkpoint not found: {path}")
+    m = STEP_FILE.match(path.name)
+    return Checkpoint(path.stem, path, int(m.group(1)) if m else _metadata_step(path))
+
+
+def _metadata_step(path: Path) -> int | None:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            value = (f.metadata() or {}).get("step")
+        return int(json.loads(value)) if value is not None else None
+    except Exception:  # an unreadable file is reported (and quarantined) by the structure check
+        return None
+
+
+def screen(checkpoint: Checkpoint, structure: LoraStructure | Exception) -> Quarantined | None:
+    """Whether a checkpoint can be generated with: None if so, else the quarantine row saying why.
+    A file with unmatched keys is still generated with (users would load it just so) and its
+    problems are reported; one that would change nothing or produce NaNs is not."""
+    path = str(checkpoint.path)
+    if isinstance(structure, Exception):
+        return Quarantined(STAGE, path, checkpoint.name, UNREADABLE, str(structure))
+    if structure.non_finite:
+        return Quarantined(STAGE, path, checkpoint.name, NON_FINITE,
+                           f"{len(structure.non_finite)} tensor(s) hold NaN/Inf, e.g. {structure.non_finite[0]}")
+    if structure.shape_mismatch:
+        return Quarantined(STAGE, path, checkpoint.name, SHAPE_MISMATCH, structure.shape_mismatch[0])
+    if structure.modules == 0:
+        return Quarantined(STAGE, path, checkpoint.name, NO_MATCHING_KEYS,
+                           f"none of its {structure.tensors} tensors adapts a weight of the model "
+                           f"(e.g. {structure.unmatched[0] if structure.unmatched else 'no lora_A/lora_B keys'}): "
+                           "ltx-core would load it and change nothing")
+    return None
+
+
+def rules(params: EvaluateParams) -> SweepRules:
+    s = params.stats
+    return SweepRules(min_slope=s.min_slope, min_voiced_share=s.min_voiced_share, min_seeds=s.min_seeds,
+                      confidence=s.confidence, bootstrap=s.bootstrap, seed=s.seed, scale=s.scale)
+
+
+def references(params: EvaluateParams) -> list[Reference]:
+    """The helium sweep's reference tones: one timbre (drawn as stage ``tones`` draws one, from
+    ``helium.tone_seed``) at every pitch of ``helium.tones_hz``, so only the pitch varies."""
+    h = params.helium
+    tones = TonesParams(seconds=h.tone_seconds, rate=TONE_RATE)
+    timbre = draw_timbre(tones, h.tone_seed)
+    return [Reference(f, synthesize(f, h.tone_seconds, TONE_RATE, timbre, seed=h.tone_seed,
+                                    level_dbfs=tones.level_dbfs), TONE_RATE) for f in h.tones_hz]
+
+
+def lora_arms(checkpoint: Checkpoint, params: EvaluateParams) -> list[Arm]:
+    return [Arm.lora_at(checkpoint.path, s) for s in params.strengths]
+
+
+def model_label(model_path: Path) -> dict[str, Any]:
+    """What the numbers come from: the tiny random-weight test checkpoint this project writes, a
+    model of another depth, or a full-size (48-block) LTX-2.3 checkpoint."""
+    from safetensors import safe_open
+
+    from ltxvoice.models.ltx import tiny_ltx_config
+
+    with safe_open(str(model_path), "pt") as f:
+        config = json.loads((f.metadata() or {}).get("config", "{}"))
+    layers = config.get("transformer", {}).get("num_layers")
+    if config == tiny_ltx_config():
+        kind = "random-weight test model"
+        note = ("Numbers from the tiny random-weight LTX-2.3 test checkpoint (ltxvoice.models.ltx, 2 blocks): "
+                "they show the evaluation runs end to end, not what the LoRA does.")
+    elif layers != 48:
+        kind = "test-size model"
+        note = f"Numbers from a {layers}-block model, not the 48-block LTX-2.3: not evidence about the LoRA."
+    else:
+        kind = "LTX-2.3"
+        note = ""
+    return {"path": str(model_path), "kind": kind, "blocks": layers, "note": note}
+
+
+def interval(i: Interval, digits: int = 4) -> dict[str, float | None]:
+    return i.as_dict(digits)
+
+
+def _num(v: float, digits: int = 4) -> float | None:
+    return None if v is None or not math.isfinite(v) else round(float(v), digits) + 0.0  # no -0.0
+
+
+@dataclass(frozen=True)
+class CheckpointResult:
+    """Everything the stage says about one checkpoint."""
+
+    checkpoint: Checkpoint
+    structure: LoraStructure
+    distance: CheckpointDistance | None
+    sweep: list[ArmResult]
+    conditions: list[ConditionResult]
+    drift: list[DriftResult]
+
+
+def analyse_checkpoint(checkpoint: Checkpoint, structure: LoraStructure, distance: CheckpointDistance | None,
+                       base: Run, lora: Run, params: EvaluateParams) -> CheckpointResult:
+    """The statistics of one checkpoint's LoRA arms against the shared base arm."""
+    r = rules(params)
+    both = Run().extend(base).extend(lora)
+    sweep = analyse_sweep(both.sweep, r) if params.recipe == "helium" else []
+    conditions = analyse_conditions(both.conditions, r) if params.recipe != "helium" else []
+    points, floor, _ = drift(both.latents)
+    drifts = analyse_drift(points, floor, params.stats.max_drift_ratio, r) if points else []
+    return CheckpointResult(checkpoint, structure, distance, sweep, conditions, drifts)
+
+
+def metrics(result: CheckpointResult, label: dict[str, Any], text_source: str) -> dict[str, Any]:
+    """The DVC metrics of one checkpoint: numbers and verdicts, keyed (not listed) for ``dvc metrics``."""
+    s = result.structure
+    out: dict[str, Any] = {
+        "checkpoint": result.checkpoint.name,
+        "step": result.checkpoint.step,
+        "model": label["kind"],
+        "text": "random" if "random" in text_source else text_source,
+        "structure": {
+            "tensors": s.tensors, "modules": s.modules, "rank": s.ranks[0] if len(s.ranks) == 1 else s.ranks,
+            "dtypes": ",".join(s.dtypes), "non_finite": len(s.non_finite), "unmatched": len(s.unmatched),
+            "unpaired": len(s.unpaired), "shape_mismatch": len(s.shape_mismatch),
+            "touched": s.touched, "norm": {k: _num(v, 6) for k, v in s.norms.items()},
+        },
+    }
+    if result.distance is not None:
+        out["distance_to_previous"] = {"relative": _num(result.distance.relative, 6),
+                                       "norm_change": _num(result.distance.norm_change, 6)}
+    if result.sweep:
+        out["helium"] = {a.arm: _arm_metrics(a) for a in result.sweep}
+    if result.conditions:
+        by_arm: dict[str, dict[str, Any]] = {}
+        for c in result.conditions:
+            by_arm.setdefault(c.arm, {})[c.condition] = {
+                "voiced_fraction": _num(c.voiced_fraction.estimate), "voiced_vs_base": _num(c.voiced_vs_base.estimate),
+                "voiced_vs_base_lo": _num(c.voiced_vs_base.lo), "voiced_vs_base_hi": _num(c.voiced_vs_base.hi),
+                "level_dbfs": _num(c.level_dbfs.estimate, 2), "level_vs_base": _num(c.level_vs_base.estimate, 2),
+                "level_vs_base_lo": _num(c.level_vs_base.lo, 2), "level_vs_base_hi": _num(c.level_vs_base.hi, 2)}
+        out["conditions"] = by_arm
+    if result.drift:
+        out["drift"] = {d.arm: {"drift": _num(d.drift.estimate, 6), "drift_lo": _num(d.drift.lo, 6),
+                                "drift_hi": _num(d.drift.hi, 6), "seed_floor": _num(d.seed_floor, 6),
+                                "ratio": _num(d.ratio.estimate), "ratio_hi": _num(d.ratio.hi),
+                                "max_abs": _num(d.max_abs, 6), "verdict": d.verdict} for d in result.drift}
+    return out
+
+
+def _arm_metrics(a: ArmResult) -> dict[str, Any]:
+    m: dict[str, Any] = {
+        "slope": _num(a.fit.slope.estimate), "slope_lo": _num(a.fit.slope.lo), "slope_hi": _num(a.fit.slope.hi),
+        "r": _num(a.fit.r.estimate), "voiced_share": _num(a.voiced_share),
+        "mean_voiced_fraction": _num(a.mean_voiced_fraction), "generations": a.generations,
+        "seeds_with_data": a.fit.seeds,
+    }
+    if a.arm == "base":
+        m["leak"] = a.leak
+    else:
+        m |= {"vs_base": _num(a.vs_base.estimate), "vs_base_lo": _num(a.vs_base.lo),
+              "vs_base_hi": _num(a.vs_base.hi), "verdict": a.verdict}
+    return m
+
+
+def details(result: CheckpointResult, label: dict[str, Any], text_source: str) -> dict[str, Any]:
+    """Everything, including reasons and the full structure report (not a DVC metric)."""
+    return {
+        "checkpoint": {"name": result.checkpoint.name, "path": str(result.checkpoint.path),
+                       "step": result.checkpoint.step},
+        "model": label, "text": text_source,
+        "structure": result.structure.as_dict(),
+        "distance_to_previous": result.distance.as_dict() if result.distance else None,
+        "helium": [{"arm": a.arm, "strength": a.strength, "generations": a.generations,
+                    "voiced_share": _num(a.voiced_share), "mean_voiced_fraction": _num(a.mean_voiced_fraction),
+                    "slope": interval(a.fit.slope), "intercept": _num(a.fit.intercept), "r": interval(a.fit.r),
+                    "points": a.fit.points, "seeds_with_data": a.fit.seeds, "valid_share": _num(a.fit.valid_share),
+                    "vs_base": interval(a.vs_base), "leak": a.leak, "verdict": a.verdict, "reason": a.reason}
+                   for a in result.sweep],
+        "conditions": [{"arm": c.arm, "strength": c.strength, "condition": c.condition,
+                        "generations": c.generations, "voiced_fraction": interval(c.voiced_fraction),
+                        "level_dbfs": interval(c.level_dbfs, 2), "voiced_vs_base": interval(c.voiced_vs_base),
+                        "level_vs_base": interval(c.level_vs_base, 2)} for c in result.conditions],
+        "drift": [{"arm": d.arm, "strength": d.strength, "generations": d.generations,
+                   "drift": interval(d.drift, 6), "seed_floor": _num(d.seed_floor, 6), "ratio": interval(d.ratio),
+                   "max_abs": _num(d.max_abs, 6), "verdict": d.verdict, "reason": d.reason} for d in result.drift],
+    }
+
+
+def make_generator(params: EvaluateParams) -> Any:
+    """The LTX-2.3 generator for these params: shared components loaded once from ``params.model``."""
+    import torch
+
+    from ltxvoice.evaluate.sampler import LTXGenerator, LTXModels, Shape, resolve_device, resolve_dtype
+
+    torch.set_num_threads(params.torch_threads)
+    device = resolve_device(params.device)
+    models = LTXModels(params.model, device=device, dtype=resolve_dtype(params.dtype, device), text_seed=params.seed)
+    shape = Shape(frames=params.frames, height=params.height, width=params.width, fps=params.fps)
+    return LTXGenerator(models, shape, params.sampler, params.helium.reference_placement, params.helium.reference_gap_s)
+
+
+def run_arm(generator: Any, arm: Arm, params: EvaluateParams, refs: list[Reference] | None = None,
+            progress: Any = None) -> Run:
+    """The recipe's controlled test for one arm: the helium tone sweep, or the labelled prompts."""
+    from ltxvoice.evaluate.sweep import run_prompts, run_sweep
+
+    common = dict(batch_size=params.sampler.batch_size, keep_audio_seeds=params.sample_seeds, progress=progress)
+    if params.recipe == "helium":
+        return run_sweep(generator, arm, params.helium.caption, refs if refs is not None else references(params),
+                         params.seed_list, params.pitch, **common)
+    return run_prompts(generator, arm, params.prompts, params.seed_list, params.pitch, **common)
+
+
+def generations_per_arm(params: EvaluateParams) -> int:
+    per_seed = len(params.helium.tones_hz) if params.recipe == "helium" else len(params.prompts)
+    return per_seed * params.seeds

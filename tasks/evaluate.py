@@ -1,0 +1,46 @@
+"""Prefect tasks of stage ``evaluate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from ltxvoice.config import EvaluateParams
+from ltxvoice.evaluate import run as lib
+from ltxvoice.evaluate.structure import CheckpointDistance, LoraStructure, checkpoint_distance, inspect_lora
+from ltxvoice.evaluate.sweep import Arm, Reference, Run
+
+
+@task(name="evaluate-structure", cache_policy=NO_CACHE)
+def inspect_checkpoint(checkpoint: lib.Checkpoint, model: dict[str, tuple[int, ...]]) -> LoraStructure:
+    return inspect_lora(checkpoint.path, model)
+
+
+@task(name="evaluate-distance", cache_policy=NO_CACHE)
+def distance(previous: lib.Checkpoint, current: lib.Checkpoint) -> CheckpointDistance:
+    return checkpoint_distance(previous.path, current.path)
+
+
+@task(name="evaluate-load-model", cache_policy=NO_CACHE)
+def load_generator(params: EvaluateParams) -> Any:
+    return lib.make_generator(params)
+
+
+@task(name="evaluate-generate-arm", cache_policy=NO_CACHE)
+def generate_arm(generator: Any, arm: Arm, params: EvaluateParams, refs: list[Reference] | None) -> Run:
+    """Every generation of one arm (one transformer build): the recipe's test at every seed."""
+    from tqdm import tqdm
+
+    with tqdm(total=lib.generations_per_arm(params), desc=f"generate {arm.name}", unit="gen",
+              dynamic_ncols=True) as bar:
+        return lib.run_arm(generator, arm, params, refs, progress=bar.update)
+
+
+@task(name="evaluate-write-audio", cache_policy=NO_CACHE)
+def write_audio(run: Run, folder: Path) -> list[Path]:
+    from ltxvoice.evaluate.sweep import write_audio as write
+
+    return write(run, folder)
