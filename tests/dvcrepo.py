@@ -100,10 +100,13 @@ def make_repo(path: Path, remote: Path | None = None) -> Path:
     (path / "params.yaml").write_text(yaml.safe_dump(PARAMS, sort_keys=False))
     (path / ".gitignore").write_text("runs.log\n")
     sh(path, "git", "init", "-q", "-b", "main")
-    sh(path, str(Path(sys.executable).parent / "dvc"), "init", "-q")
-    sh(path, str(Path(sys.executable).parent / "dvc"), "config", "core.analytics", "false")
+    from dvc.repo import Repo
+
+    Repo.init(str(path)).close()  # in-process: `dvc init` as a command costs seconds here
+    config = "[core]\n    analytics = false\n"
     if remote is not None:
-        sh(path, str(Path(sys.executable).parent / "dvc"), "remote", "add", "-d", "local", str(remote))
+        config += f"    remote = local\n['remote \"local\"']\n    url = {remote}\n"
+    (path / ".dvc" / "config").write_text(config)
     commit(path, "tiny project")
     return path
 
