@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -69,6 +71,8 @@ def test_mapped_tasks_run_in_dask_worker_processes() -> None:
 
 @pytest.mark.slow
 def test_same_manifest_hashes_from_the_thread_and_the_dask_runner(tmp_path: Path) -> None:
+    """ingest over generated demo sources: in-process with threads, then as `dvc repro` runs it
+    (`python -m flows.ingest`, Prefect's embedded API) on a local Dask cluster."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["runner"].update(workers=2, batch_size=2, retry_delay_s=0)
     params["demo"].update(count=3, width=160, height=96, min_seconds=5.0, max_seconds=5.5)
@@ -78,15 +82,22 @@ def test_same_manifest_hashes_from_the_thread_and_the_dask_runner(tmp_path: Path
     demo(params_path=str(path), out=str(tmp_path / "sources"))
 
     out = tmp_path / "ingest"
-    digests = {}
-    for kind in ("thread", "dask"):
-        params["runner"]["kind"] = kind
-        path.write_text(yaml.safe_dump(params))
-        loaded = load_params(path)
-        metrics = with_runner(ingest, loaded)(params_path=str(path), out=str(out))
-        assert metrics["kept"] == 3, kind
-        digests[kind] = _digests(out)
-        shutil.rmtree(out)
-    assert {"clips.parquet", "quarantine.parquet", "metrics.json"} <= set(digests["thread"])
-    assert len([k for k in digests["thread"] if k.endswith((".mp4", ".wav"))]) == 3 * 2  # a video and a WAV per clip
-    assert digests["dask"] == digests["thread"]
+    assert with_runner(ingest, load_params(path))(params_path=str(path), out=str(out))["kept"] == 3
+    threads = _digests(out)
+    shutil.rmtree(out)
+
+    params["runner"]["kind"] = "dask"
+    path.write_text(yaml.safe_dump(params))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env.update(PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]), PREFECT_HOME=str(tmp_path / "prefect"),
+               PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180")  # a new database: migrations first
+    done = subprocess.run([sys.executable, "-m", "flows.ingest", "--params-path", str(path), "--out", str(out)],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    log = done.stdout + done.stderr
+    assert "Dask" in log and log.count("Starting temporary server") == 1  # workers share the flow's API
+    dask = _digests(out)
+
+    assert {"clips.parquet", "quarantine.parquet", "metrics.json"} <= set(threads)
+    assert len([k for k in threads if k.endswith((".mp4", ".wav"))]) == 3 * 2  # a video and a WAV per clip
+    assert dask == threads

@@ -60,6 +60,20 @@ def test_a_failing_stage_fails_the_flow_after_reporting(repo: Path) -> None:
     assert "**Failed:**" in _artifacts("pipeline-run")[0].data
 
 
+def test_cli_runs_the_flow_and_says_what_ran(repo: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ltxvoice.cli import app
+
+    args = ["pipeline", "--params", str(repo / "params.yaml")]
+    out = CliRunner().invoke(app, args)
+    assert out.exit_code == 0, out.output
+    assert "ran: count, score, other; up to date: nothing; 3 metric(s) changed" in " ".join(out.output.split())
+    with workspace_lock(repo, holder="someone else"):
+        busy = CliRunner().invoke(app, args)
+    assert busy.exit_code == 1 and "another pipeline run is using this workspace" in " ".join(busy.output.split())
+
+
 def test_invalid_params_fail_before_any_work(repo: Path) -> None:
     (repo / "params.yaml").write_text((repo / "params.yaml").read_text() + "bogus: 1\n")
     with pytest.raises(ParamsError, match=r"bogus: unknown key"):
