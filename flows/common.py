@@ -72,21 +72,32 @@ def with_runner(flow: Flow, params: Params) -> Flow:
 
 
 @contextlib.contextmanager
-def shared_api(runner: RunnerParams) -> Iterator[None]:
-    """Dask workers are other processes: under Prefect's embedded (ephemeral) API each would start
-    its own API server. Start that server once here and point the flow at it; Prefect hands the
-    address to every task it sends to a worker. Nothing changes when an API URL is configured."""
+def shared_api(needed: bool = True) -> Iterator[None]:
+    """One Prefect API for this process and the processes it starts. Under Prefect's embedded
+    (ephemeral) API every process starts an API server of its own, which costs seconds each: Dask
+    workers (runner kind dask) and the stage commands ``dvc repro`` runs (the pipeline flow). When
+    ``needed`` and no API URL is configured, start that server once here, point this process at it
+    and export its address (PREFECT_API_URL) to child processes; Prefect also hands it to every
+    task it sends to a Dask worker. Nothing changes when an API URL is configured."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    if runner.kind != "dask" or PREFECT_API_URL.value():
+    if not needed or PREFECT_API_URL.value():
         yield
         return
     from prefect.server.api.server import SubprocessASGIServer
 
     server = SubprocessASGIServer()
     server.start()
-    with temporary_settings({PREFECT_API_URL: server.api_url}):
-        yield
+    saved = os.environ.get("PREFECT_API_URL")
+    os.environ["PREFECT_API_URL"] = server.api_url
+    try:
+        with temporary_settings({PREFECT_API_URL: server.api_url}):
+            yield
+    finally:
+        if saved is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = saved
 
 
 def run_flow(flow: Flow, stage: str, argv: Sequence[str] | None = None) -> int:
@@ -101,7 +112,7 @@ def run_flow(flow: Flow, stage: str, argv: Sequence[str] | None = None) -> int:
     args = vars(parser.parse_args(argv))
     try:
         params, _ = stage_params(args.get("params_path", "params.yaml"), stage)
-        with shared_api(params.runner):
+        with shared_api(params.runner.kind == "dask"):
             with_runner(flow, params)(**args)
     except (ParamsError, StageError, FileNotFoundError) as exc:
         console.print(f"[red]{stage}: error:[/red] {exc}")

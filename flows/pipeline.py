@@ -20,10 +20,7 @@ from prefect.runtime import flow_run
 
 import tasks.pipeline as t
 from ltxvoice.config import OpsParams, Params, load_params
-from ltxvoice.pipeline import PipelineError, assemble, report_markdown, workspace_lock
-
-DEFAULT_API_URL = "http://127.0.0.1:4200/api"
-
+from ltxvoice.pipeline import PipelineError, assemble, workspace_lock
 
 @flow(name="pipeline")
 def pipeline(project_dir: str = ".", targets: list[str] | None = None, force: bool = False, pull: bool = False,
@@ -97,8 +94,6 @@ def main() -> int:
         return 1
     return 0
 
-
-__all__ = ["DEFAULT_API_URL", "deployment", "pipeline", "report_markdown", "schedules", "serve"]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -104,6 +104,7 @@ def test_describe_status_reads_every_shape_dvc_status_uses() -> None:
                {"changed outs": {"data/b": "deleted"}}, "always changed"]
     assert lib.describe_status(entries) == ("params.yaml: tones modified; data/a.parquet: modified; "
                                             "data/b: deleted; always changed")
+    assert lib.describe_status(entries, limit=2) == "params.yaml: tones modified; data/a.parquet: modified and 2 more"
 
 
 def test_reports_and_plots_of_the_stages_are_found_and_rendered(repo: Path, tmp_path: Path) -> None:

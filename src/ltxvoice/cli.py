@@ -19,7 +19,8 @@ app = typer.Typer(
     help=(
         "Build audio-LoRA training data for LTX-2.3, train and evaluate it, as a versioned pipeline.\n\n"
         "The pipeline is declared in dvc.yaml and configured in params.yaml; `dvc repro` runs whatever "
-        "is stale. These commands run one stage (always), or check the configuration."
+        "is stale. These commands run one stage (always), or check the configuration; `pipeline`, `server`, "
+        "`serve` and `ci` operate the whole pipeline (Prefect UI, schedules, CI retraining)."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -202,11 +203,14 @@ def pipeline(
     against PREFECT_API_URL when set (see `ltxvoice server`), else Prefect's embedded API."""
     _checked_params(params)
     _project_prefect_home()
+    from flows.common import shared_api
     from flows.pipeline import pipeline as flow
     from ltxvoice.pipeline import PipelineError, WorkspaceBusy
 
     try:
-        summary = flow(project_dir=str(params.resolve().parent), targets=target or None, force=force, pull=pull, push=push)
+        with shared_api():  # the stage flows dvc repro starts report to the same API
+            summary = flow(project_dir=str(params.resolve().parent), targets=target or None, force=force, pull=pull,
+                           push=push)
     except (PipelineError, WorkspaceBusy, ParamsError) as exc:
         raise _fail(f"pipeline: {exc}") from None
     typer.echo(f"ran: {', '.join(summary['ran']) or 'nothing'}; up to date: {', '.join(summary['skipped']) or 'nothing'}; "

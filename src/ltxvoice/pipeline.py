@@ -180,9 +180,9 @@ def stale_stages(root: Path | str) -> dict[str, str]:
     return {name: describe_status(entries) for name, entries in status.items()}
 
 
-def describe_status(entries: Sequence[Any]) -> str:
+def describe_status(entries: Sequence[Any], limit: int = 4) -> str:
     """One line from a stage's ``dvc status --json`` entries, e.g.
-    ``params.yaml: tones modified; data/shift/clips.parquet: modified``."""
+    ``params.yaml: tones modified; data/shift/clips.parquet: modified`` (the first ``limit`` changes)."""
     parts: list[str] = []
     for entry in entries:
         if isinstance(entry, str):  # "changed checksum", "always changed"
@@ -198,7 +198,8 @@ def describe_status(entries: Sequence[Any]) -> str:
                     parts.append(f"{path}: {inner}")
                 else:
                     parts.append(f"{path}: {change}")
-    return "; ".join(parts)
+    shown = "; ".join(parts[:limit])
+    return shown + (f" and {len(parts) - limit} more" if len(parts) > limit else "")
 
 
 def metrics_snapshot(root: Path | str) -> dict[str, dict[str, Any]]:
@@ -314,7 +315,8 @@ def pull(root: Path | str, *, log: Callable[[str], None] | None = None) -> int:
         if not repo.config.get("core", {}).get("remote"):
             return 0
         done = repo.pull(allow_missing=True)
-    return int(done.get("fetched", 0)) if isinstance(done, Mapping) else int(done or 0)
+    stats = done.get("stats", {}) if isinstance(done, Mapping) else {}
+    return int(stats.get("fetched", 0))
 
 
 def push(root: Path | str, *, log: Callable[[str], None] | None = None) -> int:
