@@ -22,6 +22,7 @@ import tasks.pipeline as t
 from ltxvoice.config import OpsParams, Params, load_params
 from ltxvoice.pipeline import PipelineError, assemble, workspace_lock
 
+
 @flow(name="pipeline")
 def pipeline(project_dir: str = ".", targets: list[str] | None = None, force: bool = False, pull: bool = False,
              push: bool | None = None) -> dict[str, Any]:
@@ -64,7 +65,10 @@ def schedules(ops: OpsParams) -> list[Any]:
 def deployment(root: Path, ops: OpsParams) -> Any:
     """The scheduled deployment of :func:`pipeline` over the project at ``root``. Deployment
     concurrency 1 with CANCEL_NEW: a run that comes due while one is going is cancelled, not queued."""
-    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+    from prefect.client.schemas.objects import (
+        ConcurrencyLimitConfig,
+        ConcurrencyLimitStrategy,
+    )
     from prefect.deployments.runner import EntrypointType
 
     return pipeline.to_deployment(

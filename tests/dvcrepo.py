@@ -124,6 +124,13 @@ def set_param(repo: Path, section: str, key: str, value: object) -> None:
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+def break_stage(repo: Path, stage: str, message: str = "broken") -> None:
+    """Make the stage's command fail (edits step.py, so every stage becomes stale)."""
+    step = repo / "step.py"
+    head = f'if name == "{stage}":'
+    step.write_text(step.read_text().replace(head, f"{head}\n    sys.exit({message!r})"))
+
+
 def runs(repo: Path) -> list[str]:
     """Stage names in the order their commands really ran (and forget them)."""
     log = repo / "runs.log"

@@ -92,7 +92,7 @@ def test_cli_exit_codes(origin: tuple[Path, str]) -> None:
     params = ["--params", str(repo / "params.yaml")]
     bad = CliRunner().invoke(app, ["ci", "--base", "no-such-ref", *params])
     assert bad.exit_code == 2 and "base ref 'no-such-ref' is not a commit here" in bad.output
-    (repo / "step.py").write_text((repo / "step.py").read_text().replace('if name == "count":', 'if name == "count":\n    raise SystemExit(3)'))
+    dvcrepo.break_stage(repo, "count")
     dvcrepo.set_param(repo, "tones", "seed", 9)
     failed = CliRunner().invoke(app, ["ci", "--base", "HEAD", "--no-push", *params])
     assert failed.exit_code == 1 and "**Failed:** dvc repro: failed to reproduce 'count'" in failed.output

@@ -60,6 +60,13 @@ def test_an_upstream_change_reruns_what_follows_it_only(repo: Path) -> None:
     assert why["score"] == "an upstream output changed"
 
 
+def test_targets_reproduce_a_stage_and_what_it_needs_only(repo: Path) -> None:
+    result = lib.run(repo, ["score"])
+    assert result.ran == ["count", "score"] and dvcrepo.runs(repo) == ["count", "score"]
+    assert {s.name: s.outcome for s in result.stages}["other"] == "not a target"
+    assert result.summary()["not_targets"] == ["other"]
+
+
 def test_a_failing_stage_is_reported_with_how_far_the_run_got(repo: Path) -> None:
     step = repo / "step.py"
     step.write_text(step.read_text().replace('    limit = params["select"]["max_error_hz"]\n',
@@ -148,7 +155,8 @@ def test_plot_data_shapes_and_chart_errors(tmp_path: Path) -> None:
 def test_workspace_lock_refuses_a_second_holder_and_names_the_first(repo: Path) -> None:
     with lib.workspace_lock(repo, holder="run A") as path:
         assert "run A" in path.read_text()
-        with pytest.raises(lib.WorkspaceBusy, match=r"another pipeline run is using this workspace \(pid \d+ .*run A\)"):
+        busy = r"another pipeline run is using this workspace \(pid \d+ .*run A\)"
+        with pytest.raises(lib.WorkspaceBusy, match=busy):
             with lib.workspace_lock(repo, holder="run B"):
                 pass
     with lib.workspace_lock(repo, holder="run C"):  # released: free again

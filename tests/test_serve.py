@@ -116,7 +116,8 @@ def test_serve_schedules_runs_and_never_overlaps(stack: tuple[Path, str, Path]) 
                 runs = [await client.read_flow_run(r.id) for r in (first, second)]
                 if all(r.state and r.state.is_final() for r in runs):
                     break
-                assert time.monotonic() < deadline, f"runs stuck: {[r.state for r in runs]}\n{(logs / 'serve.log').read_text()[-4000:]}"
+                tail = (logs / "serve.log").read_text()[-4000:]
+                assert time.monotonic() < deadline, f"runs stuck: {[r.state for r in runs]}\n{tail}"
                 await asyncio.sleep(1)
             artifacts = await client.read_artifacts()
             return dep, runs, artifacts

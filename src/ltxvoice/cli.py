@@ -191,10 +191,12 @@ def _project_prefect_home() -> None:
 @app.command()
 def pipeline(
     params: Path = PARAMS_OPT,
-    target: list[str] = typer.Option(None, "--target", "-t", help="Reproduce only this stage and what it needs (repeatable)."),
+    target: list[str] = typer.Option(None, "--target", "-t",
+                                     help="Reproduce only this stage and what it needs (repeatable)."),
     force: bool = typer.Option(False, help="Rerun the stages even if DVC finds them up to date."),
     pull: bool = typer.Option(False, help="`dvc pull` from the default remote first."),
-    push: bool = typer.Option(None, "--push/--no-push", help="`dvc push` after a run that changed something (default: ops.push)."),
+    push: bool = typer.Option(None, "--push/--no-push",
+                              help="`dvc push` after a run that changed something (default: ops.push)."),
 ) -> None:
     """Run the whole pipeline now as one Prefect flow (what a schedule runs).
 
@@ -213,8 +215,9 @@ def pipeline(
                            push=push)
     except (PipelineError, WorkspaceBusy, ParamsError) as exc:
         raise _fail(f"pipeline: {exc}") from None
-    typer.echo(f"ran: {', '.join(summary['ran']) or 'nothing'}; up to date: {', '.join(summary['skipped']) or 'nothing'}; "
-               f"{len(summary['metric_changes'])} metric(s) changed (report: Prefect artifact 'pipeline-run')")
+    ran, skipped = ", ".join(summary["ran"]) or "nothing", ", ".join(summary["skipped"]) or "nothing"
+    typer.echo(f"ran: {ran}; up to date: {skipped}; {len(summary['metric_changes'])} metric(s) changed "
+               "(report: Prefect artifact 'pipeline-run')")
 
 
 @app.command()
@@ -274,7 +277,8 @@ def ci(
     base: str = typer.Option("HEAD", help="Git ref to compare with (CI: the PR base or the commit before the push)."),
     params: Path = PARAMS_OPT,
     watch: list[str] = typer.Option(None, help="Glob of files whose change triggers a run (repeatable; default: "
-                                    "params.yaml, dvc.yaml, dvc.lock, *.dvc and every params file a stage reads)."),
+                                    "params.yaml, dvc.yaml, dvc.lock, *.dvc); every params file a stage reads "
+                                    "always counts."),
     pull: bool = typer.Option(True, "--pull/--no-pull", help="`dvc pull --allow-missing` before reproducing."),
     push: bool = typer.Option(True, "--push/--no-push", help="`dvc push` after reproducing."),
     report: Path = typer.Option(None, help="Also write the markdown report here."),

@@ -36,7 +36,7 @@ import yaml
 if TYPE_CHECKING:
     from dvc.repo import Repo
 
-Outcome = Literal["ran", "skipped", "failed", "not reached"]
+Outcome = Literal["ran", "skipped", "failed", "not reached", "not a target"]
 
 LOCK_NAME = "ltxvoice-pipeline.lock"
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
@@ -107,6 +107,7 @@ class PipelineResult:
             "skipped": self.skipped,
             "failed": [s.name for s in self.stages if s.outcome == "failed"],
             "not_reached": [s.name for s in self.stages if s.outcome == "not reached"],
+            "not_targets": [s.name for s in self.stages if s.outcome == "not a target"],
             "metric_changes": [c.__dict__ for c in self.changes],
             "error": self.error,
             "pushed": self.pushed,
@@ -241,10 +242,13 @@ def diff_metrics(old: Mapping[str, Mapping[str, Any]], new: Mapping[str, Mapping
 
 
 def _delta(old: Any, new: Any) -> float | None:
-    numeric = (int, float)
-    if isinstance(old, numeric) and isinstance(new, numeric) and not isinstance(old, bool) and not isinstance(new, bool):
+    if _is_number(old) and _is_number(new):
         return round(float(new) - float(old), 10)
     return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def changes_from_dvc_diff(diff: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> list[MetricChange]:
@@ -261,12 +265,10 @@ def reproduce(
     targets: Sequence[str] | None = None,
     *,
     force: bool = False,
-    pull: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Outcome]:
-    """``dvc repro`` through DVC's Python API: stage name -> "ran" or "skipped", in the order DVC
-    visited them. ``pull`` fetches missing upstream data from the remote before a stage runs
-    (``dvc repro --pull``). A failing stage raises :class:`PipelineError` with what happened so far.
+    """``dvc repro [targets]`` through DVC's Python API: stage name -> "ran" or "skipped", in the
+    order DVC visited them. A failing stage raises :class:`PipelineError` with what happened so far.
 
     Stage commands run with this interpreter's folder first on PATH, so ``python -m flows.<stage>``
     in dvc.yaml means this environment's Python, as when ``dvc repro`` runs in the activated venv."""
@@ -287,7 +289,7 @@ def reproduce(
     env_path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     try:
         with open_repo(root) as repo, dvc_log(log), _environ(PATH=env_path):
-            repo.reproduce(targets=list(targets) if targets else None, force=force, pull=pull, repro_fn=visit)
+            repo.reproduce(targets=list(targets) if targets else None, force=force, repro_fn=visit)
     except DvcException as exc:
         cause = f": {exc.__cause__}" if exc.__cause__ else ""
         raise PipelineError(f"dvc repro: {exc}{cause}", outcomes) from exc
@@ -343,9 +345,9 @@ def assemble(
     seconds: float = 0.0,
 ) -> PipelineResult:
     """A run's result from its parts: every stage of ``order`` with its outcome (a stage DVC never
-    visited after a failure is "not reached"; without a failure, "skipped" when it was not a
-    target) and the reason it was stale, plus the metric changes between the two snapshots."""
-    default: Outcome = "not reached" if error else "skipped"
+    visited is "not reached" after a failure, else "not a target": the run named other stages)
+    and the reason it was stale, plus the metric changes between the two snapshots."""
+    default: Outcome = "not reached" if error else "not a target"
     names = list(order) + [n for n in outcomes if n not in order]
     stages = [StageRun(n, outcomes.get(n, default), stale.get(n, "")) for n in names]
     for i, s in enumerate(stages):
@@ -413,8 +415,9 @@ def report_markdown(result: PipelineResult, title: str = "Pipeline run") -> str:
     head = f"# {title}\n\n"
     if result.error:
         head += f"**Failed:** {result.error}\n\n"
-    head += (f"{len(ran)} stage(s) ran, {len(skipped)} up to date" + (f", in {result.seconds:.1f} s" if result.seconds else "")
-             + (f"; {result.pushed} file(s) pushed to the DVC remote" if result.pushed else "") + ".\n\n")
+    took = f", in {result.seconds:.1f} s" if result.seconds else ""
+    pushed = f"; {result.pushed} file(s) pushed to the DVC remote" if result.pushed else ""
+    head += f"{len(ran)} stage(s) ran, {len(skipped)} up to date{took}{pushed}.\n\n"
     stages = markdown_table(["stage", "outcome", "why"], [[s.name, s.outcome, s.why or ""] for s in result.stages])
     return head + "## Stages\n\n" + stages + "\n\n## Metric changes\n\n" + changes_table(result.changes) + "\n"
 
@@ -443,7 +446,8 @@ def find_publishable(root: Path | str) -> list[Publishable]:
     found: list[Publishable] = []
     seen: set[Path] = set()
 
-    def add(stage: str, kind: Literal["markdown", "image", "data"], path: Path, props: Mapping[str, Any] | None = None) -> None:
+    def add(stage: str, kind: Literal["markdown", "image", "data"], path: Path,
+            props: Mapping[str, Any] | None = None) -> None:
         rel = path.resolve().relative_to(root) if path.resolve().is_relative_to(root) else path
         if rel not in seen:
             seen.add(rel)
@@ -452,7 +456,8 @@ def find_publishable(root: Path | str) -> list[Publishable]:
     with open_repo(root) as repo:
         order = {name: i for i, name in enumerate(stage_names_of(repo))}
         stages = sorted(repo.index.stages, key=lambda s: order.get(s.addressing, 0))
-        dvcfiles = sorted({Path(s.dvcfile.path).resolve() for s in stages if s.dvcfile.path.endswith(("dvc.yaml", "dvc.yml"))})
+        dvcfiles = sorted({Path(s.dvcfile.path).resolve() for s in stages
+                           if s.dvcfile.path.endswith(("dvc.yaml", "dvc.yml"))})
         for stage in stages:
             for out in stage.outs:
                 path = Path(out.fs_path)
@@ -545,7 +550,7 @@ def chart(rows: Sequence[Mapping[str, Any]], out_png: Path, *, x: str | None = N
 
     if not rows:
         raise ValueError(f"{title or out_png.name}: no rows to plot")
-    numeric = [k for k in rows[0] if all(isinstance(r.get(k), (int, float)) and not isinstance(r.get(k), bool) for r in rows)]
+    numeric = [k for k in rows[0] if all(_is_number(r.get(k)) for r in rows)]
     x = x or next((k for k in ("step", "epoch", "iteration", "x") if k in numeric), None)
     ys = [y] if isinstance(y, str) else list(y or [k for k in numeric if k != x])
     missing = [k for k in ys if k not in rows[0]]

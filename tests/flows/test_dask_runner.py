@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from prefect import flow, task
 
 from flows.common import task_runner, with_runner
