@@ -273,7 +273,7 @@ def reproduce(
     Stage commands run with this interpreter's folder first on PATH, so ``python -m flows.<stage>``
     in dvc.yaml means this environment's Python, as when ``dvc repro`` runs in the activated venv."""
     from dvc.exceptions import DvcException
-    from dvc.repo.reproduce import _reproduce_stage
+    from dvc.repo.reproduce import _reproduce_stage  # DVC's own step per stage, wrapped only to record outcomes
 
     outcomes: dict[str, Outcome] = {}
 
@@ -313,10 +313,15 @@ def _environ(**values: str) -> Iterator[None]:
 def pull(root: Path | str, *, log: Callable[[str], None] | None = None) -> int:
     """``dvc pull --allow-missing``: fetch and check out whatever the default remote has of the
     current lock file; what it lacks is left for ``dvc repro`` to rebuild. Returns the files fetched."""
+    from dvc.exceptions import DvcException
+
     with open_repo(root) as repo, dvc_log(log):
         if not repo.config.get("core", {}).get("remote"):
             return 0
-        done = repo.pull(allow_missing=True)
+        try:
+            done = repo.pull(allow_missing=True)
+        except DvcException as exc:
+            raise PipelineError(f"dvc pull: {exc}") from exc
     stats = done.get("stats", {}) if isinstance(done, Mapping) else {}
     return int(stats.get("fetched", 0))
 
