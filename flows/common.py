@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import yaml
 from prefect import Flow
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from pydantic import BaseModel
 from rich.console import Console
 
-from ltxvoice.config import Params, ParamsError, load_params
+from ltxvoice.config import Params, ParamsError, RunnerParams, load_params
 from ltxvoice.records import QUARANTINE_SORT, Quarantined, to_frame, write_table
 from ltxvoice.stage import StageError, Summary, first_few, write_json, write_provenance
 
@@ -59,9 +60,51 @@ def show(summary: Summary) -> None:
     console.print(summary.table())
 
 
+def task_runner(runner: RunnerParams) -> TaskRunner:
+    """The task runner ``params.runner`` asks for: a thread pool of ``workers`` threads, or a Dask
+    cluster (``kind: dask``): the one at ``dask_address``, or a local one of ``workers`` single-thread
+    processes. Work in flight stays bounded by ``workers`` either way (tasks.common.run_mapped)."""
+    if runner.kind == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        if runner.dask_address:
+            return DaskTaskRunner(address=runner.dask_address)
+        return DaskTaskRunner(cluster_kwargs={"n_workers": runner.workers, "threads_per_worker": 1, "processes": True})
+    return ThreadPoolTaskRunner(max_workers=runner.workers)
+
+
 def with_runner(flow: Flow, params: Params) -> Flow:
-    """The flow bound to a task runner sized by ``params.runner``."""
-    return flow.with_options(task_runner=ThreadPoolTaskRunner(max_workers=params.runner.workers))
+    """The flow bound to the task runner ``params.runner`` asks for."""
+    return flow.with_options(task_runner=task_runner(params.runner))
+
+
+@contextlib.contextmanager
+def shared_api(needed: bool = True) -> Iterator[None]:
+    """One Prefect API for this process and the processes it starts. Under Prefect's embedded
+    (ephemeral) API every process starts an API server of its own, which costs seconds each: Dask
+    workers (runner kind dask) and the stage commands ``dvc repro`` runs (the pipeline flow). When
+    ``needed`` and no API URL is configured, start that server once here, point this process at it
+    and export its address (PREFECT_API_URL) to child processes; Prefect also hands it to every
+    task it sends to a Dask worker. Nothing changes when an API URL is configured."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    if not needed or PREFECT_API_URL.value():
+        yield
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()
+    server.start()
+    saved = os.environ.get("PREFECT_API_URL")
+    os.environ["PREFECT_API_URL"] = server.api_url
+    try:
+        with temporary_settings({PREFECT_API_URL: server.api_url}):
+            yield
+    finally:
+        if saved is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = saved
 
 
 def run_flow(flow: Flow, stage: str, argv: Sequence[str] | None = None) -> int:
@@ -76,7 +119,8 @@ def run_flow(flow: Flow, stage: str, argv: Sequence[str] | None = None) -> int:
     args = vars(parser.parse_args(argv))
     try:
         params, _ = stage_params(args.get("params_path", "params.yaml"), stage)
-        with_runner(flow, params)(**args)
+        with shared_api(params.runner.kind == "dask"):
+            with_runner(flow, params)(**args)
     except (ParamsError, StageError, FileNotFoundError) as exc:
         console.print(f"[red]{stage}: error:[/red] {exc}")
         return 1

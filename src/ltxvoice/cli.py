@@ -19,7 +19,8 @@ app = typer.Typer(
     help=(
         "Build audio-LoRA training data for LTX-2.3, train and evaluate it, as a versioned pipeline.\n\n"
         "The pipeline is declared in dvc.yaml and configured in params.yaml; `dvc repro` runs whatever "
-        "is stale. These commands run one stage (always), or check the configuration."
+        "is stale. These commands run one stage (always), or check the configuration; `pipeline`, `server`, "
+        "`serve` and `ci` operate the whole pipeline (Prefect UI, schedules, CI retraining)."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -300,6 +301,158 @@ def lora_inspect(
         raise typer.Exit(2) from None
     typer.echo(json.dumps(report.to_dict(), indent=2, sort_keys=True, default=str) if as_json else report.text())
     raise typer.Exit(0 if report.ok else 1)
+
+
+# --- operations: the whole pipeline as a Prefect flow, schedules, CI ----------------------------------
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(message, err=True)
+    return typer.Exit(code)
+
+
+def _checked_params(params: Path):  # type: ignore[no-untyped-def]
+    try:
+        return load_params(params)
+    except ParamsError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _project_prefect_home() -> None:
+    """Prefect state in the project's .prefect/ (as the stage flows use), unless set already."""
+    import os
+
+    os.environ.setdefault("PREFECT_HOME", str(Path.cwd() / ".prefect"))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+@app.command()
+def pipeline(
+    params: Path = PARAMS_OPT,
+    target: list[str] = typer.Option(None, "--target", "-t",
+                                     help="Reproduce only this stage and what it needs (repeatable)."),
+    force: bool = typer.Option(False, help="Rerun the stages even if DVC finds them up to date."),
+    pull: bool = typer.Option(False, help="`dvc pull` from the default remote first."),
+    push: bool = typer.Option(None, "--push/--no-push",
+                              help="`dvc push` after a run that changed something (default: ops.push)."),
+) -> None:
+    """Run the whole pipeline now as one Prefect flow (what a schedule runs).
+
+    It runs `dvc repro` (only what is stale), then reports which stages ran, which were skipped, and how
+    the metrics changed; the reports and plots of the stages that ran become Prefect artifacts. Runs
+    against PREFECT_API_URL when set (see `ltxvoice server`), else Prefect's embedded API."""
+    _checked_params(params)
+    _project_prefect_home()
+    from flows.common import shared_api
+    from flows.pipeline import pipeline as flow
+    from ltxvoice.pipeline import PipelineError, WorkspaceBusy
+
+    try:
+        with shared_api():  # the stage flows dvc repro starts report to the same API
+            summary = flow(project_dir=str(params.resolve().parent), targets=target or None, force=force, pull=pull,
+                           push=push)
+    except (PipelineError, WorkspaceBusy, ParamsError) as exc:
+        raise _fail(f"pipeline: {exc}") from None
+    ran, skipped = ", ".join(summary["ran"]) or "nothing", ", ".join(summary["skipped"]) or "nothing"
+    typer.echo(f"ran: {ran}; up to date: {skipped}; {len(summary['metric_changes'])} metric(s) changed "
+               "(report: Prefect artifact 'pipeline-run')")
+
+
+@app.command()
+def server(port: int = typer.Option(4200, help="Port on 127.0.0.1.")) -> None:
+    """Start a local Prefect server (API and UI) on 127.0.0.1, with its database in .prefect/.
+
+    Open http://127.0.0.1:PORT for the UI. Then `ltxvoice serve` (another terminal) serves the scheduled
+    pipeline to it. Stop with Ctrl-C."""
+    import os
+    import sys
+
+    _project_prefect_home()
+    env = {**os.environ, "PREFECT_UI_ENABLED": "true", "PREFECT_SERVER_API_HOST": "127.0.0.1",
+           "PREFECT_SERVER_API_PORT": str(port)}
+    env.pop("PREFECT_API_URL", None)  # the server must not try to talk to another API
+    argv = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    typer.echo(f"Prefect server on http://127.0.0.1:{port} (home {env['PREFECT_HOME']})", err=True)
+    os.execve(sys.executable, argv, env)
+
+
+@app.command()
+def serve(
+    params: Path = PARAMS_OPT,
+    api_url: str = typer.Option(None, help="Prefect API (default: $PREFECT_API_URL, else http://127.0.0.1:4200/api)."),
+) -> None:
+    """Serve the pipeline flow as a scheduled deployment (params.yaml `ops`) to the Prefect server.
+
+    Registers deployment `pipeline/<ops.deployment>` with the schedule in `ops` (cron or interval) and runs
+    its flow runs here, over this project folder, until Ctrl-C. One run at a time: a run that comes due
+    while another is going is cancelled (deployment concurrency 1), and a workspace lock guards besides.
+    Trigger a run by hand in the UI or with `prefect deployment run pipeline/<ops.deployment>`."""
+    import os
+    import urllib.error
+    import urllib.request
+
+    loaded = _checked_params(params)
+    api = (api_url or os.environ.get("PREFECT_API_URL") or "http://127.0.0.1:4200/api").rstrip("/")
+    try:
+        with urllib.request.urlopen(f"{api}/health", timeout=10) as reply:  # noqa: S310 (a local URL the user gives)
+            reply.read()
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise _fail(f"serve: no Prefect API at {api} ({reason}); start one with `ltxvoice server` in another "
+                    "terminal, or pass --api-url") from None
+    os.environ["PREFECT_API_URL"] = api
+    _project_prefect_home()
+    from flows.pipeline import serve as serve_flow
+
+    try:
+        serve_flow(params.resolve().parent, loaded.ops)
+    except ValueError as exc:  # e.g. a cron string Prefect does not accept
+        raise _fail(f"serve: {params}: ops: {exc}") from None
+
+
+@app.command()
+def ci(
+    base: str = typer.Option("HEAD", help="Git ref to compare with (CI: the PR base or the commit before the push)."),
+    params: Path = PARAMS_OPT,
+    watch: list[str] = typer.Option(None, help="Glob of files whose change triggers a run (repeatable; default: "
+                                    "params.yaml, dvc.yaml, dvc.lock, *.dvc); every params file a stage reads "
+                                    "always counts."),
+    pull: bool = typer.Option(True, "--pull/--no-pull", help="`dvc pull --allow-missing` before reproducing."),
+    push: bool = typer.Option(True, "--push/--no-push", help="`dvc push` after reproducing."),
+    report: Path = typer.Option(None, help="Also write the markdown report here."),
+    json_out: Path = typer.Option(None, "--json", help="Also write the result as JSON here."),
+) -> None:
+    """Retrain when params or data pointers changed since BASE: pull, `dvc repro`, push, and report.
+
+    Compares the workspace with BASE; if no watched file changed, nothing runs. Otherwise it pulls from the
+    DVC remote, reproduces (DVC reruns exactly the stages that depend on the change), pushes the new
+    artifacts and prints a markdown report: the changed params (`dvc params diff`), which stages ran, and
+    the metric changes (`dvc metrics diff`) against BASE. On GitHub Actions the report is also added to the
+    job summary. Exit 1 when a stage fails."""
+    import json
+    import os
+
+    from ltxvoice import ci as lib
+    from ltxvoice.pipeline import PipelineError
+
+    _checked_params(params)
+    root = params.resolve().parent
+    try:
+        result = lib.check(root, base, watch=watch or lib.DEFAULT_WATCH, pull=pull, push=push,
+                           log=lambda line: typer.echo(line, err=True))
+    except (lib.CIError, PipelineError) as exc:
+        raise _fail(f"ci: {exc}", 2) from None
+    text = lib.report_markdown(result)
+    typer.echo(text)
+    if report:
+        report.write_text(text, encoding="utf-8")
+    if json_out:
+        json_out.write_text(json.dumps(result.summary(), indent=2, default=str) + "\n", encoding="utf-8")
+    if os.environ.get("GITHUB_STEP_SUMMARY"):
+        with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as summary:
+            summary.write(text + "\n")
+    if not result.ok:
+        raise typer.Exit(1)
 
 
 def main() -> None:  # pragma: no cover - console entry point

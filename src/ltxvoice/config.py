@@ -36,6 +36,18 @@ class RunnerParams(Section):
     )
     retries: int = Field(1, ge=0, le=10, description="Retries of a per-item task after an unexpected error.")
     retry_delay_s: float = Field(1.0, ge=0, le=600)
+    kind: Literal["thread", "dask"] = Field(
+        "thread", description="thread: a thread pool in the flow's process; dask: a Dask cluster (prefect-dask)."
+    )
+    dask_address: str | None = Field(
+        None, description="kind dask: scheduler address (tcp://host:8786); null starts a local cluster of `workers` processes."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> RunnerParams:
+        if self.dask_address is not None and self.kind != "dask":
+            raise ValueError("dask_address is set but kind is not dask; set kind: dask or dask_address: null")
+        return self
 
 
 class DemoParams(Section):
@@ -638,6 +650,42 @@ class EvaluateParams(Section):
         return list(range(self.seed, self.seed + self.seeds))
 
 
+class OpsParams(Section):
+    """Scheduled whole-pipeline runs (``ltxvoice serve``). Not a stage: changing it never reruns anything."""
+
+    deployment: str = Field(
+        "scheduled", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$", description="Deployment name in the Prefect UI."
+    )
+    cron: str | None = Field("0 3 * * *", description="When to run `dvc repro` on this workspace (5-field cron).")
+    interval_minutes: float | None = Field(None, gt=0, le=525600, description="Or every N minutes instead of cron.")
+    timezone: str = Field("UTC", description="IANA time zone the cron is read in, e.g. Europe/Berlin.")
+    push: bool = Field(False, description="`dvc push` to the default remote after a run that changed something.")
+
+    @field_validator("cron")
+    @classmethod
+    def _cron_fields(cls, v: str | None) -> str | None:
+        if v is not None and len(v.split()) != 5:
+            raise ValueError("cron needs 5 fields (minute hour day-of-month month day-of-week), e.g. '0 3 * * *'")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("not a known IANA time zone, e.g. UTC or Europe/Berlin") from None
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> OpsParams:
+        if self.cron is not None and self.interval_minutes is not None:
+            raise ValueError("set cron or interval_minutes, not both (null the other)")
+        return self
+
+
 class Params(BaseModel):
     """The whole params.yaml. Every section is optional here; a stage asks for the one it needs."""
 
@@ -664,6 +712,9 @@ class Params(BaseModel):
 
 
     evaluate: EvaluateParams | None = None
+
+
+    ops: OpsParams = OpsParams()
 
     def require(self, section: str) -> Any:
         value = getattr(self, section)
