@@ -10,7 +10,7 @@ from pathlib import Path
 from prefect import flow
 from tqdm import tqdm
 
-from flows.common import check_dvc_deps, finish_stage, read_manifest, run_flow, stage_params
+from flows.common import check_dvc_deps, pipeline_file, finish_stage, read_manifest, run_flow, stage_params
 from ltxvoice import encode as lib
 from ltxvoice import latents as lat
 from ltxvoice.records import Quarantined, add_columns
@@ -34,7 +34,7 @@ def encode(params_path: str = "params.yaml", upstream: str = "data/caption", out
     # every file the stage reads must be a DVC dep, or a change to it would not rerun the stage
     media = {Path(p).parent for col in ("train_video_path", "train_audio_path", "reference_audio_path")
              for p in clips[col].drop_nulls().unique().to_list()}
-    check_dvc_deps("encode", [cfg.checkpoint, cfg.text_encoder, *sorted(media)])
+    check_dvc_deps("encode", [cfg.checkpoint, cfg.text_encoder, *sorted(media)], pipeline_file(params_path))
     try:
         fingerprints = lib.check_models(cfg)
     except (FileNotFoundError, ValueError) as exc:

@@ -10,7 +10,7 @@ from pathlib import Path
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
-from flows.common import check_dvc_deps, run_flow, show, stage_params
+from flows.common import check_dvc_deps, pipeline_file, run_flow, show, stage_params
 from ltxvoice.evaluate import report, run as lib
 from ltxvoice.evaluate.structure import model_weights
 from ltxvoice.evaluate.sweep import Arm, Run
@@ -27,7 +27,7 @@ def evaluate(params_path: str = "params.yaml", checkpoint: str = "", out: str = 
     if checkpoint:
         checkpoints = [lib.single_checkpoint(Path(checkpoint))]
     else:
-        check_dvc_deps("evaluate", [cfg.model, cfg.checkpoints] + ([cfg.final] if cfg.final else []))
+        check_dvc_deps("evaluate", [cfg.model, cfg.checkpoints] + ([cfg.final] if cfg.final else []), pipeline_file(params_path))
         checkpoints = lib.list_checkpoints(cfg.checkpoints, cfg.final)
     try:
         model = model_weights(cfg.model)

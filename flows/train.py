@@ -8,7 +8,7 @@ from pathlib import Path
 
 from prefect import flow
 
-from flows.common import check_dvc_deps, run_flow, show, stage_params
+from flows.common import check_dvc_deps, pipeline_file, run_flow, show, stage_params
 from ltxvoice.records import QUARANTINE_SORT, Quarantined, to_frame, write_table
 from ltxvoice.stage import StageError, Summary, versions, write_json, write_provenance
 from ltxvoice.train.data import AUDIO_DIR, CONDITIONS_DIR, REFERENCE_DIR, VIDEO_DIR
@@ -25,7 +25,7 @@ def train(params_path: str = "params.yaml", upstream: str = "data/encode", out: 
     started = time.perf_counter()
     params, cfg = stage_params(params_path, "train")
     folders = [VIDEO_DIR, AUDIO_DIR, CONDITIONS_DIR] + ([REFERENCE_DIR] if cfg.strategy == "audio_reference" else [])
-    check_dvc_deps("train", [Path(upstream) / f for f in folders] + [cfg.checkpoint])
+    check_dvc_deps("train", [Path(upstream) / f for f in folders] + [cfg.checkpoint], pipeline_file(params_path))
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     try:

@@ -36,10 +36,18 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
         path = repo / "recipes" / recipe / "params.yaml"
         recipe_params = yaml.safe_load(path.read_text())
         recipe_params["ingest"].update(width=64, height=64, video_preset="ultrafast", **frames)
+        lengths = range(frames["frames"], frames.get("max_frames", frames["frames"]) + 1, 8)
+        recipe_params["encode"].update(buckets=[f"64x64x{n}" for n in lengths], verify_samples=1)
         path.write_text(yaml.safe_dump(recipe_params, sort_keys=False))
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["demo"].update(count=3, width=160, height=96)
     params["ingest"].update(width=64, height=64, video_preset="ultrafast")
+    params["encode"].update(buckets=["64x64x121"], verify_samples=1)
+    params["train"].update(steps=4, checkpoint_every=2, keep_last=2, rank=4, alpha=4.0)
+    params["evaluate"].update(seeds=2, frames=9, width=32, height=32)
+    params["evaluate"]["sampler"].update(steps=2)
+    params["evaluate"]["helium"].update(tones_hz=[100.0, 160.0, 250.0], tone_seconds=0.5)
+    params["evaluate"]["stats"].update(bootstrap=200, min_seeds=2)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
     _dvc(repo, "init", "-q")
@@ -65,9 +73,9 @@ def test_repro_builds_then_noops_then_reruns_only_what_changed(repo: Path) -> No
     params["tones"]["seed"] = 7
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     tones_changed = _dvc(repo, "repro")
-    ran = {s for s in ("tiny_models", "demo", "ingest", "separate", "measure", "shift", "tones", "select", "caption")
-           if f"Running stage '{s}'" in tones_changed}
-    assert ran == {"tones", "select", "caption"}
+    ran = {s for s in ("tiny_models", "demo", "ingest", "separate", "measure", "shift", "tones", "select", "caption",
+                       "encode", "train", "evaluate") if f"Running stage '{s}'" in tones_changed}
+    assert ran == {"tones", "select", "caption", "encode", "train", "evaluate"}
 
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["ingest"]["frames"] = 129
@@ -82,7 +90,7 @@ def test_each_recipe_builds_with_one_command_then_noops(repo: Path, recipe: str)
     from ltxvoice.caption import parse_register, parse_talking_head
 
     first = _dvc(repo, "repro", f"recipes/{recipe}/dvc.yaml")
-    for stage in ("ingest", "separate", "prepare", "caption"):
+    for stage in ("ingest", "separate", "prepare", "caption", "encode"):
         assert f"Running stage 'recipes/{recipe}/dvc.yaml:{stage}'" in first
     assert "Running stage 'select'" not in first  # helium's own stages are not part of a recipe
     table = pl.read_parquet(repo / f"data/{recipe}/caption/clips.parquet")

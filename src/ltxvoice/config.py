@@ -604,8 +604,13 @@ class EvaluateParams(Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16"] = Field("auto", description="auto: bfloat16 on cuda, float32 on cpu.")
     torch_threads: int = Field(1, ge=1, le=256, description="Torch CPU threads (on a busy CPU more are slower).")
-    text_encoder: Literal["random"] = Field(
-        "random", description="random: seeded Gemma-shaped hidden states per prompt (no text encoder; labelled)."
+    text_encoder: Literal["gemma", "random"] = Field(
+        "gemma", description="gemma: the prompts go through the Gemma folder `gemma` and the checkpoint's text path; "
+        "random: seeded Gemma-shaped hidden states per prompt (no text encoder; labelled as such)."
+    )
+    gemma: Path | None = Field(
+        Path("models/tiny/gemma"), description="Gemma 3 folder (= encode.text_encoder); also sizes the checkpoint's "
+        "text projection. null: the Gemma 3 12B shape (text_encoder must then be random)."
     )
     prompts: dict[str, str] = Field(
         default_factory=dict, description="register/talking_head: label -> prompt (e.g. manner keyword -> caption)."
@@ -641,6 +646,8 @@ class EvaluateParams(Section):
     def _check(self) -> EvaluateParams:
         if self.recipe != "helium" and not self.prompts:
             raise ValueError(f"recipe {self.recipe} needs prompts (label -> prompt), e.g. one per manner keyword")
+        if self.text_encoder == "gemma" and self.gemma is None:
+            raise ValueError("text_encoder gemma needs the Gemma folder in `gemma`")
         if self.sample_seeds > self.seeds:
             raise ValueError(f"sample_seeds ({self.sample_seeds}) cannot exceed seeds ({self.seeds})")
         return self

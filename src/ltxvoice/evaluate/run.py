@@ -266,11 +266,14 @@ def make_generator(params: EvaluateParams) -> Any:
     """The LTX-2.3 generator for these params: shared components loaded once from ``params.model``."""
     import torch
 
-    from ltxvoice.evaluate.sampler import LTXGenerator, LTXModels, Shape, resolve_device, resolve_dtype
+    from ltxvoice.evaluate.sampler import GemmaPromptEncoder, LTXGenerator, LTXModels, Shape, resolve_device, resolve_dtype
 
     torch.set_num_threads(params.torch_threads)
     device = resolve_device(params.device)
-    models = LTXModels(params.model, device=device, dtype=resolve_dtype(params.dtype, device), text_seed=params.seed)
+    dtype = resolve_dtype(params.dtype, device)
+    text = GemmaPromptEncoder(params.gemma, device, dtype) if params.text_encoder == "gemma" and params.gemma else None
+    models = LTXModels(params.model, device=device, dtype=dtype, text_seed=params.seed, text_encoder=text,
+                       gemma_root=params.gemma)
     shape = Shape(frames=params.frames, height=params.height, width=params.width, fps=params.fps)
     return LTXGenerator(models, shape, params.sampler, params.helium.reference_placement, params.helium.reference_gap_s)
 

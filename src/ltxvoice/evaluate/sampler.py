@@ -119,6 +119,20 @@ class RandomTextEncoder:
         return states, mask
 
 
+class GemmaPromptEncoder:
+    """A Gemma 3 folder loaded through ltx-core (:func:`ltxvoice.models.gemma.load_text_encoder`): the
+    real text path, as the encode stage and the trainers use it."""
+
+    def __init__(self, root: Path, device: str = "cpu", dtype: Any = None) -> None:
+        from ltxvoice.models.gemma import load_text_encoder
+
+        self._encoder = load_text_encoder(Path(root), device=device, dtype=dtype)
+        self.source = f"Gemma text encoder ({root})"
+
+    def encode(self, text: str) -> tuple[Any, Any]:
+        return self._encoder.encode(text)
+
+
 def random_text_encoder(processor: Any, seed: int = 0) -> RandomTextEncoder:
     """A :class:`RandomTextEncoder` shaped for this checkpoint's text projection (Gemma-3's hidden
     size x layers + 1 when its width says so; one "layer" of the full width otherwise, e.g. for a
@@ -364,7 +378,7 @@ class LTXModels:
     transformer of the current arm (rebuilt with ltx-core's builder when the arm changes)."""
 
     def __init__(self, model_path: Path, device: str = "cpu", dtype: Any = None, text_seed: int = 0,
-                 text_encoder: TextEncoder | None = None) -> None:
+                 text_encoder: TextEncoder | None = None, gemma_root: Path | None = None) -> None:
         import torch
 
         ensure_torchaudio_importable()
@@ -373,7 +387,7 @@ class LTXModels:
         self.dtype = dtype or torch.float32
         parts = load_ltx_components(self.model_path, device=device,
                                     components=("embeddings_processor", "audio_encoder", "audio_decoder", "vocoder"),
-                                    dtype=self.dtype)
+                                    dtype=self.dtype, gemma_root=gemma_root)
         self.processor = parts["embeddings_processor"]
         self.audio_encoder = parts["audio_encoder"]
         self.audio_decoder = parts["audio_decoder"]
