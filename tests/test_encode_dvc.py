@@ -52,18 +52,16 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["encode"].update(buckets=["64x64x17"], video_dtype="float32", verify_samples=0)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    # what the caption stage (and shift / tones before it) would have left: media + manifest
+    # what the caption stage would have left: its dataset folder (media) + manifest
     made = fixtures.caption_manifest(repo / "made", [("c1", 64, 64, 17)])
-    clips, tones = repo / "data/shift/clips", repo / "data/tones/tones"
+    clips = tones = repo / "data/caption/dataset"  # the caption stage's dataset folder holds all media
     clips.mkdir(parents=True)
-    tones.mkdir(parents=True)
     rows = pl.read_parquet(made).to_dicts()
     for row in rows:
         for key, folder in (("train_video_path", clips), ("train_audio_path", clips), ("reference_audio_path", tones)):
             dst = folder / Path(row[key]).name
             shutil.move(row[key], dst)
             row[key] = str(dst.relative_to(repo))
-    (repo / "data/caption").mkdir(parents=True)
     pl.DataFrame(rows).write_parquet(repo / "data/caption/clips.parquet")
     shutil.rmtree(repo / "made")
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)

@@ -7,10 +7,20 @@ import pytest
 
 @pytest.fixture(scope="session")
 def tiny_ltx(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny random-weight LTX-2.3 unified checkpoint (real layout), written once per session."""
-    from ltxvoice.models.ltx import write_tiny_ltx_checkpoint
+    """The tiny random-weight LTX-2.3 unified checkpoint (real layout) as stage tiny_models writes it,
+    with the tiny Gemma folder its text projection is sized for beside it (``<dir>/gemma``)."""
+    from ltxvoice.tiny_models import LTX_CHECKPOINT, write_ltx_bundle
 
-    return write_tiny_ltx_checkpoint(tmp_path_factory.mktemp("ltx") / "tiny.safetensors", seed=0)
+    root = tmp_path_factory.mktemp("ltx")
+    write_ltx_bundle(root, 0)
+    return root / LTX_CHECKPOINT
+
+
+@pytest.fixture(scope="session")
+def tiny_gemma(tiny_ltx: Path) -> Path:
+    from ltxvoice.tiny_models import GEMMA_FOLDER
+
+    return tiny_ltx.parent / GEMMA_FOLDER
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -35,11 +35,10 @@ def repo(tiny_ltx: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in ("src", "tasks", "flows"):
         shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
     stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["evaluate"]
-    stage["deps"] = [d for d in stage["deps"] if not str(d).endswith("gemma")]  # random text contexts here
     (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"evaluate": stage}}, sort_keys=False))
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     ev = params["evaluate"]
-    ev.update(seeds=2, frames=9, width=32, height=32, text_encoder="random", gemma=None)
+    ev.update(seeds=2, frames=9, width=32, height=32, text_encoder="random")
     ev["sampler"].update(steps=2)
     ev["helium"].update(tones_hz=[100.0, 160.0, 250.0], tone_seconds=0.5)
     ev["stats"].update(bootstrap=200, min_seeds=2)
@@ -47,6 +46,7 @@ def repo(tiny_ltx: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     model = repo / ev["model"]
     model.parent.mkdir(parents=True)
     shutil.copy(tiny_ltx, model)
+    shutil.copytree(tiny_ltx.parent / "gemma", repo / ev["gemma"])
     lora = lora_tensors(tiny_ltx, HELIUM, rank=2, seed=3, scale=0.2)
     save_lora(repo / "data/train/checkpoints/step_000005.safetensors", lora, step=5)
     save_lora(repo / "data/train/lora.safetensors", lora, step=5)

@@ -31,7 +31,7 @@ def params(tmp: Path, model: Path, **over: object) -> Path:
     ev = data["evaluate"]
     ev.update(model=str(model), checkpoints=str(tmp / "checkpoints"), final=str(tmp / "lora.safetensors"),
               seeds=2, frames=9, width=32, height=32, strengths=[1.0], sample_seeds=1, text_encoder="random",
-              gemma=None)
+              gemma=str(Path(model).parent / "gemma"))
     ev["sampler"].update(steps=2, batch_size=2)
     ev["helium"].update(tones_hz=[100.0, 160.0, 250.0], tone_seconds=0.5)
     ev["stats"].update(bootstrap=200, min_seeds=2)

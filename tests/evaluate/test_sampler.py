@@ -26,7 +26,7 @@ STEPS = EvalSamplerParams(steps=2)
 
 @pytest.fixture(scope="module")
 def models(tiny_ltx: Path) -> LTXModels:
-    return LTXModels(tiny_ltx)
+    return LTXModels(tiny_ltx, gemma_root=tiny_ltx.parent / "gemma")
 
 
 @pytest.fixture(scope="module")
