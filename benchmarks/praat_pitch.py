@@ -65,7 +65,8 @@ def machine() -> str:
 
 def git_rev() -> str:
     out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain"], capture_output=True, text=True).stdout
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", ".", ":!benchmarks/results"],
+                           capture_output=True, text=True).stdout
     return out.stdout.strip() + (" (with uncommitted changes)" if dirty.strip() else "")
 
 
