@@ -35,6 +35,7 @@ def _error(data: dict) -> str:
         ({"bogus": {}}, "params.yaml: bogus: unknown key"),
         ({"runner": {"workers": 0}}, "params.yaml: runner.workers: Input should be greater than or equal to 1"),
         ({"demo": {"min_seconds": 9, "max_seconds": 8}}, "params.yaml: demo: min_seconds (9.0) must not exceed max_seconds"),
+        ({"measure": {"pitch_rate": 4000, "ceiling_hz": 1200}}, "params.yaml: measure: pitch_rate (4000) must be at least 4 times ceiling_hz"),
     ],
 )
 def test_bad_values_name_the_key(data: dict, expected: str) -> None:

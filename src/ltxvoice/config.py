@@ -223,8 +223,9 @@ class MeasureParams(Section):
     method: Literal["praat", "world"] = Field("praat", description="Which estimate is the clip's f0_hz.")
     floor_hz: float = Field(60.0, ge=20, le=400, description="Lowest F0 searched.")
     ceiling_hz: float = Field(600.0, ge=100, le=2000, description="Highest F0 searched.")
-    analysis_rate: int = Field(16000, ge=8000, le=192000, description="Audio is resampled to this rate first.")
-    max_formant_hz: float = Field(5500.0, ge=3000, le=8000, description="Praat Burg formant ceiling.")
+    analysis_rate: int = Field(16000, ge=8000, le=192000, description="Formants are measured at this rate.")
+    max_formant_hz: float = Field(5500.0, ge=3000, le=8000, description="Formant ceiling (5 formants below it).")
+    pitch_rate: int = Field(12000, ge=4000, le=192000, description="Pitch (Praat, WORLD) is measured at this rate.")
 
     @model_validator(mode="after")
     def _check(self) -> MeasureParams:
@@ -234,6 +235,8 @@ class MeasureParams(Section):
             raise ValueError(
                 f"analysis_rate ({self.analysis_rate}) must be at least twice max_formant_hz ({self.max_formant_hz:g})"
             )
+        if self.pitch_rate < 4 * self.ceiling_hz:
+            raise ValueError(f"pitch_rate ({self.pitch_rate}) must be at least 4 times ceiling_hz ({self.ceiling_hz:g})")
         return self
 
 

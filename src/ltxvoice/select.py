@@ -6,8 +6,12 @@ floor cannot see a low voice moved down 7 semitones) and the pair is kept only i
 * the original is voiced enough (``min_voiced_seconds``/``min_voiced_fraction``: whispered or barely
   voiced speech has no pitch to move),
 * the re-measured pitch is within the gate of the target (``max_error_hz``, or ``max_error_cents``),
-* the shift left the formants where they were: F1 and F2, compared frame by frame over the frames
-  voiced in both, change by at most ``max_formant_change`` (median of the per-frame ratios).
+* the shift left the formants where they were: F1 and F2 (all-pole fits to each signal's harmonics,
+  ``ltxvoice.dsp.formants``), compared frame by frame over the frames voiced in both where the
+  original resolves the formant, change by at most ``max_formant_change`` (median of the per-frame
+  ratios). A change that cannot be measured (fewer than ``formants.MIN_FRAMES`` such frames, e.g. a
+  very high voice whose F1 sits below its second harmonic throughout) is recorded as nan and does
+  not reject the pair; ``dataset_report`` counts those pairs.
 
 Every pair gets a row with its numbers and, when rejected, the first reason that applies.
 """
@@ -24,7 +28,8 @@ import numpy as np
 import polars as pl
 
 from ltxvoice.config import MeasureParams, SelectParams
-from ltxvoice.dsp.pitch import adapted_range, cents, formant_change, praat_track, world_track
+from ltxvoice.dsp.formants import formant_change
+from ltxvoice.dsp.pitch import adapted_range, cents, praat_track, world_track
 from ltxvoice.media import MediaError, read_wav, resample
 from ltxvoice.shift import pearson
 
@@ -67,13 +72,15 @@ def judge(
 ) -> Selected:
     """Re-measure one shifted clip against its original vocals and decide."""
     floor, ceiling = adapted_range(target_hz, measure.floor_hz, measure.ceiling_hz)
+    xp = resample(original, rate, measure.pitch_rate)
+    yp = resample(shifted, rate, measure.pitch_rate)
+    after = praat_track(yp, measure.pitch_rate, floor, ceiling) if measure.method == "praat" else \
+        world_track(yp, measure.pitch_rate, floor, ceiling)
+    before = praat_track(xp, measure.pitch_rate, measure.floor_hz, measure.ceiling_hz)
     x = resample(original, rate, measure.analysis_rate)
     y = resample(shifted, rate, measure.analysis_rate)
-    after = praat_track(y, measure.analysis_rate, floor, ceiling) if measure.method == "praat" else \
-        world_track(y, measure.analysis_rate, floor, ceiling)
-    before = praat_track(x, measure.analysis_rate, measure.floor_hz, measure.ceiling_hz)
-    both = before.voiced & after.voiced_at(before.times)
-    d1, d2 = formant_change(x, y, measure.analysis_rate, before.times[both], measure.max_formant_hz)
+    moved = formant_change(x, y, measure.analysis_rate, before, after, measure.max_formant_hz)
+    d1, d2 = moved.f1, moved.f2
     measured = after.median()
     err_hz = measured - target_hz
     err_cents = cents(measured, target_hz)
@@ -84,7 +91,7 @@ def judge(
         reason = UNMEASURABLE
     elif (abs(err_hz) > select.max_error_hz) if select.gate == "hz" else (abs(err_cents) > select.max_error_cents):
         reason = OFF_TARGET
-    elif not (abs(d1) <= select.max_formant_change and abs(d2) <= select.max_formant_change):
+    elif abs(d1) > select.max_formant_change or abs(d2) > select.max_formant_change:  # nan: not measurable
         reason = FORMANTS_MOVED
     return Selected(
         measured_target_hz=round(measured, 4),
@@ -129,6 +136,9 @@ def dataset_report(pairs: pl.DataFrame, upstream: dict[str, int], out_dir: Path)
             "abs_error_hz_max": round(float(kept["error_hz"].abs().max()), 3),
             "semitones_abs_max": round(float(kept["semitones"].abs().max()), 3),
         }
+    if "f1_change" in pairs.columns:  # kept without a formant check: the original resolves no formant enough
+        unmeasured = kept.filter(pl.col("f1_change").is_nan() | pl.col("f2_change").is_nan())
+        metrics["kept_formants_unmeasured"] = unmeasured.height
     _plots(pairs, out_dir)
     (out_dir / "report.md").write_text(_markdown(metrics), encoding="utf-8")
     return metrics

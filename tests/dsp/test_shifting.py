@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ltxvoice.config import MeasureParams
-from ltxvoice.dsp.pitch import adapted_range, formant_change, praat_track
-from ltxvoice.media import resample
+from ltxvoice.config import MeasureParams, SelectParams
+from ltxvoice.dsp.pitch import adapted_range
 from ltxvoice.dsp.shifting import shift
 from ltxvoice.measure import measure_samples
+from ltxvoice.select import judge
 from tests import fixtures
 
 
@@ -39,38 +39,50 @@ def test_shift_lands_on_target_and_keeps_length(voices: dict[str, tuple[np.ndarr
         assert abs(measured - target) <= 30, (name, engine, semitones, source, target, measured)
 
 
-def _formant_changes(x: np.ndarray, rate: int, engine: str, semitones: int) -> tuple[float, float]:
+# The formant acceptance: every alsa-utils recording and six espeak-ng voices, both engines, -7/-3/+3/+7
+# semitones, F1 and F2 within 5% of the original, measured exactly as the select stage's gate does
+# (``select.judge``: frame by frame over the frames voiced in both where the original resolves the
+# formant; ltxvoice.dsp.formants says why).
+ESPEAK_VOICES = [("en+m1", 20), ("en+m3", 40), ("de+m4", 30), ("en+f2", 50), ("fr+f3", 40), ("en+f4", 70)]
+SHIFTS = [(engine, s) for engine in ("psola", "world") for s in (-7, -3, 3, 7)]
+# Measured over 5% (F1 only, upward PSOLA shifts of two 1.4 s recordings; the other 62 of 64 are
+# within). The criterion stays 5%: these two are open, see benchmarks/results/formants.md.
+KNOWN_OVER = {
+    ("Rear_Left", "psola", 3): "F1 -5.8%",
+    ("Rear_Right", "psola", 7): "F1 -7.1%",
+}
+_ORIGINALS: dict[str, tuple[np.ndarray, int, object]] = {}
+
+
+def _original(name: str) -> tuple[np.ndarray, int, object]:
+    if name not in _ORIGINALS:
+        if name.startswith("espeak "):
+            voice, p = name.split()[1], int(name.split()[2])
+            x, rate = fixtures.espeak_samples(voice, p), 48000
+        else:
+            x, rate = sf.read(fixtures.ALSA_DIR / f"{name}.wav", dtype="float32")
+        _ORIGINALS[name] = (x, rate, measure_samples(x, rate, MeasureParams()))
+    return _ORIGINALS[name]
+
+
+def _cases() -> list[object]:
+    names = [p.stem for p in fixtures.alsa_speech()] + [f"espeak {v} {p}" for v, p in ESPEAK_VOICES]
+    cases = []
+    for name in names:
+        for engine, s in SHIFTS:
+            over = KNOWN_OVER.get((name, engine, s))
+            marks = [pytest.mark.xfail(reason=f"measured {over}", strict=False)] if over else []
+            cases.append(pytest.param(name, engine, s, marks=marks, id=f"{name}-{engine}-{s:+d}"))
+    return cases
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "engine", "semitones"), _cases())
+def test_formants_stay_within_5_percent(name: str, engine: str, semitones: int) -> None:
+    x, rate, before = _original(name)
     params = MeasureParams()
-    x16 = resample(x, rate, 16000)
-    before = praat_track(x16, 16000, params.floor_hz, params.ceiling_hz)
-    lo, hi = adapted_range(before.median(), params.floor_hz, params.ceiling_hz)
-    y16 = resample(shift(x, rate, semitones, engine, floor=lo, ceiling=hi), rate, 16000)  # type: ignore[arg-type]
-    floor, ceiling = adapted_range(before.median() * 2 ** (semitones / 12), params.floor_hz, params.ceiling_hz)
-    after = praat_track(y16, 16000, floor, ceiling)
-    both = before.voiced & after.voiced_at(before.times)
-    return formant_change(x16, y16, 16000, before.times[both])
-
-
-@pytest.mark.parametrize("engine", ["psola", "world"])
-def test_formants_stay_within_5_percent_on_speech(engine: str) -> None:
-    """espeak-ng sentences (6 voices, 72-230 Hz): F1 and F2, frame by frame, move < 5% at +-3 and +-7 st."""
-    for voice, p in (("en+m1", 20), ("en+m3", 40), ("de+m4", 30), ("en+f2", 50), ("fr+f3", 40), ("en+f4", 70)):
-        x = fixtures.espeak_samples(voice, p)
-        for semitones in (-7, -3, 3, 7):
-            d1, d2 = _formant_changes(x, 48000, engine, semitones)
-            assert abs(d1) <= 0.05 and abs(d2) <= 0.05, (voice, engine, semitones, d1, d2)
-
-
-def test_formants_on_short_real_recordings() -> None:
-    """alsa-utils' 1.3-1.5 s real recordings hold only ~50 voiced frames: F2 always stays within 5%,
-    F1 in at least 90% of the 64 (clip, engine, shift) cases, and never moves more than 15%."""
-    f1_ok, count = 0, 0
-    for path in fixtures.alsa_speech():
-        x, rate = sf.read(path, dtype="float32")
-        for engine in ("psola", "world"):
-            for semitones in (-7, -3, 3, 7):
-                d1, d2 = _formant_changes(x, rate, engine, semitones)
-                assert abs(d2) <= 0.05 and abs(d1) <= 0.15, (path.name, engine, semitones, d1, d2)
-                f1_ok += abs(d1) <= 0.05
-                count += 1
-    assert f1_ok >= 0.9 * count, f"F1 within 5% in {f1_ok} of {count}"
+    lo, hi = adapted_range(before.f0_hz, params.floor_hz, params.ceiling_hz)
+    y = shift(x, rate, semitones, engine, floor=lo, ceiling=hi)  # type: ignore[arg-type]
+    verdict = judge(x, y, rate, before.f0_hz * 2 ** (semitones / 12), before.voiced_seconds, before.voiced_fraction,
+                    SelectParams(), params)
+    assert abs(verdict.f1_change) <= 0.05 and abs(verdict.f2_change) <= 0.05, verdict  # nan fails too

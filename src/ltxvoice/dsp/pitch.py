@@ -1,4 +1,4 @@
-"""F0 and formant measurement: Praat autocorrelation (parselmouth) and WORLD dio+stonemask (pyworld)."""
+"""F0 measurement: Praat autocorrelation (parselmouth) and WORLD dio+stonemask (pyworld)."""
 
 from __future__ import annotations
 
@@ -34,12 +34,19 @@ class PitchTrack:
     def voiced_at(self, times: np.ndarray) -> np.ndarray:
         """Whether the frame nearest to each of ``times`` is voiced (tracks made with different
         pitch ranges have different frame times)."""
+        return self.f0_at(times) > 0
+
+    def f0_at(self, times: np.ndarray) -> np.ndarray:
+        """F0 of the frame nearest to each of ``times`` (0 where that frame is unvoiced or more than a
+        time step away)."""
+        times = np.asarray(times, dtype=np.float64)
         if self.times.size == 0:
-            return np.zeros(len(times), bool)
-        idx = np.clip(np.searchsorted(self.times, times), 1, self.times.size - 1)
-        nearest = np.where(np.abs(self.times[idx - 1] - times) <= np.abs(self.times[idx] - times), idx - 1, idx)
+            return np.zeros(times.size)
+        idx = np.minimum(np.searchsorted(self.times, times), self.times.size - 1)
+        prev = np.maximum(idx - 1, 0)
+        nearest = np.where(np.abs(self.times[prev] - times) <= np.abs(self.times[idx] - times), prev, idx)
         close = np.abs(self.times[nearest] - times) <= self.time_step
-        return self.voiced[nearest] & close
+        return np.where(close, self.f0[nearest], 0.0)
 
     def median(self) -> float:
         """Median F0 over voiced frames (nan when no frame is voiced)."""
@@ -91,47 +98,3 @@ def adapted_range(target_hz: float, floor: float, ceiling: float) -> tuple[float
     A fixed 75 Hz floor cannot measure a male voice shifted down 7 semitones (~60 Hz): the floor
     follows the target down (and the ceiling up), never narrowing the configured range."""
     return min(floor, 0.6 * target_hz), max(ceiling, 1.8 * target_hz)
-
-
-FORMANT_WINDOW_S = 0.04
-
-
-def formant_tracks(samples: np.ndarray, rate: int, times: np.ndarray, max_formant_hz: float = 5500.0) -> np.ndarray:
-    """F1 and F2 (Hz, nan where Praat finds none) at ``times``: Praat Burg, 5 formants below
-    ``max_formant_hz``, a 40 ms window. Shape (2, len(times))."""
-    sound = parselmouth.Sound(np.asarray(samples, dtype=np.float64), sampling_frequency=rate)
-    formant = sound.to_formant_burg(time_step=TIME_STEP_S, max_number_of_formants=5.0,
-                                    maximum_formant=max_formant_hz, window_length=FORMANT_WINDOW_S,
-                                    pre_emphasis_from=50.0)
-    return np.array([[formant.get_value_at_time(n, float(t)) for t in times] for n in (1, 2)], dtype=np.float64)
-
-
-@dataclass(frozen=True)
-class Formants:
-    """Median F1 and F2 (Hz) over the voiced frames (Praat Burg)."""
-
-    f1_hz: float
-    f2_hz: float
-
-
-def formant_medians(samples: np.ndarray, rate: int, voiced_times: np.ndarray, max_formant_hz: float = 5500.0) -> Formants:
-    """Median F1/F2 at the given (voiced) times; nan when none can be measured."""
-    tracks = formant_tracks(samples, rate, voiced_times, max_formant_hz)
-    med = [float(np.nanmedian(row)) if np.isfinite(row).any() else float("nan") for row in tracks]
-    return Formants(f1_hz=med[0], f2_hz=med[1])
-
-
-def formant_change(before: np.ndarray, after: np.ndarray, rate: int, times: np.ndarray,
-                   max_formant_hz: float = 5500.0) -> tuple[float, float]:
-    """Relative change of F1 and F2 from ``before`` to ``after`` (same length, same timing): the
-    median over ``times`` of the frame-by-frame ratio, minus 1.
-
-    Comparing the same instants of the same utterance removes what a ratio of two whole-clip
-    medians mixes in (a different set of voiced frames, the vowel mix); nan when no frame has both."""
-    a = formant_tracks(before, rate, times, max_formant_hz)
-    b = formant_tracks(after, rate, times, max_formant_hz)
-    ok = np.isfinite(a).all(axis=0) & np.isfinite(b).all(axis=0) & (a > 0).all(axis=0)
-    if not ok.any():
-        return float("nan"), float("nan")
-    ratio = np.median(b[:, ok] / a[:, ok], axis=1) - 1.0
-    return float(ratio[0]), float(ratio[1])
