@@ -9,10 +9,10 @@ per problem that names the key, before any stage does work.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DEFAULT_PARAMS = Path("params.yaml")
 
@@ -82,6 +82,23 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".m4a", ".ogg", ".opus")
 SIDECAR_EXTENSIONS = (".txt", ".json", ".yaml", ".yml", ".csv", ".srt", ".vtt", ".md")
 
 
+def _frames_8k_plus_1(v: int) -> int:
+    if v % 8 != 1:
+        raise ValueError(f"frames % 8 must be 1 for the LTX video VAE, e.g. {v - v % 8 + 1} or {v - v % 8 + 9}")
+    return v
+
+
+def _multiple_of_32(v: int) -> int:
+    if v % 32 != 0:
+        raise ValueError(f"must be a multiple of 32 for the LTX video VAE, e.g. {max(32, v - v % 32)}")
+    return v
+
+
+# What the LTX video VAE accepts: frames % 8 == 1 (8x in time), sides that are multiples of 32.
+VideoFrames = Annotated[int, AfterValidator(_frames_8k_plus_1)]
+VideoSide = Annotated[int, AfterValidator(_multiple_of_32)]
+
+
 class IngestParams(Section):
     """Cut every source into fixed-length clips at the model's frame rate and size."""
 
@@ -89,10 +106,10 @@ class IngestParams(Section):
     recursive: bool = True
     require_video: bool = Field(True, description="Quarantine sources without a video stream.")
     extensions: list[str] = Field(default_factory=lambda: list(VIDEO_EXTENSIONS), min_length=1)
-    frames: int = Field(121, ge=1, le=1025, description="Frames per clip; LTX needs frames % 8 == 1.")
+    frames: VideoFrames = Field(121, ge=1, le=1025, description="Frames per clip; LTX needs frames % 8 == 1.")
     fps: float = Field(25.0, gt=0, le=120)
-    width: int = Field(256, ge=32, le=4096, description="Clip width; a multiple of 32.")
-    height: int = Field(256, ge=32, le=4096, description="Clip height; a multiple of 32.")
+    width: VideoSide = Field(256, ge=32, le=4096, description="Clip width; a multiple of 32.")
+    height: VideoSide = Field(256, ge=32, le=4096, description="Clip height; a multiple of 32.")
     resize: Literal["crop", "pad"] = Field(
         "crop", description="crop: scale to cover, then center-crop. pad: scale to fit, then letterbox."
     )
@@ -123,20 +140,6 @@ class IngestParams(Section):
         35.0, gt=0, le=80, description="A 20 ms frame is speech if it is within this many dB of the loudest frame."
     )
     trim_pad_s: float = Field(0.15, ge=0, le=2, description="Silence kept before the first and after the last speech.")
-
-    @field_validator("frames")
-    @classmethod
-    def _frames_8k_plus_1(cls, v: int) -> int:
-        if v % 8 != 1:
-            raise ValueError(f"frames % 8 must be 1 for the LTX video VAE, e.g. {v - v % 8 + 1} or {v - v % 8 + 9}")
-        return v
-
-    @field_validator("width", "height")
-    @classmethod
-    def _multiple_of_32(cls, v: int) -> int:
-        if v % 32 != 0:
-            raise ValueError(f"must be a multiple of 32 for the LTX video VAE, e.g. {max(32, v - v % 32)}")
-        return v
 
     @field_validator("extensions")
     @classmethod
@@ -600,9 +603,9 @@ class EvaluateParams(Section):
     strengths: list[float] = Field(default_factory=lambda: [0.5, 1.0], min_length=1)
     seeds: int = Field(8, ge=1, le=1000, description="Generation seeds: seed, seed+1, ...")
     seed: int = Field(0, ge=0)
-    frames: int = Field(121, ge=1, le=1025, description="Generated frames; frames % 8 == 1.")
-    width: int = Field(256, ge=32, le=4096)
-    height: int = Field(256, ge=32, le=4096)
+    frames: VideoFrames = Field(121, ge=1, le=1025, description="Generated frames; frames % 8 == 1.")
+    width: VideoSide = Field(256, ge=32, le=4096)
+    height: VideoSide = Field(256, ge=32, le=4096)
     fps: float = Field(25.0, gt=0, le=120)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16"] = Field("auto", description="auto: bfloat16 on cuda, float32 on cpu.")
@@ -623,20 +626,6 @@ class EvaluateParams(Section):
     helium: EvalHeliumParams = EvalHeliumParams()
     stats: EvalStatsParams = EvalStatsParams()
     pitch: EvalPitchParams = EvalPitchParams()
-
-    @field_validator("frames")
-    @classmethod
-    def _frames_8k_plus_1(cls, v: int) -> int:
-        if v % 8 != 1:
-            raise ValueError(f"frames % 8 must be 1 for the LTX video VAE, e.g. {v - v % 8 + 1} or {v - v % 8 + 9}")
-        return v
-
-    @field_validator("width", "height")
-    @classmethod
-    def _multiple_of_32(cls, v: int) -> int:
-        if v % 32 != 0:
-            raise ValueError(f"must be a multiple of 32 for the LTX video VAE, e.g. {max(32, v - v % 32)}")
-        return v
 
     @field_validator("strengths")
     @classmethod

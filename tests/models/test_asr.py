@@ -4,7 +4,6 @@ the words."""
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -15,17 +14,7 @@ from ltxvoice.models.asr import load_transcriber
 from ltxvoice.models.whisper import write_tiny_faster_whisper, write_tiny_openai_whisper
 from tests import fixtures
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise AssertionError("network access attempted")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_network")]
 
 
 @pytest.fixture(scope="module")
