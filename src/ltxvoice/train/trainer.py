@@ -17,11 +17,14 @@ import contextlib
 import csv
 import hashlib
 import json
+import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from ltxvoice.config import TrainParams
 from ltxvoice.records import Quarantined
@@ -222,6 +225,8 @@ def train(
         for micro in range(params.grad_accum):
             seed = step_seed(params.seed, step, micro, rank)
             torch.manual_seed(seed)  # LoRA dropout draws from the global generator
+            random.seed(seed)  # the other global generators too, so a checkpoint's saved RNG state
+            np.random.seed(seed % 2**32)  # is a function of (seed, step) like everything else in it
             generator = torch.Generator(device=device).manual_seed(seed)
             batch_items = [items[i] for i in order.indices(step, rank, micro, params.grad_accum)]
             sync = accelerator.no_sync(model) if micro < params.grad_accum - 1 else contextlib.nullcontext()
