@@ -10,31 +10,18 @@ measure (Praat+WORLD+formants) -> shift (PSOLA by default) -> tone -> re-measure
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from machine import describe  # benchmarks/machine.py (this folder is on sys.path when run as a script)
+
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
 def main() -> None:
@@ -118,7 +105,7 @@ def main() -> None:
     lines = [
         "# CPU benchmark: helium chain ingest -> select",
         "",
-        f"- machine: {machine()}",
+        f"- machine: {describe()}",
         f"- command: `python benchmarks/helium_cpu.py --clips {args.clips} --workers {args.workers} --engine {args.engine}`",
         f"- clips: {n} demo clips of {cfg.ingest.frames} frames at {cfg.ingest.fps:g} fps, {cfg.ingest.width}x{cfg.ingest.height}, "
         f"{cfg.ingest.audio_rate} Hz audio; runner: {args.workers} worker threads, "

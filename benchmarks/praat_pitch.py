@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import platform
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from machine import describe  # benchmarks/machine.py (this folder is on sys.path when run as a script)
 
 import numpy as np
 import polars as pl
@@ -47,20 +47,9 @@ ESPEAK_DEFAULT_PITCH = (82.0, 118.0)  # espeak-ng's default voice, for variants 
 
 
 def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     import parselmouth
 
-    return (f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}, parselmouth {parselmouth.__version__} "
-            f"(Praat {parselmouth.PRAAT_VERSION})")
+    return f"{describe()}, parselmouth {parselmouth.__version__} (Praat {parselmouth.PRAAT_VERSION})"
 
 
 def git_rev() -> str:
