@@ -90,20 +90,26 @@ class Config:
     phase: str = "bf16"  # ddp | bf16 | fp8 | lowmem
     checkpointing: float = 1.0
     fp8_matmul: bool = False
+    fp8_grad: bool = False
     compile: bool = False
+    attention: str = "default"
+    keep: str = "nothing"
     steps: int = 5
     warmup: int = 2
     processes: int = 1
     note: str = ""
 
     def knobs(self) -> str:
-        parts = [f"ckpt {self.checkpointing:g}"]
+        parts = [f"ckpt {self.checkpointing:g}" + (f" (keeps {self.keep})" if self.keep != "nothing" else "")]
         if self.phase in ("fp8", "lowmem") or (self.phase == "ddp" and self.fp8_matmul):
-            parts.append("fp8 base" + (" + fp8 matmul" if self.fp8_matmul else " (upcast)"))
+            parts.append("fp8 base" + (" + fp8 matmul" if self.fp8_matmul else " (upcast)")
+                         + (" + fp8 grad" if self.fp8_grad else ""))
         if self.phase == "lowmem":
             parts.append("block offload")
         if self.compile:
             parts.append("compile")
+        if self.attention != "default":
+            parts.append(f"{self.attention} attention")
         if self.processes > 1:
             parts.append(f"DDP x{self.processes}")
         return ", ".join(parts)
@@ -138,6 +144,58 @@ def _configs() -> list[Config]:
         c("talking_head_b2_fp8", "talking_head", 2, phase="fp8", fp8_matmul=True, steps=3, warmup=1),
         c("talking_head_b1_fp8_ckpt50", "talking_head", 1, phase="fp8", fp8_matmul=True, checkpointing=0.5,
           steps=3, warmup=1),
+        # session 3: one compiled graph for all blocks, cuDNN attention, attention kept in recomputed blocks
+        c("helium_b8_ckpt0_cudnn", "helium", 8, checkpointing=0.0, attention="cudnn"),
+        c("helium_b8_ckpt0_compile", "helium", 8, checkpointing=0.0, compile=True, warmup=3),
+        c("helium_b8_ckpt0_compile_cudnn", "helium", 8, checkpointing=0.0, compile=True, attention="cudnn", warmup=3),
+        c("helium_b8_ckpt50_compile_cudnn", "helium", 8, checkpointing=0.5, compile=True, attention="cudnn", warmup=3),
+        c("helium_b12_ckpt25_compile_cudnn", "helium", 12, checkpointing=0.25, compile=True, attention="cudnn",
+          warmup=3),
+        c("helium_b16_ckpt50_compile_cudnn", "helium", 16, checkpointing=0.5, compile=True, attention="cudnn",
+          warmup=3),
+        c("talking_head_b1_cudnn", "talking_head", 1, attention="cudnn", steps=3, warmup=1),
+        c("talking_head_b1_keepattn_cudnn", "talking_head", 1, keep="attention", attention="cudnn", steps=3,
+          warmup=1),
+        c("talking_head_b1_ckpt50_cudnn", "talking_head", 1, checkpointing=0.5, attention="cudnn", steps=3, warmup=1),
+        c("talking_head_b1_ckpt50_keepattn_cudnn", "talking_head", 1, checkpointing=0.5, keep="attention",
+          attention="cudnn", steps=3, warmup=1),
+        c("talking_head_b1_compile_cudnn", "talking_head", 1, compile=True, attention="cudnn", steps=3, warmup=2),
+        c("talking_head_b1_ckpt50_compile_cudnn", "talking_head", 1, checkpointing=0.5, compile=True,
+          attention="cudnn", steps=3, warmup=2),
+        c("talking_head_b1_ckpt25_compile_cudnn", "talking_head", 1, checkpointing=0.25, compile=True,
+          attention="cudnn", steps=3, warmup=2),
+        c("talking_head_b1_ckpt75_compile_cudnn", "talking_head", 1, checkpointing=0.75, compile=True,
+          attention="cudnn", steps=3, warmup=2),
+        c("talking_head_b1_ckpt90_compile_cudnn", "talking_head", 1, checkpointing=0.9, compile=True,
+          attention="cudnn", steps=3, warmup=2),
+        c("talking_head_b1_keepattn_compile_cudnn", "talking_head", 1, keep="attention", compile=True,
+          attention="cudnn", steps=3, warmup=2),
+        c("register_b16_ckpt0_compile_cudnn", "register", 16, checkpointing=0.0, compile=True, attention="cudnn",
+          warmup=3),
+        c("helium_b8_fp8_ckpt0_compile_cudnn", "helium", 8, phase="fp8", fp8_matmul=True, checkpointing=0.0,
+          compile=True, attention="cudnn", warmup=3),
+        c("helium_b16_fp8_ckpt25_compile_cudnn", "helium", 16, phase="fp8", fp8_matmul=True, checkpointing=0.25,
+          compile=True, attention="cudnn", warmup=3),
+        c("talking_head_b1_fp8_compile_cudnn", "talking_head", 1, phase="fp8", fp8_matmul=True, compile=True,
+          attention="cudnn", steps=3, warmup=2),
+        c("talking_head_b1_fp8_ckpt75_compile_cudnn", "talking_head", 1, phase="fp8", fp8_matmul=True,
+          checkpointing=0.75, compile=True, attention="cudnn", steps=3, warmup=2),
+        c("talking_head_b1_fp8_keepattn_compile_cudnn", "talking_head", 1, phase="fp8", fp8_matmul=True,
+          keep="attention", compile=True, attention="cudnn", steps=3, warmup=2),
+        c("talking_head_b1_fp8_keepattn_ckpt75_compile_cudnn", "talking_head", 1, phase="fp8", fp8_matmul=True,
+          checkpointing=0.75, keep="attention", compile=True, attention="cudnn", steps=3, warmup=2),
+        c("talking_head_b1_fp8_keepattn_ckpt60_compile_cudnn", "talking_head", 1, phase="fp8", fp8_matmul=True,
+          checkpointing=0.6, keep="attention", compile=True, attention="cudnn", steps=3, warmup=2),
+        c("talking_head_b1_fp8grad_keepattn_ckpt75_compile_cudnn", "talking_head", 1, phase="fp8", fp8_matmul=True,
+          fp8_grad=True, checkpointing=0.75, keep="attention", compile=True, attention="cudnn", steps=3, warmup=2),
+        c("talking_head_b1_fp8grad_keepattn_ckpt60_compile_cudnn", "talking_head", 1, phase="fp8", fp8_matmul=True,
+          fp8_grad=True, checkpointing=0.6, keep="attention", compile=True, attention="cudnn", steps=3, warmup=2),
+        c("helium_b8_fp8grad_ckpt0_compile_cudnn", "helium", 8, phase="fp8", fp8_matmul=True, fp8_grad=True,
+          checkpointing=0.0, compile=True, attention="cudnn", warmup=3),
+        c("register_b16_fp8grad_ckpt0_compile_cudnn", "register", 16, phase="fp8", fp8_matmul=True, fp8_grad=True,
+          checkpointing=0.0, compile=True, attention="cudnn", warmup=3),
+        c("register_b16_fp8_ckpt0_compile_cudnn", "register", 16, phase="fp8", fp8_matmul=True, checkpointing=0.0,
+          compile=True, attention="cudnn", warmup=3),
         c("helium_b1_lowmem", "helium", 1, phase="lowmem", steps=4, note="target: < 22 GiB (24 GB cards)"),
         c("helium_b4_lowmem", "helium", 4, phase="lowmem", steps=4),
     ]
@@ -267,9 +325,9 @@ class Session:
                                            uncompile_blocks)
         from ltxvoice.train.strategies import StrategySpec
 
-        install_block_runner(self.ltx, cfg.checkpointing, self.offload)
-        set_attention(self.ltx, "default")
-        set_fp8_matmul(self.model, cfg.fp8_matmul)
+        install_block_runner(self.ltx, cfg.checkpointing, self.offload, cfg.keep)
+        set_attention(self.ltx, cfg.attention)
+        set_fp8_matmul(self.model, cfg.fp8_matmul, cfg.fp8_grad)
         uncompile_blocks(self.ltx)
         if cfg.compile:
             compile_blocks(self.ltx)
@@ -277,7 +335,9 @@ class Session:
         strategy = StrategySpec("audio_reference" if shape.reference_steps else "text_to_av",
                                 first_frame_p=shape.first_frame_p)
         return EngineOptions(lora=self.spec, strategy=strategy, gradient_checkpointing=cfg.checkpointing,
+                             checkpoint_keep=cfg.keep, attention=cfg.attention,
                              base_weights="bf16" if self.phase == "bf16" else "fp8", fp8_matmul=cfg.fp8_matmul,
+                             fp8_grad=cfg.fp8_grad,
                              offload_blocks=self.offload is not None, compile=cfg.compile)
 
     @property
@@ -339,6 +399,12 @@ def run_config(session: Session, cfg: Config, model: Any = None, rank: int = 0, 
         del optimizer, losses
         _free()
         return {"status": "OOM", "seconds": round(time.perf_counter() - started, 1)}
+    except Exception as exc:  # recorded, and the run goes on to the next config
+        loss = None
+        optimizer.zero_grad(set_to_none=True)
+        del optimizer, losses
+        _free()
+        return {"status": f"error: {type(exc).__name__}: {str(exc)[:200]}", "seconds": round(time.perf_counter() - started, 1)}
     values = [float(v) for v in losses]
     samples = cfg.batch * cfg.steps * world
     out = {
@@ -348,6 +414,7 @@ def run_config(session: Session, cfg: Config, model: Any = None, rank: int = 0, 
         "first_step_s": round(time.perf_counter() - started - elapsed, 2),
         "loss_first": values[0],
         "loss_mean": sum(values[cfg.warmup:]) / cfg.steps,
+        "losses": values,  # every step, warm-up included: step k has the same inputs in every config
         "seconds": round(time.perf_counter() - started, 1),
     }
     if cuda:
@@ -360,6 +427,30 @@ def run_config(session: Session, cfg: Config, model: Any = None, rank: int = 0, 
     del optimizer
     _free()
     return out
+
+
+def attention_kernels(kind: str, device: Any, tokens: int = 1024) -> list[str]:
+    """The GPU kernels one video self-attention (forward + backward, 32 heads x 128) of attention
+    ``kind`` launches, from the profiler: which fused kernel SDPA really picked."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from ltxvoice.train.memory import CudnnFirstAttention
+
+    if kind == "cudnn":
+        function: Any = CudnnFirstAttention()
+    else:
+        from ltx_core.model.transformer.attention import AttentionFunction
+
+        function = AttentionFunction(kind)
+    q, k, v = (torch.randn(1, tokens, 4096, device=device, dtype=torch.bfloat16, requires_grad=True) for _ in range(3))
+    function(q, k, v, 32).sum().backward()  # warm-up (cuDNN builds its plan)
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        function(q, k, v, 32).sum().backward()
+        torch.cuda.synchronize(device)
+    names = {e.name for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA}
+    words = ("attn", "attention", "fmha", "flash", "cudnn", "sdpa")
+    return sorted(n[:90] for n in names if any(w in n.lower() for w in words))
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -435,12 +526,20 @@ def worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def loss_delta(row: dict[str, Any], base: dict[str, Any]) -> float:
+    """Mean relative loss difference against ``base`` over the steps both ran (step k of every config
+    sees the same inputs and noise, so this isolates what the settings change)."""
+    pairs = list(zip(row["losses"], base["losses"]))
+    return sum((a - b) / b for a, b in pairs) / len(pairs)
+
+
 def render(rows: list[dict[str, Any]], env: dict[str, Any], command: str, total_s: float, tiny: bool = False) -> str:
     def num(v: Any, fmt: str) -> str:
         return format(v, fmt) if isinstance(v, (int, float)) else "-"
 
     baseline = {(r["shape"], r["batch"]): r for r in rows
-                if r.get("status") == "ok" and r["phase"] == "bf16" and r["checkpointing"] == 1.0 and not r["compile"]}
+                if r.get("status") == "ok" and r["phase"] == "bf16" and r["checkpointing"] == 1.0 and not r["compile"]
+                and r.get("attention", "default") == "default" and r.get("keep", "nothing") == "nothing"}
     lines = [
         "# LoRA training on the full-size LTX-2.3 transformer (random bf16 weights)" if not tiny else
         "# LoRA training benchmark, --tiny: the 2-block test model on CPU (checks the logic, measures nothing)",
@@ -452,7 +551,13 @@ def render(rows: list[dict[str, Any]], env: dict[str, Any], command: str, total_
         f"total wall time {total_s:.0f} s",
         "- samples/s over the timed steps (after warm-up); peak = torch.cuda max allocated / reserved since the "
         "config started (includes the resident weights); loss columns: same inputs per shape and batch, "
-        "Δ = mean loss vs the eager bf16 row of that shape and batch",
+        "Δ = mean relative loss difference, step by step over the steps both ran, vs the eager bf16 row "
+        "(ckpt 1, SDPA default) of that shape and batch",
+    ]
+    kernels = {k.removeprefix("attention_kernels_"): v for k, v in env.items() if k.startswith("attention_kernels_")}
+    lines += [f"- attention kernels ({kind}, one video self-attention forward + backward): "
+              f"{', '.join(f'`{n}`' for n in names)}" for kind, names in kernels.items()]
+    lines += [
         "",
         "| config | shape | batch | settings | samples/s | s/step | peak alloc GiB | peak reserved GiB | "
         "loss step 1 | loss mean | Δ loss | status | note |",
@@ -460,7 +565,7 @@ def render(rows: list[dict[str, Any]], env: dict[str, Any], command: str, total_
     ]
     for r in rows:
         base = baseline.get((r["shape"], r["batch"]))
-        delta = (r["loss_mean"] - base["loss_mean"]) / base["loss_mean"] if base and "loss_mean" in r else None
+        delta = loss_delta(r, base) if base and "losses" in r and "losses" in base else None
         lines.append(
             f"| {r['name']} | {r['shape']} | {r['batch']} | {r['knobs']} | {num(r.get('samples_per_s'), '.3f')} | "
             f"{num(r.get('step_s'), '.3f')} | {num(r.get('peak_alloc_gib'), '.1f')} | "
@@ -529,6 +634,13 @@ def main(argv: list[str] | None = None) -> int:
     env = environment()
     log(f"environment: {json.dumps(env)}")
     selected = sorted((CONFIGS[n] for n in names), key=lambda c: PHASES.index(c.phase))
+    if cuda:
+        for kind in sorted({"default"} | {c.attention for c in selected}):
+            try:
+                env[f"attention_kernels_{kind}"] = attention_kernels(kind, device)
+            except Exception as exc:  # recorded: the configs of that kind then fail with the real error
+                env[f"attention_kernels_{kind}"] = [f"failed: {exc}"]
+            log(f"attention {kind}: {env[f'attention_kernels_{kind}']}")
     results: dict[str, dict[str, Any]] = {}
 
     ddp = [c.name for c in selected if c.phase == "ddp"]

@@ -473,11 +473,14 @@ class TrainParams(Section):
     audio_loss_weight: float = Field(1.0, ge=0)
     mixed_precision: Literal["bf16", "no"] = Field("bf16", description="bf16 autocast, or fp32 throughout.")
     gradient_checkpointing: float = Field(1.0, ge=0, le=1, description="Share of blocks recomputed in backward.")
+    checkpoint_keep: Literal["nothing", "attention"] = Field(
+        "nothing", description="What a recomputed block keeps from its forward: nothing, or the attention outputs.")
     base_weights: Literal["bf16", "fp8", "int8"] = Field("bf16", description="Storage of the frozen block weights.")
     fp8_matmul: bool = Field(False, description="FP8 tensor-core matmuls for the frozen base (CUDA, base_weights fp8).")
+    fp8_grad: bool = Field(False, description="With fp8_matmul: the backward's input-gradient matmuls in FP8 too.")
     offload_blocks: bool = Field(False, description="Frozen block weights in CPU memory, one block on the GPU at a time.")
     compile: bool = Field(False, description="torch.compile every transformer block.")
-    attention: Literal["default", "pytorch", "xformers", "flash_attention_3"] = "default"
+    attention: Literal["default", "pytorch", "cudnn", "xformers", "flash_attention_3"] = "default"
     processes: int = Field(1, ge=1, le=64, description="GPUs; more than 1 launches accelerate.")
     distributed: Literal["ddp", "fsdp"] = "ddp"
     checkpoint_every: int = Field(250, ge=0, description="0: only the final LoRA.")
@@ -500,6 +503,12 @@ class TrainParams(Section):
                 raise ValueError(f"target_modules: {pattern!r} is not a valid regex ({exc})") from None
         if self.fp8_matmul and self.base_weights != "fp8":
             raise ValueError("fp8_matmul needs base_weights fp8")
+        if self.fp8_grad and not self.fp8_matmul:
+            raise ValueError("fp8_grad needs fp8_matmul true")
+        if self.checkpoint_keep != "nothing" and self.gradient_checkpointing == 0:
+            raise ValueError("checkpoint_keep only applies to recomputed blocks; gradient_checkpointing is 0")
+        if self.checkpoint_keep != "nothing" and self.compile:
+            raise ValueError("checkpoint_keep attention runs eagerly: use it with compile false, or keep nothing")
         if self.offload_blocks and self.gradient_checkpointing < 1:
             raise ValueError("offload_blocks needs gradient_checkpointing 1.0 (every block recomputed)")
         if self.warmup_steps >= self.steps:

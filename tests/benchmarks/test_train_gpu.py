@@ -50,6 +50,8 @@ def test_tiny_run_writes_the_report(tmp_path: Path) -> None:
     assert sorted(rows) == sorted(names) and phases == sorted(phases, key=bench.PHASES.index)  # DDP, bf16, fp8, low-mem
     assert all(r["status"] == "ok" for r in rows.values()), {n: r["status"] for n, r in rows.items()}
     assert rows["helium_b8"]["loss_mean"] == rows["helium_b8_ckpt0"]["loss_mean"]  # recompute changes no number
+    assert rows["helium_b8"]["losses"] == rows["helium_b8_ckpt0"]["losses"]  # step by step
+    assert bench.loss_delta(rows["helium_b8_ckpt0"], rows["helium_b8"]) == 0.0
     assert rows["helium_b8_fp8"]["loss_mean"] != rows["helium_b8"]["loss_mean"]  # FP8 matmuls did run...
     assert abs(rows["helium_b8_fp8"]["loss_mean"] / rows["helium_b8"]["loss_mean"] - 1) < 0.01  # ...closely
     md = (tmp_path / "train_gpu.md").read_text()

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from ltxvoice.train.memory import checkpointed_blocks, quantized_linear_class
+from ltxvoice.train.memory import (attention_function, checkpoint_context, checkpointed_blocks, compile_blocks,
+                                   install_block_runner, quantized_linear_class, uncompile_blocks)
 from tests.train.conftest import make_items
 
 
@@ -47,6 +48,93 @@ def test_fp8_matmul_path() -> None:
     assert float((q(x) - ref).detach().abs().max()) < 0.1 * float(ref.detach().abs().max())
 
 
+def test_fp8_gradient_matmul_path() -> None:
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(64, 48).to(torch.bfloat16)
+    q = quantized_linear_class()(linear, "fp8", True, "cpu")
+    x = torch.randn(7, 64, dtype=torch.bfloat16, requires_grad=True)
+    g = torch.randn(7, 48, dtype=torch.bfloat16)
+    (ref,) = torch.autograd.grad(linear(x), x, g)
+    (upcast,) = torch.autograd.grad(q(x), x, g)  # fp8_grad off: W dequantised, bf16 matmul
+    q.fp8_grad = True
+    (fp8,) = torch.autograd.grad(q(x), x, g)
+    assert not torch.equal(fp8, upcast)  # the FP8 kernel ran...
+    assert float((fp8 - ref).abs().max()) < 0.08 * float(ref.abs().max())  # ...and agrees within e4m3 precision
+
+
+def test_attention_kinds_and_checkpoint_policy() -> None:
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 10, 64) for _ in range(3))
+    ref = attention_function("pytorch")(q, k, v, 4)
+    assert torch.equal(attention_function("cudnn")(q, k, v, 4), ref)  # no cuDNN on CPU: SDPA falls through
+    assert torch.equal(attention_function("default")(q, k, v, 4), ref)
+    with pytest.raises(ValueError, match="attention must be one of"):
+        attention_function("flash")
+    assert checkpoint_context("nothing") is None and callable(checkpoint_context("attention"))
+    with pytest.raises(ValueError, match="nothing or attention"):
+        checkpoint_context("everything")  # type: ignore[arg-type]
+
+
+def _four_block_transformer() -> torch.nn.Module:
+    from ltxvoice.models.ltx import tiny_ltx_config
+    from ltxvoice.train.model import build_transformer
+
+    config = tiny_ltx_config()
+    config["transformer"]["num_layers"] = 4
+    ltx = build_transformer(config, device="cpu")
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for p in ltx.parameters():
+            p.normal_(0.0, 0.05)
+    return ltx.requires_grad_(False)
+
+
+def test_compiled_blocks_share_one_graph() -> None:
+    """48 blocks must not compile 48 times (nor run eagerly past Dynamo's recompile limit). torch 2.11
+    (the H200's) specialised every block on its ``idx`` (64 compilations, 240 s, in
+    benchmarks/results/train_gpu_s3_explore_1.md); newer torch may not, so this guards the count."""
+    from ltxvoice.train.lora import LoraSpec, add_lora
+    from ltxvoice.train.model import unwrap
+    from ltxvoice.train.presets import PRESETS
+
+    model = add_lora(_four_block_transformer(), LoraSpec(rank=4, alpha=4.0, dropout=0.0, patterns=PRESETS["helium"],
+                                                         preset="helium"), seed=0)
+    ltx = unwrap(model)
+    install_block_runner(ltx, 0.5)
+    items = make_items(2)
+    compiled: list[int] = []
+
+    def counting_backend(gm: torch.fx.GraphModule, _inputs: list) -> object:
+        compiled.append(len(gm.graph.nodes))
+        return gm.forward
+
+    def loss() -> torch.Tensor:
+        from ltxvoice.train.data import TextCache
+        from ltxvoice.train.engine import EngineOptions, forward_loss
+        from ltxvoice.train.lora import LoraSpec as Spec
+        from ltxvoice.train.strategies import StrategySpec
+
+        text = TextCache()
+        for item in items:
+            text.put(item.clip_id, torch.randn(8, ltx.inner_dim, generator=torch.Generator().manual_seed(1)),
+                     torch.randn(8, ltx.audio_inner_dim, generator=torch.Generator().manual_seed(2)))
+        opts = EngineOptions(lora=Spec(rank=4, alpha=4.0, dropout=0.0, patterns=(), preset="helium"),
+                             strategy=StrategySpec("audio_reference"), mixed_precision="no")
+        return forward_loss(model, items, text, opts, torch.Generator().manual_seed(0), "cpu").mean()
+
+    model.train()
+    eager = loss()
+    indices = [b.idx for b in ltx.transformer_blocks]
+    compile_blocks(ltx, backend=counting_backend)
+    assert float(loss()) == float(eager)  # the same numbers (the backend runs the captured graph as is)
+    # block 0 sees inputs that need no gradient, the later ones inputs that do: two graphs, not four
+    assert len(compiled) == 2, compiled
+    with pytest.raises(ValueError, match="STG perturbations"):
+        ltx._process_transformer_blocks(None, None, object())
+    uncompile_blocks(ltx)
+    assert [b.idx for b in ltx.transformer_blocks] == indices == [0, 1, 2, 3]
+
+
 def _loss_and_grads(checkpoint: Path, **overrides: object) -> tuple[float, dict[str, torch.Tensor], object]:
     from ltxvoice.config import TrainParams
     from ltxvoice.train.data import TextCache
@@ -82,7 +170,12 @@ def test_memory_modes_train_the_same_lora(tiny_checkpoint: Path) -> None:
     assert loss == base_loss and all(torch.equal(grads[k], base_grads[k]) for k in grads)
     assert prepared.offload is not None  # type: ignore[attr-defined]
 
-    for kind, extra in (("fp8", {}), ("int8", {}), ("fp8", {"fp8_matmul": True}), ("fp8", {"offload_blocks": True})):
+    for same in ({"checkpoint_keep": "attention"}, {"attention": "cudnn"}):  # the same numbers, other kernels/memory
+        loss, grads, _ = _loss_and_grads(tiny_checkpoint, **same)
+        assert loss == base_loss and all(torch.equal(grads[k], base_grads[k]) for k in grads), same
+
+    for kind, extra in (("fp8", {}), ("int8", {}), ("fp8", {"fp8_matmul": True}),
+                        ("fp8", {"fp8_matmul": True, "fp8_grad": True}), ("fp8", {"offload_blocks": True})):
         loss, grads, prepared = _loss_and_grads(tiny_checkpoint, base_weights=kind, **extra)
         n_block_linears = 2 * (6 * 5 + 4)  # per block: 6 attentions x (q, k, v, out, gate) + 2 FFs x 2
         assert prepared.quantized == n_block_linears  # type: ignore[attr-defined]

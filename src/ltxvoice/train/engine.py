@@ -28,8 +28,10 @@ class EngineOptions:
     seed: int = 42
     mixed_precision: Literal["bf16", "no"] = "bf16"
     gradient_checkpointing: float = 1.0
+    checkpoint_keep: Literal["nothing", "attention"] = "nothing"
     base_weights: Literal["bf16", "fp8", "int8"] = "bf16"
     fp8_matmul: bool = False
+    fp8_grad: bool = False
     offload_blocks: bool = False
     compile: bool = False
     attention: str = "default"
@@ -88,9 +90,9 @@ def prepare_model(transformer: Any, opts: EngineOptions, device: Any) -> Prepare
     if opts.base_weights != "bf16":
         where = torch.device("cpu") if opts.offload_blocks else device
         quantized = quantize_frozen_linears(model, opts.base_weights, opts.fp8_matmul, where,
-                                            len(ltx.transformer_blocks))
+                                            len(ltx.transformer_blocks), fp8_grad=opts.fp8_grad)
     offload = place(ltx, device, opts.offload_blocks)
-    blocks = install_block_runner(ltx, opts.gradient_checkpointing, offload)
+    blocks = install_block_runner(ltx, opts.gradient_checkpointing, offload, opts.checkpoint_keep)
     set_attention(ltx, opts.attention)
     if opts.compile:
         compile_blocks(ltx)

@@ -42,7 +42,7 @@ FORMAT_VERSION = 1
 # Settings that do not change what a step computes (recomputation and offload give the same numbers;
 # compile and the attention kernel only round differently): changing them keeps a run resumable.
 NOT_FINGERPRINTED = ("checkpoint_every", "keep_last", "resume", "processes", "compile", "attention",
-                     "gradient_checkpointing", "offload_blocks")
+                     "gradient_checkpointing", "checkpoint_keep", "offload_blocks")
 
 
 class TrainingError(RuntimeError):
@@ -97,7 +97,8 @@ def engine_options(params: TrainParams) -> EngineOptions:
     """The step's options from the ``train`` params section."""
     return EngineOptions(lora=lora_spec(params), strategy=strategy_spec(params), seed=params.seed,
                          mixed_precision=params.mixed_precision, gradient_checkpointing=params.gradient_checkpointing,
-                         base_weights=params.base_weights, fp8_matmul=params.fp8_matmul,
+                         checkpoint_keep=params.checkpoint_keep, base_weights=params.base_weights,
+                         fp8_matmul=params.fp8_matmul, fp8_grad=params.fp8_grad,
                          offload_blocks=params.offload_blocks, compile=params.compile, attention=params.attention,
                          video_loss_weight=params.video_loss_weight, audio_loss_weight=params.audio_loss_weight)
 
