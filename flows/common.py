@@ -107,6 +107,25 @@ def shared_api(needed: bool = True) -> Iterator[None]:
             os.environ["PREFECT_API_URL"] = saved
 
 
+@contextlib.contextmanager
+def stage_run_settings() -> Iterator[None]:
+    """Prefect settings for running stage flows in this process.
+
+    Without an API URL (Prefect's embedded API, which ends with this process) flow-run heartbeats
+    are turned off: they let a long-lived server mark runs that died as crashed, and nothing here
+    outlives the run to read them. They are not free: at the end of every flow run Prefect joins its
+    heartbeat thread, which sleeps in whole seconds, so each stage waited 0-1 s (0.5 s on average)
+    after its work was done (benchmarks/results/helium_cpu.md). With an API URL configured (a
+    server, ``shared_api``), Prefect's own settings apply."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    if PREFECT_API_URL.value():
+        yield
+        return
+    with temporary_settings(updates={"flows.heartbeat_frequency": None}):
+        yield
+
+
 def run_flow(flow: Flow, stage: str, argv: Sequence[str] | None = None) -> int:
     """Command-line entry of a stage flow: ``--<parameter> VALUE`` for each flow parameter.
 
@@ -119,7 +138,7 @@ def run_flow(flow: Flow, stage: str, argv: Sequence[str] | None = None) -> int:
     args = vars(parser.parse_args(argv))
     try:
         params, _ = stage_params(args.get("params_path", "params.yaml"), stage)
-        with shared_api(params.runner.kind == "dask"):
+        with shared_api(params.runner.kind == "dask"), stage_run_settings():
             with_runner(flow, params)(**args)
     except (ParamsError, StageError, FileNotFoundError) as exc:
         console.print(f"[red]{stage}: error:[/red] {exc}")

@@ -3,6 +3,7 @@ progress bar; an item whose task still fails after its retries becomes a quarant
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -27,13 +28,16 @@ def run_mapped(
     desc: str,
     **kwargs: Any,
 ) -> list[T | BaseException]:
-    """Run ``task(item, **kwargs)`` for every item on the flow's task runner, ``runner.batch_size``
-    items per Prefect task run, with at most ``runner.workers`` task runs in flight whatever runner
-    the flow was started with (so a flow called directly or from a deployment is bounded too).
+    """Run ``task(item, **kwargs)`` for every item on the flow's task runner, at most
+    ``runner.batch_size`` items per Prefect task run, with at most ``runner.workers`` task runs in
+    flight whatever runner the flow was started with (so a flow called directly or from a deployment
+    is bounded too).
 
     With batch_size 1 every item is its own task run with Prefect's retries. A larger batch runs the
     task's function on each item in turn inside one task run (fewer API round trips: faster on small
-    items), retrying a failing item ``runner.retries`` times before giving up on it alone.
+    items), retrying a failing item ``runner.retries`` times before giving up on it alone. The items
+    are cut into a multiple of ``workers`` batches of near-equal size (``batches``), so that no
+    worker is left running the last batch alone while the others idle.
 
     Returns one entry per item, in input order: the result, or the exception it ended with."""
     if not items:
@@ -44,7 +48,7 @@ def run_mapped(
         submit = [(1, lambda item=item: configured.submit(item, **kwargs)) for item in items]
     else:
         batch = run_batch.with_options(name=f"{task.name}-batch", retries=0)
-        groups = [list(items[i : i + size]) for i in range(0, len(items), size)]
+        groups = batches(items, size, runner.workers)
         submit = [(len(g), lambda g=g: batch.submit(task.fn, g, kwargs, runner.retries, runner.retry_delay_s))
                   for g in groups]
     slots = threading.BoundedSemaphore(runner.workers)
@@ -63,6 +67,23 @@ def run_mapped(
                 outcome = exc if size == 1 else [exc] * count
             results.extend([outcome] if size == 1 else outcome)
     return results
+
+
+def batches(items: Sequence[T], size: int, workers: int) -> list[list[T]]:
+    """``items`` in order, cut into consecutive batches of at most ``size``: as few as that allows,
+    rounded up to a multiple of ``workers`` (13 batches of 8 on 2 workers leave one worker alone
+    with the 13th; 14 batches of 7-8 do not), sizes differing by at most one."""
+    if not items:
+        return []
+    fewest = math.ceil(len(items) / size)
+    count = min(len(items), math.ceil(fewest / workers) * workers)
+    base, extra = divmod(len(items), count)
+    out, start = [], 0
+    for i in range(count):
+        end = start + base + (i < extra)
+        out.append(list(items[start:end]))
+        start = end
+    return out
 
 
 @task(name="batch", cache_policy=NO_CACHE)

@@ -8,7 +8,7 @@ from prefect import flow, task
 
 from ltxvoice.config import RunnerParams
 from ltxvoice.media import MediaError
-from tasks.common import failure_row, run_mapped
+from tasks.common import batches, failure_row, run_mapped
 
 _lock = threading.Lock()
 _state = {"now": 0, "peak": 0}
@@ -47,3 +47,33 @@ def test_failure_rows_keep_media_reasons() -> None:
     assert (media.reason, media.detail, media.item_id) == ("stem_mismatch", "lengths differ", "c1")
     other = failure_row("shift", "a.wav", RuntimeError("boom"), 2)
     assert other.reason == "failed" and other.detail == "RuntimeError: boom (after 2 retries)"
+
+
+@pytest.mark.parametrize(("n", "size", "workers", "sizes"), [
+    (104, 8, 2, [8] * 6 + [7] * 8),  # 13 batches of 8 would leave one worker alone with the last
+    (24, 8, 2, [6] * 4),
+    (16, 8, 2, [8, 8]),
+    (5, 8, 2, [3, 2]),
+    (17, 8, 4, [5, 4, 4, 4]),
+    (2, 8, 4, [1, 1]),
+    (9, 4, 1, [3, 3, 3]),
+    (0, 8, 2, []),
+])
+def test_batches_are_balanced_over_the_workers_in_order(n: int, size: int, workers: int, sizes: list[int]) -> None:
+    got = batches(list(range(n)), size, workers)
+    assert [len(b) for b in got] == sizes
+    assert [x for b in got for x in b] == list(range(n))
+
+
+def test_stage_run_settings_turn_heartbeats_off_only_without_an_api_url() -> None:
+    from prefect.settings import get_current_settings, temporary_settings
+
+    from flows.common import stage_run_settings
+
+    with temporary_settings(restore_defaults={"api.url"}):
+        with stage_run_settings():
+            assert get_current_settings().flows.heartbeat_frequency is None
+    with temporary_settings(updates={"api.url": "http://127.0.0.1:1/api"}):
+        before = get_current_settings().flows.heartbeat_frequency
+        with stage_run_settings():
+            assert get_current_settings().flows.heartbeat_frequency == before
