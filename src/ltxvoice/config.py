@@ -507,8 +507,6 @@ class TrainParams(Section):
             raise ValueError("fp8_grad needs fp8_matmul true")
         if self.checkpoint_keep != "nothing" and self.gradient_checkpointing == 0:
             raise ValueError("checkpoint_keep only applies to recomputed blocks; gradient_checkpointing is 0")
-        if self.checkpoint_keep != "nothing" and self.compile:
-            raise ValueError("checkpoint_keep attention runs eagerly: use it with compile false, or keep nothing")
         if self.offload_blocks and self.gradient_checkpointing < 1:
             raise ValueError("offload_blocks needs gradient_checkpointing 1.0 (every block recomputed)")
         if self.warmup_steps >= self.steps:

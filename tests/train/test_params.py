@@ -30,7 +30,6 @@ def test_project_params_and_helium_defaults() -> None:
     ({"fp8_matmul": True}, "train: fp8_matmul needs base_weights fp8"),
     ({"base_weights": "fp8", "fp8_grad": True}, "train: fp8_grad needs fp8_matmul true"),
     ({"checkpoint_keep": "attention", "gradient_checkpointing": 0.0}, "checkpoint_keep only applies to recomputed"),
-    ({"checkpoint_keep": "attention", "compile": True}, "checkpoint_keep attention runs eagerly"),
     ({"attention": "flash"}, "train.attention: Input should be"),
     ({"offload_blocks": True, "gradient_checkpointing": 0.5}, "offload_blocks needs gradient_checkpointing 1.0"),
     ({"warmup_steps": 10, "steps": 10}, "warmup_steps (10) must be below steps (10)"),
