@@ -548,7 +548,8 @@ class EvalSamplerParams(Section):
 class EvalHeliumParams(Section):
     """The controlled helium sweep: one caption, fixed seeds, reference tones across a pitch range."""
 
-    caption: str = Field("A person speaks.", min_length=1, description="The constant, pitch-free training caption.")
+    caption: str = Field("A person speaks.", min_length=1, description="Not a key of this section: the constant, "
+                         "pitch-free training caption, `caption.text`.")
     tones_hz: list[float] = Field(default_factory=lambda: [90.0, 120.0, 160.0, 210.0, 280.0], min_length=3)
     tone_seconds: float = Field(2.0, gt=0.2, le=10, description="Length of each reference tone.")
     tone_seed: int = Field(0, ge=0, description="One timbre for every tone (drawn as stage tones draws them).")
@@ -602,7 +603,8 @@ class EvaluateParams(Section):
     and on (fused by ltx-core) for the recipe's controlled test, and video drift."""
 
     recipe: Literal["helium", "register", "talking_head"] = Field(
-        "helium", description="helium: tone sweep; register/talking_head: the labelled prompts."
+        "helium", description="Not a key of this section: the top-level `recipe` (helium: tone sweep; "
+        "register/talking_head: the labelled prompts)."
     )
     model: Path = Field(description="The LTX-2.3 unified checkpoint the LoRAs were trained on.")
     checkpoints: Path = Field(Path("data/train/checkpoints"), description="Folder of step_<N>.safetensors.")
@@ -722,6 +724,25 @@ class Params(BaseModel):
 
     ops: OpsParams = OpsParams()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _evaluate_follows_the_recipe(cls, data: Any) -> Any:
+        """``evaluate`` tests what was trained: its recipe is the top-level ``recipe`` and the helium
+        sweep's caption is ``caption.text``. They are filled in here, never written twice."""
+        if not isinstance(data, dict) or not isinstance(data.get("evaluate"), dict):
+            return data
+        evaluate = dict(data["evaluate"])
+        if "recipe" in evaluate:
+            raise ValueError("evaluate.recipe is not a setting: evaluate follows the top-level `recipe`")
+        helium = evaluate.get("helium") or {}
+        if isinstance(helium, dict) and "caption" in helium:
+            raise ValueError("evaluate.helium.caption is not a setting: the sweep uses `caption.text`")
+        evaluate["recipe"] = data.get("recipe", "helium")
+        caption = data.get("caption")
+        if isinstance(helium, dict) and isinstance(caption, dict) and isinstance(caption.get("text"), str):
+            evaluate["helium"] = {**helium, "caption": caption["text"]}
+        return {**data, "evaluate": evaluate}
+
     def require(self, section: str) -> Any:
         value = getattr(self, section)
         if value is None:
@@ -730,8 +751,10 @@ class Params(BaseModel):
 
 
 def _format_error(err: dict[str, Any]) -> str:
-    key = ".".join(str(p) for p in err["loc"]) or "<root>"
+    key = ".".join(str(p) for p in err["loc"])
     msg = err["msg"].removeprefix("Value error, ")
+    if not key:  # a check across sections: its message names the keys
+        return msg
     if err["type"] == "extra_forbidden":
         return f"{key}: unknown key"
     if err["type"] == "missing":

@@ -28,7 +28,7 @@ def test_project_params_load() -> None:
     ({"frames": 24}, "evaluate.frames: frames % 8 must be 1"),
     ({"width": 100}, "evaluate.width: must be a multiple of 32"),
     ({"strengths": [1.0, 1.0]}, "evaluate.strengths: strengths must be distinct"),
-    ({"recipe": "register"}, "recipe register needs prompts"),
+    ({"recipe": "register"}, "evaluate.recipe is not a setting"),
     ({"sample_seeds": 99}, "sample_seeds (99) cannot exceed seeds"),
     ({"sampler": {"steps": 2, "sigmas": [1.0, 0.5]}}, "sigmas has 2 values; steps 2 needs"),
     ({"sampler": {"steps": 2, "sigmas": [1.0, 0.6, 0.7]}}, "sigmas must fall strictly"),
@@ -48,3 +48,21 @@ def test_model_is_required() -> None:
     del data["model"]
     with pytest.raises(ParamsError, match="evaluate.model: required key is missing"):
         parse_params({"evaluate": data})
+
+
+def test_evaluate_follows_the_recipe_and_caption() -> None:
+    """What evaluate tests is what was trained: never a second copy of `recipe` or `caption.text`."""
+    from ltxvoice.config import ParamsError, parse_params
+
+    params = parse_params({"recipe": "helium", "caption": {"template": "constant", "text": "someone talks"},
+                           "evaluate": {"model": "m.safetensors"}})
+    assert params.evaluate is not None
+    assert (params.evaluate.recipe, params.evaluate.helium.caption) == ("helium", "someone talks")
+    register = parse_params({"recipe": "register", "evaluate": {"model": "m", "prompts": {"whisper": "a whisper"}}})
+    assert register.evaluate is not None and register.evaluate.recipe == "register"
+    with pytest.raises(ParamsError, match="evaluate: recipe register needs prompts"):
+        parse_params({"recipe": "register", "evaluate": {"model": "m"}})
+    for section, key in (({"model": "m", "recipe": "helium"}, "evaluate.recipe"),
+                         ({"model": "m", "helium": {"caption": "x"}}, "evaluate.helium.caption")):
+        with pytest.raises(ParamsError, match=f"^params.yaml: {key} is not a setting"):
+            parse_params({"evaluate": section})
