@@ -132,7 +132,7 @@ def make_accelerator(distributed: Literal["ddp", "fsdp"] = "ddp") -> Any:
     Autocast is applied by :func:`forward_loss` itself (bf16 or off), so accelerate's mixed precision
     stays off. DDP never re-broadcasts buffers (the quantized frozen weights are buffers) and assumes
     every LoRA parameter is used in every step (true of all strategies here). Without a GPU,
-    several processes talk over gloo."""
+    several processes talk over gloo (DDP only: FSDP on CPU is refused rather than run as DDP)."""
     import os
 
     import torch
@@ -142,6 +142,9 @@ def make_accelerator(distributed: Literal["ddp", "fsdp"] = "ddp") -> Any:
     ddp = DistributedDataParallelKwargs(find_unused_parameters=False, broadcast_buffers=False)
     fsdp = None
     if distributed == "fsdp" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        if not torch.cuda.is_available():  # accelerate would quietly run DDP on CPU instead
+            raise RuntimeError("distributed: fsdp needs CUDA GPUs (accelerate shards only on GPUs); "
+                               "use distributed: ddp to train with several CPU processes")
         fsdp = FullyShardedDataParallelPlugin(fsdp_version=2, auto_wrap_policy="transformer_based_wrap",
                                               transformer_cls_names_to_wrap=["BasicAVTransformerBlock"],
                                               state_dict_type="FULL_STATE_DICT", reshard_after_forward=True)
