@@ -395,18 +395,13 @@ def run_config(session: Session, cfg: Config, model: Any = None, rank: int = 0, 
         if cuda:
             torch.cuda.synchronize(device)
         elapsed = time.perf_counter() - timed_from
-    except torch.OutOfMemoryError:
+    except Exception as exc:  # recorded (OOM or another error), and the run goes on to the next config
         loss = None  # drop the failed step's graph before freeing
         optimizer.zero_grad(set_to_none=True)
         del optimizer, losses
         _free()
-        return {"status": "OOM", "seconds": round(time.perf_counter() - started, 1)}
-    except Exception as exc:  # recorded, and the run goes on to the next config
-        loss = None
-        optimizer.zero_grad(set_to_none=True)
-        del optimizer, losses
-        _free()
-        return {"status": f"error: {type(exc).__name__}: {str(exc)[:200]}", "seconds": round(time.perf_counter() - started, 1)}
+        status = "OOM" if isinstance(exc, torch.OutOfMemoryError) else f"error: {type(exc).__name__}: {str(exc)[:200]}"
+        return {"status": status, "seconds": round(time.perf_counter() - started, 1)}
     values = [float(v) for v in losses]
     samples = cfg.batch * cfg.steps * world
     out = {

@@ -51,3 +51,13 @@ def test_recipe_settings_validate() -> None:
     lowmem = TrainParams(base_weights="fp8", offload_blocks=True)
     fast = TrainParams(base_weights="fp8", fp8_matmul=True, gradient_checkpointing=0.5, batch_size=8)
     assert register.preset == "register" and talking.first_frame_p == 0.5 and lowmem.offload_blocks and fast.fp8_matmul
+
+
+def test_param_choices_match_the_engine() -> None:
+    """The engine (torch only, no pydantic) keeps its own list of attention kinds and checkpoint keeps."""
+    from typing import get_args
+
+    from ltxvoice.train.memory import ATTENTION_KINDS, Keep
+
+    assert set(get_args(TrainParams.model_fields["attention"].annotation)) == set(ATTENTION_KINDS)
+    assert set(get_args(TrainParams.model_fields["checkpoint_keep"].annotation)) == set(get_args(Keep))

@@ -101,13 +101,8 @@ def write_figures(results: Sequence[CheckpointResult], folder: Path, drift_toler
                         yerr=_yerr([i for _, i in pts]), fmt="o", capsize=3, label=arm)
         ax.axhline(0, lw=0.8, c="grey")
         ax.axhline(1, lw=0.8, c="grey", ls=":")
-        ax.set(xticks=xs, ylabel="generated vs tone pitch slope", title="Helium sweep: slope with CI")
-        ax.set_xticklabels(labels, rotation=20)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(folder / "slope.png", metadata={"Software": None})
-        plt.close(fig)
-        written.append(folder / "slope.png")
+        written.append(_save(fig, ax, xs, labels, folder / "slope.png", ylabel="generated vs tone pitch slope",
+                             title="Helium sweep: slope with CI"))
     darms = sorted({(d.strength, d.arm) for r in results for d in r.drift})
     if darms:
         fig, ax = plt.subplots(figsize=(max(4.5, 1.2 * len(results) + 2), 3.6), dpi=100)
@@ -117,14 +112,22 @@ def write_figures(results: Sequence[CheckpointResult], folder: Path, drift_toler
                         fmt="s", capsize=3, label=arm)
         if drift_tolerance is not None:
             ax.axhline(drift_tolerance, lw=0.8, c="grey", ls="--", label="'unchanged' tolerance")
-        ax.set(xticks=xs, ylabel="drift / seed-to-seed distance", title="Video drift (LoRA on vs off, same seed)")
-        ax.set_xticklabels(labels, rotation=20)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(folder / "drift.png", metadata={"Software": None})
-        plt.close(fig)
-        written.append(folder / "drift.png")
+        written.append(_save(fig, ax, xs, labels, folder / "drift.png", ylabel="drift / seed-to-seed distance",
+                             title="Video drift (LoRA on vs off, same seed)"))
     return written
+
+
+def _save(fig: Any, ax: Any, xs: list[int], labels: list[str], path: Path, *, ylabel: str, title: str) -> Path:
+    """Label the checkpoint axis, write the figure as a reproducible PNG (no software stamp), close it."""
+    import matplotlib.pyplot as plt
+
+    ax.set(xticks=xs, ylabel=ylabel, title=title)
+    ax.set_xticklabels(labels, rotation=20)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+    return path
 
 
 def _nan(v: float) -> float:

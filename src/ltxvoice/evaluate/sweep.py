@@ -140,18 +140,8 @@ def run_sweep(generator: Generator, arm: Arm, caption: str, references: Sequence
     """The helium sweep for one arm: every reference tone at every seed, one fixed caption."""
     run = Run()
     for ref in references:
-        label = tone_label(ref.tone_hz)
-        for batch in _batches(seeds, batch_size):
-            outputs = generator.generate(arm, caption, batch, ref)
-            _check_outputs(outputs, batch)
-            for out in outputs:
-                m = measure_generated(out, pitch)
-                run.sweep.append(SweepPoint(arm.name, arm.strength, out.seed, ref.tone_hz, m.f0_hz, m.voiced_fraction))
-                run.conditions.append(ConditionPoint(arm.name, arm.strength, out.seed, label, m.voiced_fraction,
-                                                     m.level_dbfs))
-                _keep(run, arm, label, out, seeds, keep_audio_seeds)
-            if progress:
-                progress(len(batch))
+        _generate(run, generator, arm, tone_label(ref.tone_hz), caption, ref, seeds, pitch, batch_size,
+                  keep_audio_seeds, progress)
     return run
 
 
@@ -161,17 +151,28 @@ def run_prompts(generator: Generator, arm: Arm, prompts: dict[str, str], seeds: 
     """Labelled prompts (e.g. one per manner keyword) at every seed, no reference."""
     run = Run()
     for label, prompt in prompts.items():
-        for batch in _batches(seeds, batch_size):
-            outputs = generator.generate(arm, prompt, batch, None)
-            _check_outputs(outputs, batch)
-            for out in outputs:
-                m = measure_generated(out, pitch)
-                run.conditions.append(ConditionPoint(arm.name, arm.strength, out.seed, label, m.voiced_fraction,
-                                                     m.level_dbfs))
-                _keep(run, arm, label, out, seeds, keep_audio_seeds)
-            if progress:
-                progress(len(batch))
+        _generate(run, generator, arm, label, prompt, None, seeds, pitch, batch_size, keep_audio_seeds, progress)
     return run
+
+
+def _generate(run: Run, generator: Generator, arm: Arm, label: str, prompt: str, ref: Reference | None,
+              seeds: Sequence[int], pitch: EvalPitchParams, batch_size: int, keep_audio_seeds: int,
+              progress: Progress | None) -> None:
+    """One condition (a tone or a labelled prompt) at every seed, in batches, measured into ``run``;
+    with a reference tone each generation is also a sweep point."""
+    for batch in _batches(seeds, batch_size):
+        outputs = generator.generate(arm, prompt, batch, ref)
+        _check_outputs(outputs, batch)
+        for out in outputs:
+            m = measure_generated(out, pitch)
+            if ref is not None:
+                run.sweep.append(SweepPoint(arm.name, arm.strength, out.seed, ref.tone_hz, m.f0_hz,
+                                            m.voiced_fraction))
+            run.conditions.append(ConditionPoint(arm.name, arm.strength, out.seed, label, m.voiced_fraction,
+                                                 m.level_dbfs))
+            _keep(run, arm, label, out, seeds, keep_audio_seeds)
+        if progress:
+            progress(len(batch))
 
 
 def _check_outputs(outputs: list[Output], seeds: list[int]) -> None:
