@@ -160,7 +160,8 @@ def main() -> None:
     for row in rows:
         x, rate = read_wav(Path(row["vocals_path"]))
         source = praat_track(x, rate, m.floor_hz, m.ceiling_hz).median()
-        y = shift_samples(x, rate, row["semitones"], "psola", *adapted_range(source, m.floor_hz, m.ceiling_hz))
+        y = shift_samples(x, rate, row["semitones"], "psola", *adapted_range(source, m.floor_hz, m.ceiling_hz),
+                          restore=False)
         praat_track(y, rate, *adapted_range(row["target_hz"], m.floor_hz, m.ceiling_hz)).median()
     praat_psola = time.perf_counter() - t
 
@@ -184,7 +185,9 @@ def main() -> None:
         f"- clips: {n} demo clips of {cfg.ingest.frames} frames at {cfg.ingest.fps:g} fps, {cfg.ingest.width}x{cfg.ingest.height}, "
         f"{cfg.ingest.audio_rate} Hz audio; runner: {args.workers} worker threads, at most "
         f"{cfg.runner.batch_size} clips per task run; shift engine {args.engine}",
-        f"- git: {subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT, capture_output=True, text=True).stdout.strip()}",
+        f"- git: {subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT, capture_output=True, text=True).stdout.strip()}"
+        + (" with uncommitted changes" if subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                                                         capture_output=True, text=True).stdout.strip() else ""),
         "",
         "| stage (Prefect flow) | seconds | clips/min |",
         "|---|---:|---:|",
@@ -210,7 +213,7 @@ def main() -> None:
         "",
         "Bare DSP per clip: "
         f"measure {per_clip['measure']:.0f} ms (Praat AC + WORLD DIO/StoneMask at {cfg.measure.pitch_rate} Hz, formant fits), "
-        f"PSOLA {per_clip['shift']:.0f} ms, tone {per_clip['tone']:.0f} ms ({cfg.tones.seconds:g} s at {cfg.tones.rate} Hz), "
+        f"shift {per_clip['shift']:.0f} ms (PSOLA and the envelope restoration), tone {per_clip['tone']:.0f} ms ({cfg.tones.seconds:g} s at {cfg.tones.rate} Hz), "
         f"select's judge {per_clip['judge']:.0f} ms (Praat AC of both signals, formant fits of both); the stage functions add "
         f"{1000 * (chain - dsp) / k:.0f} ms per clip of file work, almost all of it the shift stage's mux (ffmpeg, AAC).",
         "",
@@ -233,7 +236,13 @@ def main() -> None:
         "metrics under 0.02 s each, reading a clip's WAV 1.3 ms (each stage reads what it needs once; select reads "
         "the original again, 1.3 ms). The rest was Prefect's flow-run heartbeat (below) and select's report.",
         "",
-        "Changes since the previous run (f690645: pipeline 46.4 s, old bare loop 41.8 s, +11%):",
+        "Changes since the previous run (a2f2634: DSP stages 56.3 s, bare chain 72.7 s, -22.4%; 1 worker +3.1%): the "
+        "shift now restores the original's spectral envelope after the engine (`shift.restore_envelope`, "
+        "`ltxvoice.dsp.shifting.restore_envelope`): a Praat pitch track of both signals, harmonic analysis and "
+        "all-pole fits of both, and an STFT per clip. The bare chain and the bare DSP loop call the same function, "
+        "so they include it too; the bare Praat+PSOLA row does not (it is the issue's definition).",
+        "",
+        "Earlier changes (f690645: pipeline 46.4 s, old bare loop 41.8 s, +11%):",
         "",
         "- The old bare loop was not the pipeline's work: it re-measured the shift with `measure_samples` "
         "(Praat + WORLD + formants of one signal) where select runs `judge` (Praat of both signals, formants of "

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from ltxvoice.config import ShiftParams
+from ltxvoice.dsp.shifting import shift as shift_samples
 from ltxvoice.media import read_wav, write_wav
 from ltxvoice.shift import NO_PITCH, PITCH_EXTREME, Planned, pearson, plan_targets, shift_clip
 from tests import fixtures
@@ -77,3 +78,19 @@ def test_shift_clip_remixes_and_keeps_video_untouched(tmp_path: Path, with_other
     else:
         assert result.shifted_vocals_path == result.target_audio_path
     assert _video_md5(Path(result.target_video_path)) == _video_md5(video)  # type: ignore[arg-type]
+
+
+def test_shift_clip_records_and_honours_the_envelope_choice(tmp_path: Path) -> None:
+    speech = fixtures.espeak_samples("en+m3", 40)[: 2 * 48000]
+    vocals = write_wav(tmp_path / "vocals.wav", speech, 48000)
+    outputs = {}
+    for restore in (True, False):
+        out = tmp_path / str(restore)
+        out.mkdir()
+        result = shift_clip("c1", 120.0, Planned(target_hz=151.2, semitones=4.0), vocals, None, None,
+                            ShiftParams(restore_envelope=restore), 60.0, 600.0, out)
+        assert result.envelope_restored is restore
+        outputs[restore] = read_wav(Path(result.target_audio_path))[0]
+    raw = shift_samples(speech, 48000, 4.0, "psola", floor=60.0, ceiling=600.0, restore=False)
+    np.testing.assert_allclose(outputs[False], raw, atol=1e-4)  # the engine's output, as it is
+    assert np.max(np.abs(outputs[True] - outputs[False])) > 1e-3

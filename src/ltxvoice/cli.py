@@ -130,6 +130,9 @@ def shift(
     out: Path = typer.Argument(..., dir_okay=False, help="Output WAV."),
     semitones: float = typer.Option(..., help="Shift, e.g. -3 or 7."),
     engine: str = typer.Option("psola", help="psola (Praat PSOLA) or world (WORLD vocoder)."),
+    restore_envelope: bool = typer.Option(True, "--restore-envelope/--engine-envelope",
+                                          help="Put the original's spectral envelope back (as the stage's default) "
+                                               "or keep the engine's output as it is."),
 ) -> None:
     """Shift one file's pitch by SEMITONES, keeping formants and the exact length (as stage `shift` does)."""
     from ltxvoice.dsp.pitch import adapted_range, praat_track
@@ -141,8 +144,10 @@ def shift(
     samples, rate = _load_audio(inp)
     f0 = praat_track(samples, rate, 60.0, 600.0).median()
     lo, hi = adapted_range(f0, 60.0, 600.0) if f0 == f0 else (60.0, 600.0)
-    write_wav(out, shift_samples(samples, rate, semitones, engine, floor=lo, ceiling=hi), rate)  # type: ignore[arg-type]
-    typer.echo(f"{out}: {samples.size / rate:.2f} s shifted {semitones:+g} st with {engine}")
+    moved = shift_samples(samples, rate, semitones, engine, floor=lo, ceiling=hi, restore=restore_envelope)  # type: ignore[arg-type]
+    write_wav(out, moved, rate)
+    typer.echo(f"{out}: {samples.size / rate:.2f} s shifted {semitones:+g} st with {engine}"
+               f"{', envelope restored' if restore_envelope else ''}")
 
 
 @app.command()

@@ -258,6 +258,10 @@ class ShiftParams(Section):
     )
     max_dropped_share: float = Field(0.3, ge=0, le=1, description="...but never more than this share of the clips.")
     engine: Literal["world", "psola"] = Field("psola", description="world: WORLD vocoder; psola: Praat PSOLA.")
+    restore_envelope: bool = Field(
+        True, description="Put the original's spectral envelope back on the engine's output, frame by frame "
+                          "(ltxvoice.dsp.shifting.restore_envelope); false keeps the engine's output as it is.",
+    )
     seed: int = Field(0, ge=0)
     audio_bitrate: str = Field("192k", pattern=r"^\d+k$", description="AAC bitrate of the target clip's audio.")
 

@@ -52,6 +52,7 @@ class Shifted:
     target_hz: float
     semitones: float
     engine: str
+    envelope_restored: bool
     shifted_vocals_path: str
     target_audio_path: str
     target_video_path: str | None
@@ -167,7 +168,8 @@ def shift_clip(
     """Shift the vocals to the plan, re-mix, write ``<id>.wav`` (and ``<id>.mp4`` with the untouched video)."""
     vocals, rate = read_wav(vocals_path)
     lo, hi = adapted_range(source_f0_hz, floor_hz, ceiling_hz)
-    moved = shift_samples(vocals, rate, plan.semitones, params.engine, floor=lo, ceiling=hi)
+    moved = shift_samples(vocals, rate, plan.semitones, params.engine, floor=lo, ceiling=hi,
+                          restore=params.restore_envelope)
     if moved.size != vocals.size or not np.all(np.isfinite(moved)):
         raise MediaError("shift_failed", f"{params.engine} returned {moved.size} samples for {vocals.size}, or non-finite values")
     mix = moved
@@ -194,6 +196,7 @@ def shift_clip(
         target_hz=plan.target_hz,
         semitones=plan.semitones,
         engine=params.engine,
+        envelope_restored=params.restore_envelope,
         shifted_vocals_path=str(shifted_vocals),
         target_audio_path=str(audio_out),
         target_video_path=str(video_out) if video_out else None,
