@@ -2,10 +2,14 @@
 
 Generates N helium-shape clips (256x256x121 at 25 fps, 4.84 s of 48 kHz speech, a 2 s reference
 tone, a caption), writes the tiny models (stage tiny_models' generator), then times each part of
-encoding one clip the way the stage does it (library calls, video VAE in bfloat16 and float32),
-and the whole Prefect flow on the same clips. Writes benchmarks/results/encode_cpu.md.
+encoding one clip the way the stage does it (library calls; the models run in float32, the stage's
+``compute_dtype: auto`` on a CPU, and with ``--bf16`` in bfloat16 too), and the whole Prefect flow on
+the same clips. Writes benchmarks/results/encode_cpu.md.
 
-    python benchmarks/encode_cpu.py --clips 3
+    python benchmarks/encode_cpu.py --clips 3 [--bf16]
+
+bfloat16 pays only on a CPU with native bf16 (AVX512-BF16/AMX); on an AVX2-only CPU its Conv3d runs
+~240x slower than float32 (one tiny-model clip then takes tens of minutes).
 
 The tiny model's encoder is not the real one's cost: its video encoder keeps only the four
 compressing blocks (see ltxvoice.models.ltx.tiny_ltx_config). The numbers size CI and demo runs;
@@ -37,6 +41,7 @@ def main() -> int:  # noqa: PLR0915
     parser.add_argument("--clips", type=int, default=3)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "encode_cpu.md"))
     parser.add_argument("--no-flow", action="store_true", help="skip timing the whole Prefect flow")
+    parser.add_argument("--bf16", action="store_true", help="also time the models running in bfloat16")
     args = parser.parse_args()
 
     import polars as pl
@@ -68,20 +73,22 @@ def main() -> int:  # noqa: PLR0915
         return out
 
     results = {}
-    for video_dtype in ("bfloat16", "float32"):
+    for dtype in ("float32", "bfloat16") if args.bf16 else ("float32",):
         params = EncodeParams(checkpoint=work / "models" / LTX_CHECKPOINT, text_encoder=work / "models" / GEMMA_FOLDER,
-                              device="cpu", video_dtype=video_dtype)
+                              device="cpu", compute_dtype=dtype)
         lib.setup_torch(params, "cpu")
-        text = timed("load Gemma + text projection", lambda: lib.TextEncoders(params, "cpu"))
-        media = timed(f"load video ({video_dtype}) + audio encoders", lambda: lib.MediaEncoders(params, "cpu"))
+        text = timed(f"load Gemma + text projection ({dtype})", lambda: lib.TextEncoders(params, "cpu"))
+        media = timed(f"load video + audio encoders ({dtype})", lambda: lib.MediaEncoders(params, "cpu"))
         for row in rows:
             inputs = timed("read media (ffmpeg decode, WAVs)", lambda: lib.read_media(row, bucket))
-            video = timed(f"video VAE encoder, {video_dtype}", lambda: media.video([inputs.frames]))[0]
-            audio = timed("audio: 4.84 s -> mel -> audio VAE encoder", lambda: media.audio([inputs.audio], inputs.audio_rate))[0]
-            timed("reference: 2 s -> mel -> audio VAE encoder", lambda: media.audio([inputs.reference], inputs.reference_rate))
-            timed("caption: Gemma + text projection", lambda: text(row["caption"]))
-            results[video_dtype] = (list(video.shape), list(audio.shape))
-        print(f"{video_dtype}: done", flush=True)
+            video = timed(f"video VAE encoder, {dtype}", lambda: media.video([inputs.frames]))[0]
+            audio = timed(f"audio: 4.84 s -> mel -> audio VAE encoder, {dtype}",
+                          lambda: media.audio([inputs.audio], inputs.audio_rate))[0]
+            timed(f"reference: 2 s -> mel -> audio VAE encoder, {dtype}",
+                  lambda: media.audio([inputs.reference], inputs.reference_rate))
+            timed(f"caption: Gemma + text projection, {dtype}", lambda: text(row["caption"]))
+            results[dtype] = (list(video.shape), str(video.dtype).removeprefix("torch."), list(audio.shape))
+        print(f"{dtype}: done", flush=True)
 
     flow_s = None
     if not args.no_flow:
@@ -95,21 +102,23 @@ def main() -> int:  # noqa: PLR0915
                        env={**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"})
         flow_s = time.perf_counter() - start
 
-    per_clip = (statistics.median(timings["read media (ffmpeg decode, WAVs)"])
-                + statistics.median(timings["video VAE encoder, bfloat16"])
-                + statistics.median(timings["audio: 4.84 s -> mel -> audio VAE encoder"])
-                + statistics.median(timings["reference: 2 s -> mel -> audio VAE encoder"])
-                + statistics.median(timings["caption: Gemma + text projection"]))
-    command = f"python benchmarks/encode_cpu.py --clips {args.clips}" + (" --no-flow" if args.no_flow else "")
+    per_clip = statistics.median(timings["read media (ffmpeg decode, WAVs)"]) + sum(
+        statistics.median(timings[f"{part}, float32"]) for part in (
+            "video VAE encoder", "audio: 4.84 s -> mel -> audio VAE encoder",
+            "reference: 2 s -> mel -> audio VAE encoder", "caption: Gemma + text projection"))
+    command = (f"python benchmarks/encode_cpu.py --clips {args.clips}" + (" --no-flow" if args.no_flow else "")
+               + (" --bf16" if args.bf16 else ""))
     lines = [
         "# Stage encode on a CPU, tiny LTX-2.3 + tiny Gemma",
         "",
         f"Machine: {cpu_name()}, {os.cpu_count()} cores (shared with other work: load average "
-        f"{load_before[0]:.1f} when it started), torch {torch.__version__}, {torch.get_num_threads()} torch threads.",
+        f"{load_before[0]:.1f} when it started), torch {torch.__version__} (CPU kernels: "
+        f"{torch.backends.cpu.get_cpu_capability()}), {torch.get_num_threads()} torch threads.",
         f"Command: `{command}` ({args.clips} helium-shape clips: 256x256x121 at 25 fps, 4.84 s of 48 kHz speech, "
         "a 2 s reference tone, a caption).",
         "",
-        f"Latents: video {results['bfloat16'][0]} (bf16 and fp32 alike), audio {results['bfloat16'][1]}.",
+        f"Latents (stored as the trainer stores them, whatever the models ran in): video {results['float32'][0]} "
+        f"{results['float32'][1]}, audio {results['float32'][2]}.",
         "",
         "| step | median s | runs |",
         "|---|---|---|",
@@ -118,7 +127,8 @@ def main() -> int:  # noqa: PLR0915
         lines.append(f"| {name} | {statistics.median(values):.2f} | {len(values)} |")
     lines += [
         "",
-        f"Per clip (read + bf16 video + audio + reference + caption, medians): **{per_clip:.1f} s**, "
+        f"Per clip in float32, the stage's default on a CPU (read + video + audio + reference + caption, medians): "
+        f"**{per_clip:.1f} s**, "
         f"{60 / per_clip:.1f} clips/min.",
     ]
     if flow_s is not None:

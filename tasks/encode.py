@@ -24,8 +24,7 @@ def models(kind: str, params: EncodeParams, device: str) -> Any:
         elif kind == "media":
             value = encode.MediaEncoders(params, device)
         else:
-            value = encode.Decoders(params.checkpoint, device, encode._dtype(params.video_dtype),
-                                    encode._dtype(params.audio_dtype))
+            value = encode.decoders(params, device)
         _loaded[kind] = (key, value)
     return _loaded[kind][1]
 

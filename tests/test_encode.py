@@ -80,6 +80,30 @@ def test_shapes_follow_the_clip_sizes(tiny_ltx, text_encoders, tmp_path: Path) -
     assert conditions.video_prompt_embeds.dtype == torch.bfloat16 and conditions.tokens > 3
 
 
+def test_models_run_in_float32_on_a_cpu_and_store_the_trainer_dtypes() -> None:
+    params = EncodeParams()
+    assert lib.compute_dtype(params, "bfloat16", "cpu") == torch.float32  # bf16 kernels crawl on AVX2 CPUs
+    assert lib.compute_dtype(params, "bfloat16", "cuda") == torch.bfloat16
+    assert lib.compute_dtype(params, "float32", "cuda") == torch.float32
+    assert lib.compute_dtype(EncodeParams(compute_dtype="bfloat16"), "float32", "cpu") == torch.bfloat16
+    assert lib.compute_dtype(EncodeParams(compute_dtype="float32"), "bfloat16", "cuda") == torch.float32
+
+
+@pytest.mark.slow
+def test_float32_models_write_bfloat16_latents(tiny_ltx, text_encoders, tmp_path: Path) -> None:
+    manifest = fixtures.caption_manifest(tmp_path / "in", [("c", 64, 64, 17)])
+    (row,) = pl.read_parquet(manifest).to_dicts()
+    media = lib.MediaEncoders(_params(tiny_ltx), "cpu")
+    assert next(media.video_encoder.parameters()).dtype == torch.float32
+    assert next(text_encoders.embeddings_processor.parameters()).dtype == torch.float32
+    (result,) = lib.encode_media([lib.read_media(row, B(17, 64, 64))], media, tmp_path, batch=False)
+    assert result.error is None
+    assert lat.load_video_latents(lat.item_paths(tmp_path, "c").video).latents.dtype == torch.bfloat16
+    conditions = lib.encode_caption(row["caption"], text_encoders, lat.item_paths(tmp_path, "c").conditions)
+    assert conditions.video_prompt_embeds.dtype == torch.bfloat16
+    assert conditions.audio_prompt_embeds.dtype == torch.bfloat16
+
+
 @pytest.fixture(scope="module")
 def small(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     root = tmp_path_factory.mktemp("small")
@@ -140,7 +164,7 @@ def test_verify_decodes_and_measures(tiny_ltx, small, tmp_path: Path) -> None:
     paths = lat.item_paths(root, "aa")
     items = pl.DataFrame([{**small["aa"], "latents_path": str(paths.video), "audio_latents_path": str(paths.audio),
                            "reference_audio_latents_path": str(paths.reference_audio)}])
-    decoders = lib.Decoders(params.checkpoint, "cpu", torch.float32, torch.float32)
+    decoders = lib.decoders(params, "cpu")
     summary = lib.verify(items, decoders, tmp_path / "verify", 1, params.checkpoint)
     assert summary["items"] == 1 and summary["non_finite_values"] == 0
     for name in ("aa.audio.wav", "aa.reference.wav", "aa.video.mp4", "report.json", "report.md"):

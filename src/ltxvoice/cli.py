@@ -269,7 +269,7 @@ def encode_verify(
         items = read_table(encoded / "items.parquet")
         device = lib.resolve_device(cfg)
         lib.setup_torch(cfg, device)
-        decoders = lib.Decoders(cfg.checkpoint, device, lib._dtype(cfg.video_dtype), lib._dtype(cfg.audio_dtype))
+        decoders = lib.decoders(cfg, device)
     except (ParamsError, FileNotFoundError, ValueError, RuntimeError) as exc:
         typer.echo(f"encode verify: error: {exc}", err=True)
         raise typer.Exit(1) from None

@@ -425,6 +425,10 @@ class EncodeParams(Section):
         "float32", description="Audio VAE weights and stored audio latents (the trainer: float32).")
     text_dtype: Literal["bfloat16", "float32"] = Field(
         "bfloat16", description="Gemma + text projection weights and stored conditions (the trainer: bfloat16).")
+    compute_dtype: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto", description="What the models run in; outputs are stored in the three dtypes above either way. "
+        "auto: those dtypes on cuda, float32 on cpu (a CPU without native bf16 runs the video VAE's bf16 "
+        "Conv3d ~240x slower than float32).")
     batch_size: int = Field(4, ge=1, le=256, description="Clips of one bucket per VAE call on a GPU (1 on a CPU).")
     torch_threads: int = Field(2, ge=1, le=256, description="Torch CPU threads.")
     verify_samples: int = Field(

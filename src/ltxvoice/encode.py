@@ -196,6 +196,15 @@ def _dtype(name: str) -> Any:
     return {"bfloat16": torch.bfloat16, "float32": torch.float32}[name]
 
 
+def compute_dtype(params: EncodeParams, stored: str, device: str) -> Any:
+    """The dtype a model whose outputs are stored as ``stored`` runs in (``params.compute_dtype``;
+    ``auto``: ``stored`` on cuda, float32 on cpu, where bf16 kernels are slow without native support)."""
+    name = params.compute_dtype
+    if name == "auto":
+        name = stored if device == "cuda" else "float32"
+    return _dtype(name)
+
+
 def setup_torch(params: EncodeParams, device: str) -> None:
     """Fixed threads and deterministic kernels, so the same inputs give the same tensors."""
     import torch
@@ -227,7 +236,8 @@ class TextEncoders:
         from ltxvoice.models.gemma import load_text_encoder
         from ltxvoice.models.ltx import load_ltx_components
 
-        dtype = _dtype(params.text_dtype)
+        self.stored = _dtype(params.text_dtype)
+        dtype = compute_dtype(params, params.text_dtype, device)
         self.text_encoder = load_text_encoder(params.text_encoder, device=device, dtype=dtype)
         self.embeddings_processor = load_ltx_components(
             params.checkpoint, device=device, components=("embeddings_processor",), dtype=dtype,
@@ -237,7 +247,7 @@ class TextEncoders:
         from ltxvoice.models.gemma import caption_features
 
         video, audio, mask = caption_features(caption, self.text_encoder, self.embeddings_processor)
-        return lat.TextConditions(video.cpu(), audio.cpu(), mask.cpu())
+        return lat.TextConditions(video.to(self.stored).cpu(), audio.to(self.stored).cpu(), mask.cpu())
 
 
 class MediaEncoders:
@@ -249,7 +259,9 @@ class MediaEncoders:
         from ltxvoice.models.ltx import load_ltx_components
 
         self.device = device
-        self.video_dtype, self.audio_dtype = _dtype(params.video_dtype), _dtype(params.audio_dtype)
+        self.video_stored, self.audio_stored = _dtype(params.video_dtype), _dtype(params.audio_dtype)
+        self.video_dtype = compute_dtype(params, params.video_dtype, device)
+        self.audio_dtype = compute_dtype(params, params.audio_dtype, device)
         video = load_ltx_components(params.checkpoint, device=device, components=("video_encoder",),
                                     dtype=self.video_dtype)
         audio = load_ltx_components(params.checkpoint, device=device, components=("audio_encoder",),
@@ -260,18 +272,18 @@ class MediaEncoders:
                                               mel_hop_length=enc.mel_hop_length, n_fft=enc.n_fft).to(device)
 
     def video(self, clips: Sequence[np.ndarray]) -> list[Any]:
-        """uint8 [F, H, W, 3] clips of one shape -> latents [128, F', H', W'] (video dtype, CPU)."""
+        """uint8 [F, H, W, 3] clips of one shape -> latents [128, F', H', W'] (stored video dtype, CPU)."""
         import torch
 
         x = torch.from_numpy(np.stack(clips)).to(self.device)  # [B, F, H, W, 3]
-        # [0, 255] -> [-1, 1] in float32 (as the trainer's transforms do), then the VAE's dtype
+        # [0, 255] -> [-1, 1] in float32 (as the trainer's transforms do), then the dtype the VAE runs in
         x = x.permute(0, 4, 1, 2, 3).float().div(255.0).sub(0.5).div(0.5).to(self.video_dtype)
         with torch.inference_mode():
             out = self.video_encoder(x)
-        return [t.cpu() for t in out.unbind(0)]
+        return [t.to(self.video_stored).cpu() for t in out.unbind(0)]
 
     def audio(self, waves: Sequence[np.ndarray], rate: int) -> list[Any]:
-        """Mono float32 waves of one length at ``rate`` -> latents [8, T, 16] (audio dtype, CPU).
+        """Mono float32 waves of one length at ``rate`` -> latents [8, T, 16] (stored audio dtype, CPU).
         Mono is duplicated to the VAE's two channels; ltx-core resamples to 16 kHz and takes the mel."""
         import torch
         from ltx_core.types import Audio
@@ -280,7 +292,7 @@ class MediaEncoders:
         with torch.inference_mode():
             mel = self.audio_processor.waveform_to_mel(Audio(waveform=w, sampling_rate=rate))
             out = self.audio_encoder(mel.to(self.audio_dtype))
-        return [t.cpu() for t in out.unbind(0)]
+        return [t.to(self.audio_stored).cpu() for t in out.unbind(0)]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -434,7 +446,8 @@ class Verified:
 
 
 class Decoders:
-    """Audio VAE decoder + vocoder and video VAE decoder from the checkpoint, loaded once."""
+    """Audio VAE decoder + vocoder and video VAE decoder from the checkpoint, loaded once, to run in
+    ``video_dtype`` / ``audio_dtype`` (:func:`decoders` picks them as the encoders do)."""
 
     def __init__(self, checkpoint: Path, device: str, video_dtype: Any, audio_dtype: Any) -> None:
         from ltxvoice.models.ltx import load_ltx_components
@@ -463,6 +476,12 @@ class Decoders:
         with torch.inference_mode():
             out = self.video_decoder(latents[None].to(self.device, self.video_dtype))
         return out[0].float().permute(1, 2, 3, 0).cpu().numpy()
+
+
+def decoders(params: EncodeParams, device: str) -> Decoders:
+    """The decoders of ``params.checkpoint``, running in the dtypes the encoders run in."""
+    return Decoders(params.checkpoint, device, compute_dtype(params, params.video_dtype, device),
+                    compute_dtype(params, params.audio_dtype, device))
 
 
 def _pitch(samples: np.ndarray, rate: int, target: float | None) -> float:
