@@ -2,11 +2,16 @@
 
 Importing this package points Prefect at a project-local home (``.prefect/`` in the folder the
 pipeline runs from, where dvc.yaml is) and its embedded, ephemeral API, unless the environment
-already says otherwise, so nothing needs a server.
+already says otherwise, so nothing needs a server. It first caps the numerical libraries' CPU
+kernels (``ltxvoice.kernels``), before any of them loads, so stages give the same bits on any x86-64.
 """
 
 import os
 from pathlib import Path
+
+from ltxvoice import kernels
+
+kernels.pin()
 
 os.environ.setdefault("PREFECT_HOME", str(Path.cwd() / ".prefect"))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

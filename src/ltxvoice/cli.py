@@ -10,9 +10,13 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-import typer
+from ltxvoice import kernels
 
-from ltxvoice.config import ParamsError, load_params
+kernels.pin()  # before NumPy or PyTorch loads: the single-file tools give the numbers the stages give
+
+import typer  # noqa: E402
+
+from ltxvoice.config import ParamsError, load_params  # noqa: E402
 
 app = typer.Typer(
     name="ltxvoice",

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 from rich.table import Table
 
+from ltxvoice import kernels
 from ltxvoice.records import Quarantined, quarantine_counts
 
 MARKER = ".ltxvoice-stage"
@@ -60,8 +61,10 @@ def write_json(path: Path, data: Mapping[str, Any]) -> Path:
 
 
 def write_provenance(path: Path, stage: str, params: BaseModel, tools: Mapping[str, str]) -> Path:
-    """Record what made a stage's artifacts: its params section and the versions of its tools."""
-    return write_json(path, {"stage": stage, "params": params.model_dump(mode="json"), "versions": dict(tools)})
+    """Record what made a stage's artifacts: its params section, the versions of its tools and the CPU
+    kernels the numerical libraries were held to (``ltxvoice.kernels``)."""
+    return write_json(path, {"stage": stage, "params": params.model_dump(mode="json"), "versions": dict(tools),
+                             "cpu_kernels": kernels.describe()})
 
 
 @dataclass
