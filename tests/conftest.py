@@ -1,5 +1,11 @@
 from __future__ import annotations
 
+# Before anything imports NumPy or PyTorch: the tests run on the same capped kernels as the stages'
+# own processes, so an output made in-process matches one made by `python -m flows.<stage>`.
+from ltxvoice import kernels
+
+kernels.pin()
+
 import os
 import shutil
 from pathlib import Path
@@ -11,6 +17,7 @@ from tests import fixtures
 ROOT = Path(__file__).resolve().parents[1]
 
 os.environ.setdefault("PREFECT_HOME", str(ROOT / ".prefect" / "tests"))
+Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)  # Prefect makes only the last level
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
