@@ -131,6 +131,10 @@ def main() -> int:  # noqa: PLR0915
         f"**{per_clip:.1f} s**, "
         f"{60 / per_clip:.1f} clips/min.",
     ]
+    if not args.bf16:
+        lines.append("bfloat16 was not timed (`--bf16` times it): without native bf16 (AVX512-BF16/AMX) its Conv3d "
+                     "runs ~240x slower than float32, which is why the stage's `compute_dtype: auto` picks float32 "
+                     "on a CPU.")
     if flow_s is not None:
         lines.append(f"The whole flow (`python -m flows.encode`, new process: imports, Prefect's ephemeral server, "
                      f"model loading, {args.clips} clips, no decoded-latent check): {flow_s:.1f} s.")
