@@ -19,7 +19,9 @@ benchmarks/encode_gpu.py measures the full-size encoders.
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -38,6 +40,7 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "300")
 
 def main() -> int:  # noqa: PLR0915
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--keep", action="store_true", help="keep the scratch folder (clips, models, outputs)")
     parser.add_argument("--clips", type=int, default=3)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "encode_cpu.md"))
     parser.add_argument("--no-flow", action="store_true", help="skip timing the whole Prefect flow")
@@ -55,6 +58,8 @@ def main() -> int:  # noqa: PLR0915
 
     load_before = os.getloadavg()
     work = Path(tempfile.mkdtemp(prefix="encode-bench-"))
+    if not args.keep:  # the clips and models are scratch: gone when the benchmark ends
+        atexit.register(shutil.rmtree, work, ignore_errors=True)
     print(f"clips and models in {work}", flush=True)
     t = time.perf_counter()
     manifest = fixtures.caption_manifest(work / "caption", [(f"c{i}", 256, 256, 121) for i in range(args.clips)])

@@ -18,6 +18,7 @@ table I/O, provenance and the select report. Then, on the same clips, one thread
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import shutil
 import subprocess
@@ -37,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--keep", action="store_true", help="keep the scratch folder (clips, models, outputs)")
     ap.add_argument("--clips", type=int, default=104)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--engine", default="psola")
@@ -54,6 +56,8 @@ def main() -> None:
     from ltxvoice.config import parse_params
 
     work = Path(tempfile.mkdtemp(prefix="ltxvoice-bench-"))
+    if not args.keep:  # the clips and models are scratch: gone when the benchmark ends
+        atexit.register(shutil.rmtree, work, ignore_errors=True)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["runner"]["workers"] = args.workers
     params["demo"].update(count=args.clips, bad_files=False, whisper_share=0.0)

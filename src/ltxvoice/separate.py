@@ -15,8 +15,10 @@ import logging
 import os
 import shutil
 import tempfile
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -56,40 +58,57 @@ def model_fingerprint(params: SeparateParams) -> str:
     return content_id(*digests, params.segment_size, params.overlap)
 
 
-class VocalSeparator:
-    """audio-separator's Separator, loaded once, turning one mono WAV into (vocals, other) at its rate."""
+def load_separator(params: SeparateParams, output_dir: Path) -> Any:
+    """audio-separator's Separator with ``params.model`` loaded, writing its stems to ``output_dir``;
+    RuntimeError (not the exit audio-separator calls) when the checkpoint does not fit its yaml."""
+    # audio-separator switches off Python warnings for the whole process when its log level is
+    # above DEBUG; keep the caller's filters.
+    import warnings
 
-    def __init__(self, params: SeparateParams) -> None:
-        model_files(params)
-        ensure_offline_checks(params.model_dir)
-        # audio-separator switches off Python warnings for the whole process when its log level is
-        # above DEBUG; keep the caller's filters.
-        import warnings
-
-        saved = warnings.filters[:]
+    saved = warnings.filters[:]
+    try:
         from audio_separator.separator import Separator
 
-        self._tmp = Path(tempfile.mkdtemp(prefix="ltxvoice-separate-"))
-        self._separator = Separator(
+        separator = Separator(
             log_level=logging.ERROR,
             model_file_dir=str(params.model_dir),
-            output_dir=str(self._tmp),
+            output_dir=str(output_dir),
             output_format="WAV",
             sample_rate=44100,
             use_soundfile=True,
             mdxc_params={"segment_size": params.segment_size, "override_model_segment_size": True,
                          "batch_size": 1, "overlap": params.overlap, "pitch_shift": 0},
         )
+        separator.load_model(params.model)
+    except SystemExit:
+        raise RuntimeError(
+            f"audio-separator could not load {params.model_dir / params.model}: the checkpoint does not "
+            "match its yaml (see the log above)"
+        ) from None
+    finally:
+        warnings.filters[:] = saved
+    return separator
+
+
+class VocalSeparator:
+    """audio-separator's Separator, loaded once, turning one mono WAV into (vocals, other) at its rate."""
+
+    def __init__(self, params: SeparateParams) -> None:
+        model_files(params)
+        ensure_offline_checks(params.model_dir)
+        # The stems go to a scratch folder of this separator's own, removed when it is closed or
+        # collected, at the process's exit, or at once when loading fails.
+        self._tmp = Path(tempfile.mkdtemp(prefix="ltxvoice-separate-"))
+        self._cleanup = weakref.finalize(self, shutil.rmtree, self._tmp, ignore_errors=True)
         try:
-            # Its loader calls sys.exit on a checkpoint that does not fit the model: make that an error.
-            self._separator.load_model(params.model)
-        except SystemExit:
-            raise RuntimeError(
-                f"audio-separator could not load {params.model_dir / params.model}: the checkpoint does not "
-                "match its yaml (see the log above)"
-            ) from None
-        finally:
-            warnings.filters[:] = saved
+            self._separator = load_separator(params, self._tmp)
+        except BaseException:
+            self._cleanup()
+            raise
+
+    def close(self) -> None:
+        """Remove the scratch folder now."""
+        self._cleanup()
 
     def __call__(self, audio: Path) -> tuple[np.ndarray, np.ndarray, int]:
         stem = content_id(audio.resolve(), os.getpid(), id(self))
@@ -114,6 +133,17 @@ def to_rate(samples: np.ndarray, rate: int, target: int, length: int) -> np.ndar
     return np.concatenate([samples, np.zeros(length - samples.size, np.float32)])
 
 
+def cache_paths(cache_dir: Path, audio_sha256: str, fingerprint: str) -> list[Path]:
+    """Where the stems of this audio (by content) under this model and settings are cached."""
+    key = content_id(audio_sha256, fingerprint)
+    return [cache_dir / f"{key}.vocals.wav", cache_dir / f"{key}.other.wav"]
+
+
+def is_cached(cache_dir: Path, audio_sha256: str, fingerprint: str) -> bool:
+    """Both stems are in the cache: the clip needs no model."""
+    return all(p.is_file() for p in cache_paths(cache_dir, audio_sha256, fingerprint))
+
+
 def separate_clip(
     clip_id: str,
     audio_path: Path,
@@ -128,9 +158,8 @@ def separate_clip(
     if not params.enabled:
         return Separated(separation_model="none", vocals_path=str(audio_path), other_path=None)
     vocals_out, other_out = out_dir / f"{clip_id}.vocals.wav", out_dir / f"{clip_id}.other.wav"
-    key = content_id(audio_sha256, fingerprint)
-    cached = [cache_dir / f"{key}.vocals.wav", cache_dir / f"{key}.other.wav"] if cache_dir else []
-    if cached and all(p.is_file() for p in cached):
+    cached = cache_paths(cache_dir, audio_sha256, fingerprint) if cache_dir else []
+    if cache_dir and is_cached(cache_dir, audio_sha256, fingerprint):
         shutil.copyfile(cached[0], vocals_out)
         shutil.copyfile(cached[1], other_out)
     else:

@@ -91,3 +91,47 @@ def test_caption_writes_the_trainer_dataset(chain: Path) -> None:
             assert (d / "caption/dataset" / entry[key]).is_file()
     for row in table.iter_rows(named=True):
         assert Path(row["reference_audio_path"]).read_bytes() == Path(row["tone_path"]).read_bytes()
+
+
+def test_separate_with_a_melband_roformer(chain: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The flow's model path, on a tiny random-weight checkpoint: stems at the clip's rate and length, the
+    model recorded, stems cached by content (a rerun needs no model), no scratch folder left behind."""
+    import gc
+    import tempfile
+
+    import tasks.separate
+    from ltxvoice.media import read_wav
+    from ltxvoice.models.roformer import write_tiny_melband_roformer
+
+    models = tmp_path / "models"
+    write_tiny_melband_roformer(models, seed=0)
+    params = yaml.safe_load((chain / "params.yaml").read_text())
+    params["separate"].update(model="vocals_mel_band_roformer.ckpt", model_dir=str(models))
+    p = tmp_path / "params.yaml"
+    p.write_text(yaml.safe_dump(params))
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    ingest = chain / "data/ingest"
+
+    metrics = separate(params_path=str(p), upstream=str(ingest), out=str(tmp_path / "a"), cache=str(tmp_path / "cache"))
+    table = pl.read_parquet(tmp_path / "a/clips.parquet")
+    assert metrics["separated"] == table.height == 3
+    assert set(table["separation_model"]) == {"vocals_mel_band_roformer.ckpt"}
+    for row in table.iter_rows(named=True):
+        mix, rate = read_wav(Path(row["audio_path"]))
+        for key in ("vocals_path", "other_path"):
+            stem, stem_rate = read_wav(Path(row[key]))
+            assert stem_rate == rate and stem.size == mix.size
+    assert len(list((tmp_path / "cache").iterdir())) == 6
+    gc.collect()
+    assert not list(scratch.iterdir())
+
+    def no_model(*args: object) -> None:
+        raise AssertionError("the model was loaded although every clip's stems are cached")
+
+    monkeypatch.setattr(tasks.separate, "_separator", no_model)
+    separate(params_path=str(p), upstream=str(ingest), out=str(tmp_path / "b"), cache=str(tmp_path / "cache"))
+    again = pl.read_parquet(tmp_path / "b/clips.parquet")
+    for a, b in zip(table.iter_rows(named=True), again.iter_rows(named=True), strict=True):
+        assert Path(a["vocals_path"]).read_bytes() == Path(b["vocals_path"]).read_bytes()

@@ -3,7 +3,9 @@ checkpoint + yaml generated here, with the network made unreachable."""
 
 from __future__ import annotations
 
+import gc
 import socket
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +63,8 @@ def test_real_separation_path_runs_offline(model_dir: Path, tmp_path: Path, no_n
     src = write_wav(tmp_path / "mix.wav", mix, rate)
     out = tmp_path / "out"
     out.mkdir()
-    result = separate.separate_clip("c1", src, sha256_file(src), params, out, separate.VocalSeparator(params),
+    separator = separate.VocalSeparator(params)
+    result = separate.separate_clip("c1", src, sha256_file(src), params, out, separator,
                                     tmp_path / "cache", separate.model_fingerprint(params))
     assert result.separation_model == "vocals_mel_band_roformer.ckpt"
     vocals, r1 = read_wav(Path(result.vocals_path))
@@ -73,6 +76,12 @@ def test_real_separation_path_runs_offline(model_dir: Path, tmp_path: Path, no_n
     again = separate.separate_clip("c2", src, sha256_file(src), params, out, None, tmp_path / "cache",
                                    separate.model_fingerprint(params))
     assert sha256_file(Path(again.vocals_path)) == sha256_file(Path(result.vocals_path))
+    # the separator's scratch folder (audio-separator's stem files) goes with it
+    scratch = separator._tmp
+    assert scratch.is_dir() and not list(scratch.iterdir())
+    del separator
+    gc.collect()
+    assert not scratch.exists()
 
 
 def test_missing_model_files_are_named(tmp_path: Path) -> None:
@@ -85,9 +94,14 @@ def test_model_none_is_explicit(tmp_path: Path) -> None:
     assert result == separate.Separated(separation_model="none", vocals_path=str(tmp_path / "a.wav"), other_path=None)
 
 
-def test_broken_checkpoint_is_an_error_not_an_exit(model_dir: Path, tmp_path: Path) -> None:
+def test_broken_checkpoint_is_an_error_not_an_exit(model_dir: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     bad = tmp_path / "m"
     write_tiny_melband_roformer(bad, seed=0)
     torch.save({"nonsense.weight": torch.zeros(2)}, bad / "vocals_mel_band_roformer.ckpt")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     with pytest.raises(RuntimeError, match="could not load"):
         separate.VocalSeparator(SeparateParams(model_dir=bad))
+    assert not list(scratch.iterdir())  # no scratch folder left behind
