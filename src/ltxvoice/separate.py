@@ -159,7 +159,7 @@ def separate_clip(
         return Separated(separation_model="none", vocals_path=str(audio_path), other_path=None)
     vocals_out, other_out = out_dir / f"{clip_id}.vocals.wav", out_dir / f"{clip_id}.other.wav"
     cached = cache_paths(cache_dir, audio_sha256, fingerprint) if cache_dir else []
-    if cache_dir and is_cached(cache_dir, audio_sha256, fingerprint):
+    if cached and all(p.is_file() for p in cached):
         shutil.copyfile(cached[0], vocals_out)
         shutil.copyfile(cached[1], other_out)
     else:
