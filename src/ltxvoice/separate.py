@@ -96,8 +96,8 @@ class VocalSeparator:
     def __init__(self, params: SeparateParams) -> None:
         model_files(params)
         ensure_offline_checks(params.model_dir)
-        # The stems go to a scratch folder of this separator's own, removed when it is closed or
-        # collected, at the process's exit, or at once when loading fails.
+        # The stems go to a scratch folder of this separator's own, removed when the separator is
+        # collected (the stage's worker threads end), at the process's exit, or at once when loading fails.
         self._tmp = Path(tempfile.mkdtemp(prefix="ltxvoice-separate-"))
         self._cleanup = weakref.finalize(self, shutil.rmtree, self._tmp, ignore_errors=True)
         try:
@@ -105,10 +105,6 @@ class VocalSeparator:
         except BaseException:
             self._cleanup()
             raise
-
-    def close(self) -> None:
-        """Remove the scratch folder now."""
-        self._cleanup()
 
     def __call__(self, audio: Path) -> tuple[np.ndarray, np.ndarray, int]:
         stem = content_id(audio.resolve(), os.getpid(), id(self))
