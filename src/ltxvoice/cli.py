@@ -206,6 +206,51 @@ def params_check(params: Path = PARAMS_OPT) -> None:
     typer.echo(f"{params}: ok ({', '.join(sections)})")
 
 
+deps_app = typer.Typer(help="A stage's code is one of its deps: check or write the code deps of dvc.yaml files.",
+                       no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(deps_app, name="deps")
+DVC_FILES_ARG = typer.Argument(None, help="dvc.yaml files (default: the project's, the root one and the recipes').")
+
+
+def _dvc_files(files: list[Path] | None) -> tuple[Path, list[Path]]:
+    from ltxvoice import codedeps
+
+    root = Path.cwd()
+    return root, [f.resolve().relative_to(root) for f in files] if files else codedeps.dvc_files(root)
+
+
+@deps_app.command("check")
+def deps_check(files: list[Path] = DVC_FILES_ARG) -> None:
+    """Compare every stage's code deps with the import closure of its command (`python -m flows.<stage>`):
+    one line per file a stage runs but does not declare, or declares but does not run. Exit 1 if any."""
+    from ltxvoice import codedeps
+
+    root, found = _dvc_files(files)
+    try:
+        problems = codedeps.check(root, found)
+    except codedeps.CodeDepsError as exc:
+        raise _fail(f"deps: {exc}") from None
+    for problem in problems:
+        typer.echo(str(problem), err=True)
+    if problems:
+        raise typer.Exit(1)
+    typer.echo(f"code deps match the import closures in {', '.join(str(f) for f in found)}")
+
+
+@deps_app.command("write")
+def deps_write(files: list[Path] = DVC_FILES_ARG) -> None:
+    """Write each stage's code deps (its command's import closure) into the dvc.yaml files; every other line
+    stays as it is. Run it after adding or removing an import, then `dvc status` shows what it reruns."""
+    from ltxvoice import codedeps
+
+    root, found = _dvc_files(files)
+    try:
+        changed = codedeps.write(root, found)
+    except codedeps.CodeDepsError as exc:
+        raise _fail(f"deps: {exc}") from None
+    typer.echo(f"updated {', '.join(str(f) for f in changed)}" if changed else "code deps already up to date")
+
+
 @app.command("tiny-models")
 def tiny_models(
     params: Path = PARAMS_OPT,
