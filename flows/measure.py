@@ -11,7 +11,7 @@ from prefect import flow
 from flows.common import finish, read_manifest, run_flow, stage_params
 from ltxvoice import measure as lib
 from ltxvoice.config import MeasureParams
-from ltxvoice.records import add_columns
+from ltxvoice.records import add_columns, from_frame
 from ltxvoice.stage import StageResult, versions
 from tasks.common import map_rows
 from tasks.measure import measure_row
@@ -22,7 +22,7 @@ def measure(params_path: str = "params.yaml", upstream: str = "data/separate", o
     """Measure every clip's median F0 (Praat and WORLD), voicing and formants."""
     params, cfg = stage_params(params_path, MeasureParams)
     clips = read_manifest(Path(upstream) / "clips.parquet", "measure")
-    rows = clips.to_dicts()
+    rows = from_frame(clips, lib.MeasureInput)
     done, quarantined = map_rows(measure_row, rows, stage="measure", runner=params.runner, path_key="vocals_path",
                                  desc="measure", params=cfg)
     table = add_columns(clips, done, lib.Measured)

@@ -12,7 +12,7 @@ from flows.common import finish, read_manifest, run_flow, stage_params
 from ltxvoice import prepare as lib
 from ltxvoice.config import PrepareParams
 from ltxvoice.media import ffmpeg_version
-from ltxvoice.records import add_columns
+from ltxvoice.records import add_columns, from_frame
 from ltxvoice.stage import StageResult, prepare_output_dir, versions
 from tasks.common import map_rows
 from tasks.prepare import prepare_row
@@ -25,7 +25,7 @@ def prepare(params_path: str = "params.yaml", upstream: str = "data/separate", o
     clips = read_manifest(Path(upstream) / "clips.parquet", "prepare")
     out_dir = Path(out)
     media = prepare_output_dir(out_dir / "clips", "prepare")
-    rows = clips.to_dicts()
+    rows = from_frame(clips, lib.PrepareInput)
     done, quarantined = map_rows(prepare_row, rows, stage="prepare", runner=params.runner, path_key="audio_path",
                                  desc="prepare", params=cfg, out_dir=media)
     table = add_columns(clips, done, lib.Prepared)

@@ -12,7 +12,7 @@ from prefect import flow
 from flows.common import finish, read_manifest, run_flow, stage_params
 from ltxvoice import select as lib
 from ltxvoice.config import SelectParams
-from ltxvoice.records import Quarantined, add_columns
+from ltxvoice.records import Quarantined, add_columns, from_frame
 from ltxvoice.stage import StageResult, versions
 from tasks.common import map_rows
 from tasks.select import select_row
@@ -26,7 +26,7 @@ def select(params_path: str = "params.yaml", upstream: str = "data/tones", left_
     clips = read_manifest(Path(upstream) / "clips.parquet", "select")
     earlier = read_manifest(Path(left_out) / "quarantine.parquet", "select")
     out_dir = Path(out)
-    rows = clips.to_dicts()
+    rows = from_frame(clips, lib.SelectInput)
     done, failed = map_rows(select_row, rows, stage="select", runner=params.runner, path_key="shifted_vocals_path",
                             desc="select", params=cfg, measure=params.measure)
     pairs = add_columns(clips, done, lib.Selected)

@@ -10,7 +10,7 @@ from prefect import flow
 from flows.common import check_dvc_deps, finish, pipeline_file, read_manifest, run_flow, stage_params
 from ltxvoice import separate as lib
 from ltxvoice.config import SeparateParams
-from ltxvoice.records import add_columns
+from ltxvoice.records import add_columns, from_frame
 from ltxvoice.stage import StageError, StageResult, prepare_output_dir, versions
 from tasks.common import map_rows
 from tasks.separate import separate_row
@@ -24,7 +24,7 @@ def separate(params_path: str = "params.yaml", upstream: str = "data/ingest", ou
     clips = read_manifest(Path(upstream) / "clips.parquet", "separate")
     out_dir = Path(out)
     stems = prepare_output_dir(out_dir / "stems", "separate")
-    rows = clips.to_dicts()
+    rows = from_frame(clips, lib.SeparateInput)
     if cfg.enabled:
         try:
             fingerprint = lib.model_fingerprint(cfg)
@@ -35,7 +35,7 @@ def separate(params_path: str = "params.yaml", upstream: str = "data/ingest", ou
                                      desc="separate", params=cfg, out_dir=stems, cache_dir=Path(cache),
                                      fingerprint=fingerprint)
     else:
-        done = {r["clip_id"]: lib.separate_clip(r["clip_id"], Path(r["audio_path"]), r["audio_sha256"], cfg, stems, None)
+        done = {r.clip_id: lib.separate_clip(r.clip_id, Path(r.audio_path), r.audio_sha256, cfg, stems, None)
                 for r in rows}
         quarantined = []
     table = add_columns(clips, done, lib.Separated)

@@ -11,7 +11,7 @@ from flows.common import finish, read_manifest, run_flow, stage_params
 from ltxvoice import shift as lib
 from ltxvoice.config import ShiftParams
 from ltxvoice.media import ffmpeg_version
-from ltxvoice.records import Quarantined, add_columns
+from ltxvoice.records import Quarantined, add_columns, from_frame
 from ltxvoice.stage import StageResult, prepare_output_dir, versions, write_json
 from tasks.common import map_rows
 from tasks.shift import shift_row
@@ -30,7 +30,7 @@ def shift(params_path: str = "params.yaml", upstream: str = "data/measure", out:
     out_dir = Path(out)
     clip_dir = prepare_output_dir(out_dir / "clips", "shift")
     plan = lib.plan_targets(dict(zip(clips["clip_id"], clips["f0_hz"])), cfg)
-    rows = [r for r in clips.to_dicts() if r["clip_id"] in plan.targets]
+    rows = [r for r in from_frame(clips, lib.ShiftInput) if r.clip_id in plan.targets]
     quarantined = [Quarantined("shift", r["audio_path"], r["clip_id"], plan.dropped[r["clip_id"]],
                                _WHY[plan.dropped[r["clip_id"]]]) for r in clips.to_dicts() if r["clip_id"] in plan.dropped]
     done, failed = map_rows(shift_row, rows, stage="shift", runner=params.runner, path_key="vocals_path",

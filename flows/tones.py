@@ -10,7 +10,7 @@ from prefect import flow
 from flows.common import finish, read_manifest, run_flow, stage_params
 from ltxvoice import tones as lib
 from ltxvoice.config import TonesParams
-from ltxvoice.records import add_columns
+from ltxvoice.records import add_columns, from_frame
 from ltxvoice.stage import StageResult, prepare_output_dir, versions
 from tasks.common import map_rows
 from tasks.tones import tone_row
@@ -23,7 +23,7 @@ def tones(params_path: str = "params.yaml", upstream: str = "data/shift", out: s
     clips = read_manifest(Path(upstream) / "clips.parquet", "tones")
     out_dir = Path(out)
     tone_dir = prepare_output_dir(out_dir / "tones", "tones")
-    rows = clips.to_dicts()
+    rows = from_frame(clips, lib.TonesInput)
     done, quarantined = map_rows(tone_row, rows, stage="tones", runner=params.runner, path_key="target_audio_path",
                                  desc="tones", params=cfg, out_dir=tone_dir)
     table = add_columns(clips, done, lib.Tone)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from prefect import Task, task
@@ -118,9 +118,13 @@ def failure_row(stage: str, path: str, exc: BaseException, retries: int, item_id
     )
 
 
+def _field(row: Any, name: str) -> Any:
+    return row[name] if isinstance(row, Mapping) else getattr(row, name)
+
+
 def map_rows(
     task: Task[..., T],
-    rows: Sequence[dict[str, Any]],
+    rows: Sequence[Any],
     *,
     stage: str,
     runner: RunnerParams,
@@ -128,14 +132,16 @@ def map_rows(
     desc: str,
     **kwargs: Any,
 ) -> tuple[dict[str, T], list[Quarantined]]:
-    """Run ``task(row, **kwargs)`` for every manifest row; {clip_id: result} for the rows that worked,
-    a quarantine row (naming ``row[path_key]``) for each that did not."""
+    """Run ``task(row, **kwargs)`` for every manifest row (a stage's input record, or a mapping);
+    {clip_id: result} for the rows that worked, a quarantine row (naming the row's ``path_key``) for
+    each that did not."""
     done: dict[str, T] = {}
     quarantined: list[Quarantined] = []
     for row, result in zip(rows, run_mapped(task, rows, runner=runner, desc=desc, **kwargs)):
+        clip_id = _field(row, "clip_id")
         if isinstance(result, BaseException):
-            quarantined.append(failure_row(stage, str(row[path_key]), result, runner.retries, row["clip_id"]))
+            quarantined.append(failure_row(stage, str(_field(row, path_key)), result, runner.retries, clip_id))
         else:
-            done[row["clip_id"]] = result
+            done[clip_id] = result
     return done, quarantined
 

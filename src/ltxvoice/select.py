@@ -42,6 +42,18 @@ UNMEASURABLE = "unmeasurable"
 
 
 @dataclass(frozen=True)
+class SelectInput:
+    """The columns ``select`` reads of a pair (the tones stage's table)."""
+
+    clip_id: str
+    vocals_path: str
+    shifted_vocals_path: str
+    target_hz: float
+    voiced_seconds: float
+    voiced_fraction: float
+
+
+@dataclass(frozen=True)
 class Selected:
     """Columns ``select`` adds."""
 

@@ -31,6 +31,15 @@ STAGE = "separate"
 
 
 @dataclass(frozen=True)
+class SeparateInput:
+    """The columns ``separate`` reads of a clip (the ingest stage's table)."""
+
+    clip_id: str
+    audio_path: str
+    audio_sha256: str
+
+
+@dataclass(frozen=True)
 class Separated:
     """Columns ``separate`` adds to a clip."""
 

@@ -37,6 +37,17 @@ PITCH_EXTREME = "pitch_extreme"
 
 
 @dataclass(frozen=True)
+class ShiftInput:
+    """The columns ``shift`` reads of a clip (the measure stage's table)."""
+
+    clip_id: str
+    f0_hz: float
+    vocals_path: str
+    other_path: str | None
+    video_path: str | None
+
+
+@dataclass(frozen=True)
 class Planned:
     """A clip's target."""
 
