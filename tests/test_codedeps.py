@@ -200,3 +200,24 @@ def _appended(root: Path, names: list[str]):  # type: ignore[no-untyped-def]
     finally:
         for name, data in saved.items():
             (root / name).write_bytes(data)
+
+
+def test_a_stage_is_found_by_its_one_name() -> None:
+    """Every stage of every dvc.yaml has, under its own name, a params.yaml section, a flow that its
+    command runs, a task module and a library module (or package)."""
+    from ltxvoice.config import Params
+
+    problems = []
+    for dvc_yaml in codedeps.dvc_files(ROOT):
+        for stage in codedeps.read_stages(ROOT / dvc_yaml, ROOT):
+            name = stage.name
+            if stage.module != f"flows.{name}":
+                problems.append(f"{dvc_yaml}: {name}: command runs {stage.module}, not flows.{name}")
+            for path in (f"flows/{name}.py", f"tasks/{name}.py"):
+                if not (ROOT / path).is_file():
+                    problems.append(f"{dvc_yaml}: {name}: no {path}")
+            if not ((ROOT / f"src/ltxvoice/{name}.py").is_file() or (ROOT / f"src/ltxvoice/{name}/__init__.py").is_file()):
+                problems.append(f"{dvc_yaml}: {name}: no src/ltxvoice/{name}.py")
+            if name not in Params.model_fields:
+                problems.append(f"{dvc_yaml}: {name}: no params section '{name}'")
+    assert not problems, "\n".join(problems)
