@@ -65,7 +65,7 @@ def show(summary: Summary) -> None:
     console.print(summary.table())
 
 
-def task_runner(runner: RunnerParams) -> TaskRunner:
+def task_runner(runner: RunnerParams) -> TaskRunner[Any]:
     """The task runner ``params.runner`` asks for: a thread pool of ``workers`` threads, or a Dask
     cluster (``kind: dask``): the one at ``dask_address``, or a local one of ``workers`` single-thread
     processes. Work in flight stays bounded by ``workers`` either way (tasks.common.run_mapped)."""

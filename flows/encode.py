@@ -31,9 +31,9 @@ def encode(params_path: str = "params.yaml", upstream: str = "data/caption", out
     except ValueError as exc:
         raise StageError(f"encode: {exc}") from None
     # every file the stage reads must be a DVC dep, or a change to it would not rerun the stage
-    media = {Path(p).parent for col in ("train_video_path", "train_audio_path", "reference_audio_path")
-             for p in clips[col].drop_nulls().unique().to_list()}
-    check_dvc_deps("encode", [cfg.checkpoint, cfg.text_encoder, *sorted(media)], pipeline_file(params_path))
+    folders = {Path(p).parent for col in ("train_video_path", "train_audio_path", "reference_audio_path")
+               for p in clips[col].drop_nulls().unique().to_list()}
+    check_dvc_deps("encode", [cfg.checkpoint, cfg.text_encoder, *sorted(folders)], pipeline_file(params_path))
     try:
         fingerprints = lib.check_models(cfg)
     except (FileNotFoundError, ValueError) as exc:

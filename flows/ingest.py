@@ -31,25 +31,25 @@ def ingest(params_path: str = "params.yaml", out: str = "data/ingest") -> dict:
     candidates, quarantined = lib.scan(cfg)
     sources: list[lib.Source] = []
     described = run_mapped(describe_source, candidates, runner=params.runner, desc="ingest: hash")
-    for path, result in zip(candidates, described):
-        if isinstance(result, BaseException):
-            quarantined.append(failure_row("ingest", str(path), result, params.runner.retries))
-        elif isinstance(result, Quarantined):
-            quarantined.append(result)
+    for path, found in zip(candidates, described):
+        if isinstance(found, BaseException):
+            quarantined.append(failure_row("ingest", str(path), found, params.runner.retries))
+        elif isinstance(found, Quarantined):
+            quarantined.append(found)
         else:
-            sources.append(result)
+            sources.append(found)
     sources, copies = lib.dedupe(sources)
     quarantined += copies
 
     clips_dir = prepare_output_dir(out_dir / "clips", "ingest")
     clips: list[lib.Clip] = []
     cut = run_mapped(cut_source, sources, runner=params.runner, desc="ingest: cut", params=cfg, out_dir=clips_dir)
-    for src, result in zip(sources, cut):
-        if isinstance(result, BaseException):
-            quarantined.append(failure_row("ingest", src.path, result, params.runner.retries))
+    for src, made in zip(sources, cut):
+        if isinstance(made, BaseException):
+            quarantined.append(failure_row("ingest", src.path, made, params.runner.retries))
         else:
-            clips += result.clips
-            quarantined += result.quarantined
+            clips += made.clips
+            quarantined += made.quarantined
 
     inputs = len(candidates) + sum(q.reason == lib.UNSUPPORTED for q in quarantined)
     tools = {**versions("ffmpeg-python", "polars", "numpy", "soundfile"), "ffmpeg": ffmpeg_version()}

@@ -27,7 +27,7 @@ def measure(params_path: str = "params.yaml", upstream: str = "data/separate", o
                                  desc="measure", params=cfg)
     table = add_columns(clips, done, lib.Measured)
     voiced = [m for m in done.values() if math.isfinite(m.f0_hz)]
-    extra = {"with_pitch": len(voiced)}
+    extra: dict[str, float | int] = {"with_pitch": len(voiced)}
     if voiced:
         extra["max_abs_disagreement_cents"] = round(max(abs(m.f0_disagreement_cents) for m in voiced
                                                         if math.isfinite(m.f0_disagreement_cents)), 2)

@@ -57,7 +57,7 @@ def run_mapped(
         for count, start in submit:
             slots.acquire()
             future = start()
-            future.add_done_callback(lambda _, n=count: (slots.release(), bar.update(n)))
+            future.add_done_callback(_progress(slots, bar, count))
             futures.append((count, future))
         results: list[Any] = []
         for count, future in futures:
@@ -67,6 +67,16 @@ def run_mapped(
                 outcome = exc if size == 1 else [exc] * count
             results.extend([outcome] if size == 1 else outcome)
     return results
+
+
+def _progress(slots: threading.BoundedSemaphore, bar: tqdm, count: int) -> Callable[[Any], None]:
+    """A finished task run frees its slot and moves the bar by its items."""
+
+    def done(_: Any) -> None:
+        slots.release()
+        bar.update(count)
+
+    return done
 
 
 def batches(items: Sequence[T], size: int, workers: int) -> list[list[T]]:
@@ -137,7 +147,8 @@ def map_rows(
     each that did not."""
     done: dict[str, T] = {}
     quarantined: list[Quarantined] = []
-    for row, result in zip(rows, run_mapped(task, rows, runner=runner, desc=desc, **kwargs)):
+    results: list[T | BaseException] = run_mapped(task, rows, runner=runner, desc=desc, **kwargs)
+    for row, result in zip(rows, results):
         clip_id = _field(row, "clip_id")
         if isinstance(result, BaseException):
             quarantined.append(failure_row(stage, str(_field(row, path_key)), result, runner.retries, clip_id))

@@ -25,7 +25,7 @@ def log(line: str) -> None:
 def step(name: str, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     """A :class:`ltxvoice.pipeline.Step`: the step runs as task ``pipeline-<name>`` (its own run, state
     and log in the UI)."""
-    return task(fn, name=f"pipeline-{name}", cache_policy=NO_CACHE)(*args, **kwargs)
+    return task(name=f"pipeline-{name}", cache_policy=NO_CACHE)(fn)(*args, **kwargs)
 
 
 @task(name="pipeline-publish", cache_policy=NO_CACHE)

@@ -16,7 +16,7 @@ kernels.pin()  # before NumPy or PyTorch loads: the single-file tools give the n
 
 import typer  # noqa: E402
 
-from ltxvoice.config import ParamsError, load_params  # noqa: E402
+from ltxvoice.config import Params, ParamsError, load_params  # noqa: E402
 
 app = typer.Typer(
     name="ltxvoice",
@@ -173,7 +173,7 @@ def tone(
     typer.echo(f"{out}: {seconds:g} s at {f0:g} Hz, timbre {timbre}")
 
 
-def _load_audio(path: Path):  # type: ignore[no-untyped-def]
+def _load_audio(path: Path):
     """Any audio or video file as mono float at 48 kHz (WAVs at their own rate)."""
     from ltxvoice.media import MediaError, probe, read_audio, read_wav
 
@@ -365,7 +365,7 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _checked_params(params: Path):  # type: ignore[no-untyped-def]
+def _checked_params(params: Path) -> Params:
     try:
         return load_params(params)
     except ParamsError as exc:

@@ -139,12 +139,13 @@ def dvc_log(sink: Callable[[str], None] | None) -> Iterator[None]:
     if sink is None:
         yield
         return
+    forward = sink
 
     class _Forward(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
             text = record.getMessage().strip()
             if text:
-                sink(text)
+                forward(text)
 
     log = logging.getLogger("dvc")
     saved = (list(log.handlers), log.level, log.propagate)
@@ -209,7 +210,7 @@ def metrics_snapshot(root: Path | str) -> dict[str, dict[str, Any]]:
     A metrics file that is missing or unreadable is left out."""
     with open_repo(root) as repo:
         shown = repo.metrics.show(hide_workspace=False, on_error="return")
-    rev = shown.get("workspace") or next(iter(shown.values()), {})
+    rev: Mapping[str, Any] = shown.get("workspace") or next(iter(shown.values()), {})
     out: dict[str, dict[str, Any]] = {}
     for path, entry in (rev.get("data") or {}).items():
         if isinstance(entry, Mapping) and isinstance(entry.get("data"), Mapping):

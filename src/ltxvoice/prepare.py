@@ -35,7 +35,8 @@ class PrepareInput:
     clip_id: str
     audio_path: str
     vocals_path: str | None
-    video_path: str
+    video_path: str | None
+    separation_model: str
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ def prepare_clip(row: PrepareInput, params: PrepareParams, out_dir: Path) -> Pre
     audio, before, gain_db = normalize(samples, params.audio_rate, params.loudness_lufs, params.max_peak_dbfs)
     audio_path = write_wav(out_dir / f"{clip_id}.wav", audio, params.audio_rate)
     video_path = None
-    if row.get("video_path"):
+    if row.video_path:
         video_path = mux_audio(Path(row.video_path), audio_path, out_dir / f"{clip_id}.mp4", params.audio_bitrate)
     peak = float(np.max(np.abs(audio)))
     return Prepared(
@@ -101,7 +102,7 @@ def prepare_clip(row: PrepareInput, params: PrepareParams, out_dir: Path) -> Pre
         prepared_video_path=str(video_path) if video_path else None,
         prepared_audio_sha256=sha256_file(audio_path),
         prepared_video_sha256=sha256_file(video_path) if video_path else None,
-        prepared_from="vocals" if params.audio == "vocals" and row.get("separation_model") != "none" else (
+        prepared_from="vocals" if params.audio == "vocals" and row.separation_model != "none" else (
             "mix" if params.audio == "mix" else "mix (separate.model none)"),
         prepared_rate=params.audio_rate,
         loudness_before_lufs=round(before, 3),

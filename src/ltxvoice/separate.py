@@ -95,7 +95,7 @@ def load_separator(params: SeparateParams, output_dir: Path) -> Any:
             "match its yaml (see the log above)"
         ) from None
     finally:
-        warnings.filters[:] = saved
+        warnings.filters[:] = saved  # type: ignore[index]  # typeshed says Sequence; it is the module's list
     return separator
 
 
