@@ -21,7 +21,7 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 start=$(date +%s)
 
 # 1. System tools: ffmpeg/ffprobe (media I/O), espeak-ng (demo speech), sox (audio checks).
-apt_pkgs=(ffmpeg espeak-ng sox alsa-utils git)
+apt_pkgs=(ffmpeg espeak-ng sox alsa-utils git make)
 missing=()
 for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -56,6 +56,7 @@ fi
 say "installing locked dependencies (requirements/lock.txt)"
 .venv/bin/uv pip sync -q --python .venv/bin/python "${torch_src[@]}" requirements/lock.txt
 .venv/bin/uv pip install -q --python .venv/bin/python --no-deps -e .
+.venv/bin/uv pip install -q --python .venv/bin/python --no-deps -r requirements/dev.txt   # ruff, mypy
 say "environment ready in $(( $(date +%s) - start )) s"
 
 if [ "$run_pipeline" -eq 1 ]; then

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 from prefect import flow
 
-from flows.common import check_dvc_deps, finish_stage, pipeline_file, read_manifest, run_flow, stage_params
+from flows.common import check_dvc_deps, finish, pipeline_file, read_manifest, run_flow, stage_params
 from ltxvoice import caption as lib
+from ltxvoice.config import CaptionParams
 from ltxvoice.models.asr import Transcript, Transcriber, backend_version, load_transcriber
 from ltxvoice.records import add_columns
-from ltxvoice.stage import StageError, prepare_output_dir, versions
+from ltxvoice.stage import StageError, StageResult, prepare_output_dir, versions
 from tasks.caption import caption_row
 from tasks.common import map_rows
 
@@ -37,8 +37,7 @@ def _serialized(transcriber: Transcriber) -> Transcriber:
 def caption(params_path: str = "params.yaml", upstream: str = "data/select/pairs.parquet",
             out: str = "data/caption") -> dict:
     """Caption every clip to train on (helium: the kept pairs) and write the trainers' dataset folder."""
-    started = time.perf_counter()
-    params, cfg = stage_params(params_path, "caption")
+    params, cfg = stage_params(params_path, CaptionParams)
     table = read_manifest(Path(upstream), "caption")
     if "kept" in table.columns:  # the select stage's pairs: only the kept ones are trained on
         table = table.filter(pl.col("kept"))
@@ -70,8 +69,9 @@ def caption(params_path: str = "params.yaml", upstream: str = "data/select/pairs
     ordered = [done[c] for c in result["clip_id"].to_list()]
     lib.write_dataset_files(ordered, dataset, cfg.template)
     sources = {s: sum(c.transcript_source == s for c in ordered) for s in ("sidecar", "asr")}
-    return finish_stage("caption", out_dir, result, quarantined, cfg, tools, started, len(rows),
-                        extra={f"transcripts_{k}": v for k, v in sources.items()})
+    return finish(out_dir, StageResult("caption", cfg, tools, inputs=len(rows), kept=result.height,
+                                       quarantined=quarantined, tables={"clips.parquet": result},
+                                       extra={f"transcripts_{k}": v for k, v in sources.items()}))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import contextvars
 import inspect
 import os
 import time
@@ -15,20 +16,24 @@ import polars as pl
 import yaml
 from prefect import Flow
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
-from pydantic import BaseModel
 from rich.console import Console
 
-from ltxvoice.config import Params, ParamsError, RunnerParams, load_params
-from ltxvoice.records import QUARANTINE_SORT, Quarantined, to_frame, write_table
-from ltxvoice.stage import StageError, Summary, first_few, write_json, write_provenance
+from ltxvoice.config import Params, ParamsError, RunnerParams, S, load_params
+from ltxvoice.records import quarantine_counts
+from ltxvoice.stage import StageError, StageResult, Summary, first_few, write_result
 
 console = Console(stderr=True)
 
 
-def stage_params(params_path: str | Path, stage: str) -> tuple[Params, Any]:
-    """Load and validate the whole params.yaml, then return it with the stage's own section."""
+_STARTED: contextvars.ContextVar[float] = contextvars.ContextVar("stage_started")
+
+
+def stage_params(params_path: str | Path, section: type[S]) -> tuple[Params, S]:
+    """Load and validate the whole params.yaml, then return it with the stage's own section. A stage
+    flow reads its params first, so its clock (the seconds its summary shows) starts here."""
+    _STARTED.set(time.perf_counter())
     params = load_params(params_path)
-    return params, params.require(stage)
+    return params, params.require(section)
 
 
 def pipeline_file(params_path: str | Path) -> Path:
@@ -60,7 +65,7 @@ def show(summary: Summary) -> None:
     console.print(summary.table())
 
 
-def task_runner(runner: RunnerParams) -> TaskRunner:
+def task_runner(runner: RunnerParams) -> TaskRunner[Any]:
     """The task runner ``params.runner`` asks for: a thread pool of ``workers`` threads, or a Dask
     cluster (``kind: dask``): the one at ``dask_address``, or a local one of ``workers`` single-thread
     processes. Work in flight stays bounded by ``workers`` either way (tasks.common.run_mapped)."""
@@ -137,7 +142,8 @@ def run_flow(flow: Flow, stage: str, argv: Sequence[str] | None = None) -> int:
                             help=f"(default: {param.default})")
     args = vars(parser.parse_args(argv))
     try:
-        params, _ = stage_params(args.get("params_path", "params.yaml"), stage)
+        params = load_params(args.get("params_path", "params.yaml"))
+        params.require(stage)
         with shared_api(params.runner.kind == "dask"), stage_run_settings():
             with_runner(flow, params)(**args)
     except (ParamsError, StageError, FileNotFoundError) as exc:
@@ -147,31 +153,20 @@ def run_flow(flow: Flow, stage: str, argv: Sequence[str] | None = None) -> int:
 
 
 
-def finish_stage(
-    stage: str,
-    out_dir: Path,
-    table: pl.DataFrame,
-    quarantined: list[Quarantined],
-    section: BaseModel,
-    tools: dict[str, str],
-    started: float,
-    inputs: int,
-    extra: dict[str, float | int] | None = None,
-    table_name: str = "clips.parquet",
-) -> dict[str, Any]:
-    """Write a per-clip stage's table, quarantine, provenance and metrics; show its summary; fail if
-    nothing is left."""
-    write_table(table, out_dir / table_name)
-    write_table(to_frame(quarantined, Quarantined, sort_by=QUARANTINE_SORT), out_dir / "quarantine.parquet")
-    write_provenance(out_dir / "provenance.json", stage, section, tools)
-    summary = Summary(stage=stage, inputs=inputs, kept=table.height, quarantined=quarantined,
-                      seconds=time.perf_counter() - started, extra=extra or {})
-    write_json(out_dir / "metrics.json", summary.metrics())
-    show(summary)
-    if table.height == 0:
-        reasons = first_few(f"{n} {r}" for r, n in summary.metrics()["quarantined_by_reason"].items())
-        raise StageError(f"{stage}: nothing left of {inputs} input(s)" + (f": {reasons} (see {out_dir / 'quarantine.parquet'})" if reasons else ""))
-    return summary.metrics()
+def finish(out_dir: Path, result: StageResult, *, head: str | None = None, none_found: str = "",
+           see: Path | None = None) -> dict[str, Any]:
+    """How every stage ends: its tables, quarantine, provenance and metrics written (``write_result``),
+    its summary shown, and an error when nothing is left, saying why: ``head`` (by default "<stage>:
+    nothing left of N input(s)"), then the counts per reason and where to look (``see``, by default
+    the quarantine), or ``none_found`` when nothing was quarantined either. Returns the metrics."""
+    metrics = write_result(out_dir, result)
+    show(result.summary(time.perf_counter() - _STARTED.get(time.perf_counter())))
+    if result.kept == 0:
+        reasons = first_few(f"{n} {r}" for r, n in quarantine_counts(result.rejected + result.quarantined).items())
+        head = head or f"{result.stage}: nothing left of {result.inputs} input(s)"
+        where = see or out_dir / "quarantine.parquet"
+        raise StageError(f"{head}: {reasons} (see {where})" if reasons else f"{head}{': ' + none_found if none_found else ''}")
+    return metrics
 
 
 def read_manifest(path: Path, stage: str) -> pl.DataFrame:

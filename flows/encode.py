@@ -4,17 +4,17 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 from prefect import flow
 from tqdm import tqdm
 
-from flows.common import check_dvc_deps, pipeline_file, finish_stage, read_manifest, run_flow, stage_params
+from flows.common import check_dvc_deps, finish, pipeline_file, read_manifest, run_flow, stage_params
 from ltxvoice import encode as lib
 from ltxvoice import latents as lat
 from ltxvoice.records import Quarantined, add_columns
-from ltxvoice.stage import StageError, prepare_output_dir, versions, write_json
+from ltxvoice.config import EncodeParams
+from ltxvoice.stage import StageError, StageResult, prepare_output_dir, versions
 from tasks import encode as tasks
 from tasks.common import failure_row
 
@@ -23,8 +23,7 @@ from tasks.common import failure_row
 def encode(params_path: str = "params.yaml", upstream: str = "data/caption", out: str = "data/encode") -> dict:
     """Encode every captioned clip (video, audio, reference tone, caption) with LTX-2.3 and check a sample
     by decoding it back."""
-    started = time.perf_counter()
-    params, cfg = stage_params(params_path, "encode")
+    params, cfg = stage_params(params_path, EncodeParams)
     manifest = Path(upstream) / "clips.parquet"
     clips = read_manifest(manifest, "encode")
     try:
@@ -32,9 +31,9 @@ def encode(params_path: str = "params.yaml", upstream: str = "data/caption", out
     except ValueError as exc:
         raise StageError(f"encode: {exc}") from None
     # every file the stage reads must be a DVC dep, or a change to it would not rerun the stage
-    media = {Path(p).parent for col in ("train_video_path", "train_audio_path", "reference_audio_path")
-             for p in clips[col].drop_nulls().unique().to_list()}
-    check_dvc_deps("encode", [cfg.checkpoint, cfg.text_encoder, *sorted(media)], pipeline_file(params_path))
+    folders = {Path(p).parent for col in ("train_video_path", "train_audio_path", "reference_audio_path")
+               for p in clips[col].drop_nulls().unique().to_list()}
+    check_dvc_deps("encode", [cfg.checkpoint, cfg.text_encoder, *sorted(folders)], pipeline_file(params_path))
     try:
         fingerprints = lib.check_models(cfg)
     except (FileNotFoundError, ValueError) as exc:
@@ -90,11 +89,9 @@ def encode(params_path: str = "params.yaml", upstream: str = "data/caption", out
         tasks.release("decode")
         extra |= {f"verify_{k}": v for k, v in report.items() if isinstance(v, (int, float)) and v is not None}
     tools = versions("ltx-core", "torch", "torchaudio", "transformers", "tokenizers", "safetensors")
-    metrics = finish_stage("encode", out_dir, table, quarantined, cfg, tools, started, len(rows), extra=extra,
-                           table_name="items.parquet")
-    write_json(out_dir / "provenance.json", {"stage": "encode", "params": cfg.model_dump(mode="json"),
-                                             "versions": tools, "models": fingerprints, "device": device})
-    return metrics
+    return finish(out_dir, StageResult("encode", cfg, tools, inputs=len(rows), kept=table.height,
+                                       quarantined=quarantined, tables={"items.parquet": table}, extra=extra,
+                                       provenance={"models": fingerprints, "device": device}))
 
 
 if __name__ == "__main__":

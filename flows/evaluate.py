@@ -4,17 +4,17 @@ with the LoRA off and on (fused by ltx-core), statistics, report (see ltxvoice.e
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
-from flows.common import check_dvc_deps, pipeline_file, run_flow, show, stage_params
+from flows.common import check_dvc_deps, finish, pipeline_file, run_flow, stage_params
 from ltxvoice.evaluate import report, run as lib
 from ltxvoice.evaluate.structure import model_weights
 from ltxvoice.evaluate.sweep import Arm, Run
-from ltxvoice.stage import StageError, Summary, prepare_output_dir, versions, write_json, write_provenance
+from ltxvoice.config import EvaluateParams
+from ltxvoice.stage import StageError, StageResult, prepare_output_dir, versions
 from tasks.common import failure_row, run_mapped
 from tasks.evaluate import distance, generate_arm, inspect_checkpoint, load_generator, write_audio
 
@@ -22,8 +22,7 @@ from tasks.evaluate import distance, generate_arm, inspect_checkpoint, load_gene
 @flow(name="evaluate")
 def evaluate(params_path: str = "params.yaml", checkpoint: str = "", out: str = "data/evaluate") -> dict:
     """Evaluate every LoRA checkpoint of the train stage (or one file given as --checkpoint)."""
-    started = time.perf_counter()
-    params, cfg = stage_params(params_path, "evaluate")
+    params, cfg = stage_params(params_path, EvaluateParams)
     if checkpoint:
         checkpoints = [lib.single_checkpoint(Path(checkpoint))]
     else:
@@ -40,10 +39,12 @@ def evaluate(params_path: str = "params.yaml", checkpoint: str = "", out: str = 
     quarantined = [q for _, _, q in screened if q is not None]
     good = [(c, s) for c, s, q in screened if q is None]
     distances = {cur.name: distance(prev, cur) for (prev, _), (cur, _) in zip(good, good[1:])}
+    tools = versions("ltx-core", "torch", "praat-parselmouth", "safetensors")
     if not good:
-        write_json(out_dir / "metrics.json", {"inputs": len(checkpoints), "evaluated": 0})
-        raise StageError(f"evaluate: none of {len(checkpoints)} checkpoint(s) can be loaded: "
-                         + "; ".join(f"{q.item_id}: {q.reason} ({q.detail})" for q in quarantined))
+        finish(out_dir, StageResult("evaluate", cfg, tools, inputs=len(checkpoints), kept=0, quarantined=quarantined,
+                                    metrics={"inputs": len(checkpoints), "evaluated": 0}),
+               head=f"evaluate: none of {len(checkpoints)} checkpoint(s) can be loaded: "
+               + "; ".join(f"{q.item_id}: {q.reason} ({q.detail})" for q in quarantined))
 
     try:
         generator = load_generator(cfg)
@@ -67,15 +68,10 @@ def evaluate(params_path: str = "params.yaml", checkpoint: str = "", out: str = 
     label = lib.model_label(cfg.model)
     summary, text = report.write_outputs(out_dir, results, quarantined, cfg, label, generator.text_source,
                                          len(checkpoints))
-    write_json(out_dir / "metrics.json", summary)
-    write_provenance(out_dir / "provenance.json", "evaluate", cfg,
-                     versions("ltx-core", "torch", "praat-parselmouth", "safetensors"))
     create_markdown_artifact(markdown=text, key="evaluate-report", description="LoRA checkpoint evaluation")
-    show(Summary(stage="evaluate", inputs=len(checkpoints), kept=len(results), quarantined=quarantined,
-                 seconds=time.perf_counter() - started))
-    if not results:
-        raise StageError(f"evaluate: no checkpoint could be evaluated (see {out_dir / 'quarantine.parquet'})")
-    return summary
+    return finish(out_dir, StageResult("evaluate", cfg, tools, inputs=len(checkpoints), kept=len(results),
+                                       quarantined=quarantined, metrics=summary),
+                  head="evaluate: no checkpoint could be evaluated")
 
 
 if __name__ == "__main__":

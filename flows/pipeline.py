@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from prefect.runtime import flow_run
 
 import tasks.pipeline as t
 from ltxvoice.config import OpsParams, Params, load_params
-from ltxvoice.pipeline import PipelineError, assemble, workspace_lock
+from ltxvoice.pipeline import PipelineError, run, workspace_lock
 
 
 @flow(name="pipeline")
@@ -29,24 +28,14 @@ def pipeline(project_dir: str = ".", targets: list[str] | None = None, force: bo
     """Reproduce the project's DVC pipeline (only what is stale, as `dvc repro` decides) and report
     what ran, what was skipped and the metric changes; publish the reports and plots of the stages
     that ran as artifacts. pull: `dvc pull` first; push: `dvc push` after (default: ops.push)."""
-    started = time.perf_counter()
     root = Path(project_dir).resolve()
     params = load_params(root / "params.yaml") if (root / "params.yaml").is_file() else Params()
     with workspace_lock(root, holder=f"Prefect flow run {flow_run.get_name() or flow_run.get_id()}"):
-        if pull:
-            t.pull(root)
-        order, stale, before = t.list_stages(root), t.find_stale(root), t.snapshot_metrics(root)
-        state = t.reproduce(root, targets or None, force, return_state=True)
-        done = state.result(raise_on_failure=False)
-        error = str(done) if isinstance(done, BaseException) else None
-        outcomes = done.outcomes if isinstance(done, PipelineError) else ({} if error else done)
-        result = assemble(order, stale, outcomes, before, t.snapshot_metrics(root), error=error,
-                          seconds=time.perf_counter() - started)
-        if (params.ops.push if push is None else push) and not error and result.ran:
-            result.pushed = t.push(root)
+        result = run(root, targets or None, force=force, pull_first=pull,
+                     push_after=params.ops.push if push is None else push, log=t.log, step=t.step)
         t.publish(root, result)
-    if error:
-        raise PipelineError(error, outcomes)
+    if result.error:
+        raise PipelineError(result.error, {s.name: s.outcome for s in result.stages})
     return result.summary()
 
 

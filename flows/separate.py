@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 from prefect import flow
 
-from flows.common import check_dvc_deps, finish_stage, pipeline_file, read_manifest, run_flow, stage_params
+from flows.common import check_dvc_deps, finish, pipeline_file, read_manifest, run_flow, stage_params
 from ltxvoice import separate as lib
-from ltxvoice.records import add_columns
-from ltxvoice.stage import StageError, prepare_output_dir, versions
+from ltxvoice.config import SeparateParams
+from ltxvoice.records import add_columns, from_frame
+from ltxvoice.stage import StageError, StageResult, prepare_output_dir, versions
 from tasks.common import map_rows
 from tasks.separate import separate_row
 
@@ -20,12 +20,11 @@ from tasks.separate import separate_row
 def separate(params_path: str = "params.yaml", upstream: str = "data/ingest", out: str = "data/separate",
              cache: str = ".cache/separate") -> dict:
     """Separate each clip's vocals with a MelBand Roformer (or record separate.model: none)."""
-    started = time.perf_counter()
-    params, cfg = stage_params(params_path, "separate")
+    params, cfg = stage_params(params_path, SeparateParams)
     clips = read_manifest(Path(upstream) / "clips.parquet", "separate")
     out_dir = Path(out)
     stems = prepare_output_dir(out_dir / "stems", "separate")
-    rows = clips.to_dicts()
+    rows = from_frame(clips, lib.SeparateInput)
     if cfg.enabled:
         try:
             fingerprint = lib.model_fingerprint(cfg)
@@ -36,13 +35,14 @@ def separate(params_path: str = "params.yaml", upstream: str = "data/ingest", ou
                                      desc="separate", params=cfg, out_dir=stems, cache_dir=Path(cache),
                                      fingerprint=fingerprint)
     else:
-        done = {r["clip_id"]: lib.separate_clip(r["clip_id"], Path(r["audio_path"]), r["audio_sha256"], cfg, stems, None)
+        done = {r.clip_id: lib.separate_clip(r.clip_id, Path(r.audio_path), r.audio_sha256, cfg, stems, None)
                 for r in rows}
         quarantined = []
     table = add_columns(clips, done, lib.Separated)
     tools = versions("audio-separator", "torch", "numpy", "scipy")
-    return finish_stage("separate", out_dir, table, quarantined, cfg, tools, started, len(rows),
-                        extra={"separated": sum(1 for s in done.values() if s.other_path)})
+    return finish(out_dir, StageResult("separate", cfg, tools, inputs=len(rows), kept=table.height,
+                                       quarantined=quarantined, tables={"clips.parquet": table},
+                                       extra={"separated": sum(1 for s in done.values() if s.other_path)}))
 
 
 if __name__ == "__main__":

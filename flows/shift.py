@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 from prefect import flow
 
-from flows.common import finish_stage, read_manifest, run_flow, stage_params
+from flows.common import finish, read_manifest, run_flow, stage_params
 from ltxvoice import shift as lib
+from ltxvoice.config import ShiftParams
 from ltxvoice.media import ffmpeg_version
-from ltxvoice.records import Quarantined, add_columns
-from ltxvoice.stage import prepare_output_dir, versions, write_json
+from ltxvoice.records import Quarantined, add_columns, from_frame
+from ltxvoice.stage import StageResult, prepare_output_dir, versions, write_json
 from tasks.common import map_rows
 from tasks.shift import shift_row
 
@@ -25,13 +25,12 @@ _WHY = {
 @flow(name="shift")
 def shift(params_path: str = "params.yaml", upstream: str = "data/measure", out: str = "data/shift") -> dict:
     """Plan targets (bounded or decorrelated) and shift each clip's vocals with formants and length kept."""
-    started = time.perf_counter()
-    params, cfg = stage_params(params_path, "shift")
+    params, cfg = stage_params(params_path, ShiftParams)
     clips = read_manifest(Path(upstream) / "clips.parquet", "shift")
     out_dir = Path(out)
     clip_dir = prepare_output_dir(out_dir / "clips", "shift")
     plan = lib.plan_targets(dict(zip(clips["clip_id"], clips["f0_hz"])), cfg)
-    rows = [r for r in clips.to_dicts() if r["clip_id"] in plan.targets]
+    rows = [r for r in from_frame(clips, lib.ShiftInput) if r.clip_id in plan.targets]
     quarantined = [Quarantined("shift", r["audio_path"], r["clip_id"], plan.dropped[r["clip_id"]],
                                _WHY[plan.dropped[r["clip_id"]]]) for r in clips.to_dicts() if r["clip_id"] in plan.dropped]
     done, failed = map_rows(shift_row, rows, stage="shift", runner=params.runner, path_key="vocals_path",
@@ -41,8 +40,9 @@ def shift(params_path: str = "params.yaml", upstream: str = "data/measure", out:
     write_json(out_dir / "plan.json", {"mode": cfg.mode, "planned": len(plan.targets), "dropped": len(plan.dropped),
                                        "r_source_target_planned": round(plan.r, 4)})
     tools = {**versions("praat-parselmouth", "pyworld", "numpy", "ffmpeg-python"), "ffmpeg": ffmpeg_version()}
-    return finish_stage("shift", out_dir, table, quarantined + failed, cfg, tools, started, clips.height,
-                        extra={"r_source_target_planned": round(plan.r, 4)})
+    return finish(out_dir, StageResult("shift", cfg, tools, inputs=clips.height, kept=table.height,
+                                       quarantined=quarantined + failed, tables={"clips.parquet": table},
+                                       extra={"r_source_target_planned": round(plan.r, 4)}))
 
 
 if __name__ == "__main__":

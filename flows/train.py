@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 from prefect import flow
 
-from flows.common import check_dvc_deps, pipeline_file, run_flow, show, stage_params
-from ltxvoice.records import QUARANTINE_SORT, Quarantined, to_frame, write_table
-from ltxvoice.stage import StageError, Summary, versions, write_json, write_provenance
+from flows.common import check_dvc_deps, finish, pipeline_file, run_flow, stage_params
+from ltxvoice.config import TrainParams
+from ltxvoice.stage import StageError, StageResult, versions
 from ltxvoice.train.data import AUDIO_DIR, CONDITIONS_DIR, REFERENCE_DIR, VIDEO_DIR
 from ltxvoice.train.optim import OptimizerUnavailable
 from ltxvoice.train.trainer import TrainingError, plot_curves, write_curves
@@ -22,8 +21,7 @@ TOOLS = ("torch", "ltx-core", "peft", "accelerate", "safetensors", "bitsandbytes
 @flow(name="train")
 def train(params_path: str = "params.yaml", upstream: str = "data/encode", out: str = "data/train") -> dict:
     """Train the LoRA (resuming from the newest matching checkpoint) and write its curves and metrics."""
-    started = time.perf_counter()
-    params, cfg = stage_params(params_path, "train")
+    params, cfg = stage_params(params_path, TrainParams)
     folders = [VIDEO_DIR, AUDIO_DIR, CONDITIONS_DIR] + ([REFERENCE_DIR] if cfg.strategy == "audio_reference" else [])
     check_dvc_deps("train", [Path(upstream) / f for f in folders] + [cfg.checkpoint], pipeline_file(params_path))
     out_dir = Path(out)
@@ -37,8 +35,6 @@ def train(params_path: str = "params.yaml", upstream: str = "data/encode", out: 
     write_curves(result.curve, out_dir / "curves.csv")
     plot_curves(result.curve, out_dir / "curves.png", title=f"train: {cfg.strategy}, preset {cfg.preset}, "
                 f"rank {cfg.rank}")
-    write_table(to_frame(result.quarantined, Quarantined, sort_by=QUARANTINE_SORT), out_dir / "quarantine.parquet")
-    write_provenance(out_dir / "provenance.json", "train", cfg, versions(*TOOLS))
     losses = [c[1] for c in result.curve]
     window = max(1, min(50, len(losses) // 10 or 1))
     metrics = {
@@ -50,12 +46,10 @@ def train(params_path: str = "params.yaml", upstream: str = "data/encode", out: 
         "loss_last": round(sum(losses[-window:]) / window, 6),
         "processes": result.world_size,
     }
-    write_json(out_dir / "metrics.json", metrics)
-    show(Summary(stage="train", inputs=result.items + len(result.quarantined), kept=result.items,
-                 quarantined=result.quarantined, seconds=time.perf_counter() - started,
-                 extra={"steps": len(result.curve), "loss_first": metrics["loss_first"],
-                        "loss_last": metrics["loss_last"], "samples_per_s": round(result.samples_per_second, 3)}))
-    return metrics
+    shown = {k: metrics[k] for k in ("steps", "loss_first", "loss_last")}
+    return finish(out_dir, StageResult("train", cfg, versions(*TOOLS), inputs=result.items + len(result.quarantined),
+                                       kept=result.items, quarantined=result.quarantined, metrics=metrics,
+                                       shown={**shown, "samples_per_s": round(result.samples_per_second, 3)}))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from prefect import Task, task
@@ -57,7 +57,7 @@ def run_mapped(
         for count, start in submit:
             slots.acquire()
             future = start()
-            future.add_done_callback(lambda _, n=count: (slots.release(), bar.update(n)))
+            future.add_done_callback(_progress(slots, bar, count))
             futures.append((count, future))
         results: list[Any] = []
         for count, future in futures:
@@ -67,6 +67,16 @@ def run_mapped(
                 outcome = exc if size == 1 else [exc] * count
             results.extend([outcome] if size == 1 else outcome)
     return results
+
+
+def _progress(slots: threading.BoundedSemaphore, bar: tqdm, count: int) -> Callable[[Any], None]:
+    """A finished task run frees its slot and moves the bar by its items."""
+
+    def done(_: Any) -> None:
+        slots.release()
+        bar.update(count)
+
+    return done
 
 
 def batches(items: Sequence[T], size: int, workers: int) -> list[list[T]]:
@@ -118,9 +128,13 @@ def failure_row(stage: str, path: str, exc: BaseException, retries: int, item_id
     )
 
 
+def _field(row: Any, name: str) -> Any:
+    return row[name] if isinstance(row, Mapping) else getattr(row, name)
+
+
 def map_rows(
     task: Task[..., T],
-    rows: Sequence[dict[str, Any]],
+    rows: Sequence[Any],
     *,
     stage: str,
     runner: RunnerParams,
@@ -128,14 +142,17 @@ def map_rows(
     desc: str,
     **kwargs: Any,
 ) -> tuple[dict[str, T], list[Quarantined]]:
-    """Run ``task(row, **kwargs)`` for every manifest row; {clip_id: result} for the rows that worked,
-    a quarantine row (naming ``row[path_key]``) for each that did not."""
+    """Run ``task(row, **kwargs)`` for every manifest row (a stage's input record, or a mapping);
+    {clip_id: result} for the rows that worked, a quarantine row (naming the row's ``path_key``) for
+    each that did not."""
     done: dict[str, T] = {}
     quarantined: list[Quarantined] = []
-    for row, result in zip(rows, run_mapped(task, rows, runner=runner, desc=desc, **kwargs)):
+    results: list[T | BaseException] = run_mapped(task, rows, runner=runner, desc=desc, **kwargs)
+    for row, result in zip(rows, results):
+        clip_id = _field(row, "clip_id")
         if isinstance(result, BaseException):
-            quarantined.append(failure_row(stage, str(row[path_key]), result, runner.retries, row["clip_id"]))
+            quarantined.append(failure_row(stage, str(_field(row, path_key)), result, runner.retries, clip_id))
         else:
-            done[row["clip_id"]] = result
+            done[clip_id] = result
     return done, quarantined
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -13,5 +12,5 @@ from ltxvoice.config import MeasureParams
 
 
 @task(name="measure-clip", cache_policy=NO_CACHE)
-def measure_row(row: dict[str, Any], params: MeasureParams) -> measure.Measured:
-    return measure.measure_file(Path(row["vocals_path"]), params)
+def measure_row(row: measure.MeasureInput, params: MeasureParams) -> measure.Measured:
+    return measure.measure_file(Path(row.vocals_path), params)

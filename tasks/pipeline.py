@@ -1,10 +1,12 @@
-"""Prefect tasks of the whole-pipeline flow: thin wrappers around ltxvoice.pipeline (DVC decides)."""
+"""Prefect tasks of the whole-pipeline flow: each step of ltxvoice.pipeline.run as a task, and the
+publishing of its report (DVC decides what runs)."""
 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
@@ -12,43 +14,18 @@ from prefect.cache_policies import NO_CACHE
 
 from ltxvoice import pipeline
 
+T = TypeVar("T")
 
-def _log(line: str) -> None:
+
+def log(line: str) -> None:
+    """DVC's progress lines into the Prefect run's log."""
     get_run_logger().info(line)
 
 
-@task(name="pipeline-stages", cache_policy=NO_CACHE)
-def list_stages(root: Path) -> list[str]:
-    return pipeline.stage_names(root)
-
-
-@task(name="pipeline-stale", cache_policy=NO_CACHE)
-def find_stale(root: Path) -> dict[str, str]:
-    """``dvc status``: the stages that will rerun for a change of their own, and why."""
-    stale = pipeline.stale_stages(root)
-    get_run_logger().info("stale: %s", ", ".join(f"{k} ({v})" for k, v in stale.items()) or "nothing")
-    return stale
-
-
-@task(name="pipeline-metrics", cache_policy=NO_CACHE)
-def snapshot_metrics(root: Path) -> dict[str, dict[str, Any]]:
-    return pipeline.metrics_snapshot(root)
-
-
-@task(name="pipeline-pull", cache_policy=NO_CACHE)
-def pull(root: Path) -> int:
-    return pipeline.pull(root, log=_log)
-
-
-@task(name="pipeline-repro", cache_policy=NO_CACHE)
-def reproduce(root: Path, targets: list[str] | None, force: bool) -> dict[str, pipeline.Outcome]:
-    """``dvc repro``; fails with :class:`ltxvoice.pipeline.PipelineError` (carrying how far it got)."""
-    return pipeline.reproduce(root, targets, force=force, log=_log)
-
-
-@task(name="pipeline-push", cache_policy=NO_CACHE)
-def push(root: Path) -> int:
-    return pipeline.push(root, log=_log)
+def step(name: str, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """A :class:`ltxvoice.pipeline.Step`: the step runs as task ``pipeline-<name>`` (its own run, state
+    and log in the UI)."""
+    return task(name=f"pipeline-{name}", cache_policy=NO_CACHE)(fn)(*args, **kwargs)
 
 
 @task(name="pipeline-publish", cache_policy=NO_CACHE)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -13,5 +12,5 @@ from ltxvoice.config import PrepareParams
 
 
 @task(name="prepare-clip", cache_policy=NO_CACHE)
-def prepare_row(row: dict[str, Any], params: PrepareParams, out_dir: Path) -> prepare.Prepared:
+def prepare_row(row: prepare.PrepareInput, params: PrepareParams, out_dir: Path) -> prepare.Prepared:
     return prepare.prepare_clip(row, params, out_dir)

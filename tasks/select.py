@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -13,6 +12,6 @@ from ltxvoice.config import MeasureParams, SelectParams
 
 
 @task(name="select-clip", cache_policy=NO_CACHE)
-def select_row(row: dict[str, Any], params: SelectParams, measure: MeasureParams) -> select.Selected:
-    return select.judge_files(Path(row["vocals_path"]), Path(row["shifted_vocals_path"]), row["target_hz"],
-                              row["voiced_seconds"], row["voiced_fraction"], params, measure)
+def select_row(row: select.SelectInput, params: SelectParams, measure: MeasureParams) -> select.Selected:
+    return select.judge_files(Path(row.vocals_path), Path(row.shifted_vocals_path), row.target_hz,
+                              row.voiced_seconds, row.voiced_fraction, params, measure)

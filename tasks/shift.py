@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -17,8 +16,8 @@ def _path(value: str | None) -> Path | None:
 
 
 @task(name="shift-clip", cache_policy=NO_CACHE)
-def shift_row(row: dict[str, Any], plan: dict[str, shift.Planned], params: ShiftParams, measure: MeasureParams,
+def shift_row(row: shift.ShiftInput, plan: dict[str, shift.Planned], params: ShiftParams, measure: MeasureParams,
               out_dir: Path) -> shift.Shifted:
-    return shift.shift_clip(row["clip_id"], row["f0_hz"], plan[row["clip_id"]], Path(row["vocals_path"]),
-                            _path(row["other_path"]), _path(row["video_path"]), params, measure.floor_hz,
+    return shift.shift_clip(row.clip_id, row.f0_hz, plan[row.clip_id], Path(row.vocals_path),
+                            _path(row.other_path), _path(row.video_path), params, measure.floor_hz,
                             measure.ceiling_hz, out_dir)

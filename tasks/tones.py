@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -13,5 +12,5 @@ from ltxvoice.config import TonesParams
 
 
 @task(name="tones-clip", cache_policy=NO_CACHE)
-def tone_row(row: dict[str, Any], params: TonesParams, out_dir: Path) -> tones.Tone:
-    return tones.make_tone(row["clip_id"], row["target_hz"], params, out_dir)
+def tone_row(row: tones.TonesInput, params: TonesParams, out_dir: Path) -> tones.Tone:
+    return tones.make_tone(row.clip_id, row.target_hz, params, out_dir)

@@ -16,7 +16,7 @@ kernels.pin()  # before NumPy or PyTorch loads: the single-file tools give the n
 
 import typer  # noqa: E402
 
-from ltxvoice.config import ParamsError, load_params  # noqa: E402
+from ltxvoice.config import Params, ParamsError, load_params  # noqa: E402
 
 app = typer.Typer(
     name="ltxvoice",
@@ -173,7 +173,7 @@ def tone(
     typer.echo(f"{out}: {seconds:g} s at {f0:g} Hz, timbre {timbre}")
 
 
-def _load_audio(path: Path):  # type: ignore[no-untyped-def]
+def _load_audio(path: Path):
     """Any audio or video file as mono float at 48 kHz (WAVs at their own rate)."""
     from ltxvoice.media import MediaError, probe, read_audio, read_wav
 
@@ -204,6 +204,51 @@ def params_check(params: Path = PARAMS_OPT) -> None:
         raise typer.Exit(1) from None
     sections = [name for name, value in loaded if value is not None]
     typer.echo(f"{params}: ok ({', '.join(sections)})")
+
+
+deps_app = typer.Typer(help="A stage's code is one of its deps: check or write the code deps of dvc.yaml files.",
+                       no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(deps_app, name="deps")
+DVC_FILES_ARG = typer.Argument(None, help="dvc.yaml files (default: the project's, the root one and the recipes').")
+
+
+def _dvc_files(files: list[Path] | None) -> tuple[Path, list[Path]]:
+    from ltxvoice import codedeps
+
+    root = Path.cwd()
+    return root, [f.resolve().relative_to(root) for f in files] if files else codedeps.dvc_files(root)
+
+
+@deps_app.command("check")
+def deps_check(files: list[Path] = DVC_FILES_ARG) -> None:
+    """Compare every stage's code deps with the import closure of its command (`python -m flows.<stage>`):
+    one line per file a stage runs but does not declare, or declares but does not run. Exit 1 if any."""
+    from ltxvoice import codedeps
+
+    root, found = _dvc_files(files)
+    try:
+        problems = codedeps.check(root, found)
+    except codedeps.CodeDepsError as exc:
+        raise _fail(f"deps: {exc}") from None
+    for problem in problems:
+        typer.echo(str(problem), err=True)
+    if problems:
+        raise typer.Exit(1)
+    typer.echo(f"code deps match the import closures in {', '.join(str(f) for f in found)}")
+
+
+@deps_app.command("write")
+def deps_write(files: list[Path] = DVC_FILES_ARG) -> None:
+    """Write each stage's code deps (its command's import closure) into the dvc.yaml files; every other line
+    stays as it is. Run it after adding or removing an import, then `dvc status` shows what it reruns."""
+    from ltxvoice import codedeps
+
+    root, found = _dvc_files(files)
+    try:
+        changed = codedeps.write(root, found)
+    except codedeps.CodeDepsError as exc:
+        raise _fail(f"deps: {exc}") from None
+    typer.echo(f"updated {', '.join(str(f) for f in changed)}" if changed else "code deps already up to date")
 
 
 @app.command("tiny-models")
@@ -320,7 +365,7 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _checked_params(params: Path):  # type: ignore[no-untyped-def]
+def _checked_params(params: Path) -> Params:
     try:
         return load_params(params)
     except ParamsError as exc:

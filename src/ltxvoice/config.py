@@ -9,12 +9,14 @@ per problem that names the key, before any stage does work.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+import typing
+from typing import Annotated, Any, Literal, TypeVar, overload
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DEFAULT_PARAMS = Path("params.yaml")
+S = TypeVar("S", bound=BaseModel)
 
 
 class ParamsError(ValueError):
@@ -751,11 +753,30 @@ class Params(BaseModel):
             evaluate["helium"] = {**helium, "caption": caption["text"]}
         return {**data, "evaluate": evaluate}
 
-    def require(self, section: str) -> Any:
-        value = getattr(self, section)
+    @overload
+    def require(self, section: type[S]) -> S: ...
+
+    @overload
+    def require(self, section: str) -> BaseModel: ...
+
+    def require(self, section: type[S] | str) -> S | BaseModel:
+        """A section, by its model (typed: ``params.require(ShiftParams)``) or by its name; a section the
+        file leaves out that has no default is an error naming it."""
+        name = section if isinstance(section, str) else _section_name(section)
+        value = getattr(self, name, None)
         if value is None:
-            raise ParamsError(f"params.yaml: section '{section}' is missing")
+            raise ParamsError(f"params.yaml: section '{name}' is missing")
+        if not isinstance(value, BaseModel):
+            raise ParamsError(f"params.yaml: '{name}' is a setting, not a section")
         return value
+
+
+def _section_name(kind: type[BaseModel]) -> str:
+    """The params.yaml section whose model is ``kind``."""
+    for name, info in Params.model_fields.items():
+        if info.annotation is kind or kind in typing.get_args(info.annotation):
+            return name
+    raise TypeError(f"{kind.__name__} is not a section of params.yaml")
 
 
 def _format_error(err: dict[str, Any]) -> str:

@@ -22,6 +22,14 @@ STAGE = "measure"
 
 
 @dataclass(frozen=True)
+class MeasureInput:
+    """The columns ``measure`` reads of a clip (the separate stage's table)."""
+
+    clip_id: str
+    vocals_path: str
+
+
+@dataclass(frozen=True)
 class Measured:
     """Columns ``measure`` adds. Pitches are medians over voiced frames (nan when nothing is voiced)."""
 

@@ -29,13 +29,14 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 import yaml
 
 if TYPE_CHECKING:
     from dvc.repo import Repo
 
+T = TypeVar("T")
 Outcome = Literal["ran", "skipped", "failed", "not reached", "not a target"]
 
 LOCK_NAME = "ltxvoice-pipeline.lock"
@@ -138,12 +139,13 @@ def dvc_log(sink: Callable[[str], None] | None) -> Iterator[None]:
     if sink is None:
         yield
         return
+    forward = sink
 
     class _Forward(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
             text = record.getMessage().strip()
             if text:
-                sink(text)
+                forward(text)
 
     log = logging.getLogger("dvc")
     saved = (list(log.handlers), log.level, log.propagate)
@@ -208,7 +210,7 @@ def metrics_snapshot(root: Path | str) -> dict[str, dict[str, Any]]:
     A metrics file that is missing or unreadable is left out."""
     with open_repo(root) as repo:
         shown = repo.metrics.show(hide_workspace=False, on_error="return")
-    rev = shown.get("workspace") or next(iter(shown.values()), {})
+    rev: Mapping[str, Any] = shown.get("workspace") or next(iter(shown.values()), {})
     out: dict[str, dict[str, Any]] = {}
     for path, entry in (rev.get("data") or {}).items():
         if isinstance(entry, Mapping) and isinstance(entry.get("data"), Mapping):
@@ -267,32 +269,29 @@ def reproduce(
     force: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Outcome]:
-    """``dvc repro [targets]`` through DVC's Python API: stage name -> "ran" or "skipped", in the
-    order DVC visited them. A failing stage raises :class:`PipelineError` with what happened so far.
+    """``dvc repro [targets]`` through DVC's public Python API, one stage at a time in the order
+    ``dvc repro`` takes (upstream first): stage name -> "ran" or "skipped" as DVC decided. A failing
+    stage raises :class:`PipelineError` carrying what happened so far; the stages after it are not run.
 
     Stage commands run with this interpreter's folder first on PATH, so ``python -m flows.<stage>``
     in dvc.yaml means this environment's Python, as when ``dvc repro`` runs in the activated venv."""
     from dvc.exceptions import DvcException
-    from dvc.repo.reproduce import _reproduce_stage  # DVC's own step per stage, wrapped only to record outcomes
 
     outcomes: dict[str, Outcome] = {}
-
-    def visit(stage: Any, **kwargs: Any) -> Any:
-        try:
-            done = _reproduce_stage(stage, **kwargs)
-        except Exception:
-            outcomes[stage.addressing] = "failed"
-            raise
-        outcomes[stage.addressing] = "ran" if done else "skipped"
-        return done
-
     env_path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    try:
-        with open_repo(root) as repo, dvc_log(log), _environ(PATH=env_path):
-            repo.reproduce(targets=list(targets) if targets else None, force=force, repro_fn=visit)
-    except DvcException as exc:
-        cause = f": {exc.__cause__}" if exc.__cause__ else ""
-        raise PipelineError(f"dvc repro: {exc}{cause}", outcomes) from exc
+    with open_repo(root) as repo, dvc_log(log), _environ(PATH=env_path):
+        # as `dvc repro`: the stages of the given targets (default: the dvc.yaml in the project root) and
+        # every stage they depend on; the recipes' pipelines are targets of their own
+        wanted = {s.addressing for t in (targets or ["dvc.yaml"]) for s in repo.stage.collect(t, with_deps=True)}
+        order = [name for name in stage_names_of(repo) if name in wanted]
+        for name in order:
+            try:
+                done = repo.reproduce(name, single_item=True, force=force)
+            except DvcException as exc:
+                outcomes[name] = "failed"
+                cause = f": {exc.__cause__}" if exc.__cause__ else ""
+                raise PipelineError(f"dvc repro: {exc}{cause}", outcomes) from exc
+            outcomes[name] = "ran" if done else "skipped"
     return outcomes
 
 
@@ -361,6 +360,18 @@ def assemble(
     return PipelineResult(stages=stages, changes=diff_metrics(before, after), error=error, seconds=seconds)
 
 
+class Step(Protocol):
+    """How :func:`run` calls each of its steps: ``step(name, fn, *args, **kwargs)`` returns
+    ``fn(*args, **kwargs)``. The Prefect flow passes one that runs each step as a task."""
+
+    def __call__(self, name: str, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T: ...
+
+
+def direct(name: str, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """The plain :class:`Step`: call it."""
+    return fn(*args, **kwargs)
+
+
 def run(
     root: Path | str,
     targets: Sequence[str] | None = None,
@@ -369,23 +380,28 @@ def run(
     pull_first: bool = False,
     push_after: bool = False,
     log: Callable[[str], None] | None = None,
+    step: Step = direct,
 ) -> PipelineResult:
-    """The whole run without Prefect: optionally pull, find what is stale, reproduce, snapshot the
-    metrics before and after, optionally push. A failing stage does not raise: the result carries
-    the error and how far it got (the caller decides the exit code)."""
+    """One whole-pipeline run, the only sequence there is (``ltxvoice pipeline``, the scheduled
+    deployment and CI all come here): optionally pull, find what is stale, snapshot the metrics,
+    reproduce, snapshot them again, and push when something ran and ``push_after``. A failing stage
+    does not raise: the result carries the error and how far it got (the caller decides the exit
+    code). Each step goes through ``step`` (its names: pull, stages, stale, metrics, repro, push)."""
     started = time.perf_counter()
     if pull_first:
-        pull(root, log=log)
-    order, stale, before = stage_names(root), stale_stages(root), metrics_snapshot(root)
+        step("pull", pull, root, log=log)
+    order = step("stages", stage_names, root)
+    stale = step("stale", stale_stages, root)
+    before = step("metrics", metrics_snapshot, root)
     error: str | None = None
     try:
-        outcomes = reproduce(root, targets, force=force, log=log)
+        outcomes = step("repro", reproduce, root, targets, force=force, log=log)
     except PipelineError as exc:
         outcomes, error = exc.outcomes, str(exc)
-    result = assemble(order, stale, outcomes, before, metrics_snapshot(root), error=error,
+    result = assemble(order, stale, outcomes, before, step("metrics", metrics_snapshot, root), error=error,
                       seconds=time.perf_counter() - started)
-    if push_after and not error:
-        result.pushed = push(root, log=log)
+    if push_after and not error and result.ran:
+        result.pushed = step("push", push, root, log=log)
     return result
 
 

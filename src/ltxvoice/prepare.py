@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyloudnorm
@@ -27,6 +26,17 @@ SILENT = "silent"
 WOULD_CLIP = "would_clip"
 # BS.1770 gating: blocks below -70 LUFS are ignored; a clip with nothing above it has no loudness.
 _ABSOLUTE_GATE_LUFS = -70.0
+
+
+@dataclass(frozen=True)
+class PrepareInput:
+    """The columns ``prepare`` reads of a clip (the separate stage's table)."""
+
+    clip_id: str
+    audio_path: str
+    vocals_path: str | None
+    video_path: str | None
+    separation_model: str
 
 
 @dataclass(frozen=True)
@@ -72,10 +82,10 @@ def normalize(samples: np.ndarray, rate: int, target_lufs: float, max_peak_dbfs:
     return out.astype(np.float32), before, gain_db
 
 
-def prepare_clip(row: dict[str, Any], params: PrepareParams, out_dir: Path) -> Prepared:
+def prepare_clip(row: PrepareInput, params: PrepareParams, out_dir: Path) -> Prepared:
     """Prepare one clip (a row of the separate stage's table) into ``out_dir``."""
-    clip_id = row["clip_id"]
-    source = row["vocals_path"] if params.audio == "vocals" else row["audio_path"]
+    clip_id = row.clip_id
+    source = row.vocals_path if params.audio == "vocals" else row.audio_path
     if not source:
         raise MediaError("no_vocals", "the separate stage wrote no vocals for this clip")
     samples, rate = read_wav(Path(source))  # mono (channels averaged)
@@ -84,15 +94,15 @@ def prepare_clip(row: dict[str, Any], params: PrepareParams, out_dir: Path) -> P
     audio, before, gain_db = normalize(samples, params.audio_rate, params.loudness_lufs, params.max_peak_dbfs)
     audio_path = write_wav(out_dir / f"{clip_id}.wav", audio, params.audio_rate)
     video_path = None
-    if row.get("video_path"):
-        video_path = mux_audio(Path(row["video_path"]), audio_path, out_dir / f"{clip_id}.mp4", params.audio_bitrate)
+    if row.video_path:
+        video_path = mux_audio(Path(row.video_path), audio_path, out_dir / f"{clip_id}.mp4", params.audio_bitrate)
     peak = float(np.max(np.abs(audio)))
     return Prepared(
         prepared_audio_path=str(audio_path),
         prepared_video_path=str(video_path) if video_path else None,
         prepared_audio_sha256=sha256_file(audio_path),
         prepared_video_sha256=sha256_file(video_path) if video_path else None,
-        prepared_from="vocals" if params.audio == "vocals" and row.get("separation_model") != "none" else (
+        prepared_from="vocals" if params.audio == "vocals" and row.separation_model != "none" else (
             "mix" if params.audio == "mix" else "mix (separate.model none)"),
         prepared_rate=params.audio_rate,
         loudness_before_lufs=round(before, 3),

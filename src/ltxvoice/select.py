@@ -42,6 +42,18 @@ UNMEASURABLE = "unmeasurable"
 
 
 @dataclass(frozen=True)
+class SelectInput:
+    """The columns ``select`` reads of a pair (the tones stage's table)."""
+
+    clip_id: str
+    vocals_path: str
+    shifted_vocals_path: str
+    target_hz: float
+    voiced_seconds: float
+    voiced_fraction: float
+
+
+@dataclass(frozen=True)
 class Selected:
     """Columns ``select`` adds."""
 
@@ -113,6 +125,11 @@ def judge_files(original: Path, shifted: Path, target_hz: float, voiced_seconds:
     return judge(x, y, rate, target_hz, voiced_seconds, voiced_fraction, select, measure)
 
 
+def _num(value: Any) -> float:
+    """A polars aggregate (typed as any scalar) as the float it is for a numeric column."""
+    return float(value)
+
+
 def dataset_report(pairs: pl.DataFrame, upstream: dict[str, int], out_dir: Path) -> dict[str, Any]:
     """Numbers, plots (histograms, source-vs-target scatter) and a markdown report of a selected set."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -129,12 +146,12 @@ def dataset_report(pairs: pl.DataFrame, upstream: dict[str, int], out_dir: Path)
     }
     if kept.height:
         metrics |= {
-            "target_hz_min": round(float(kept["target_hz"].min()), 2),
-            "target_hz_max": round(float(kept["target_hz"].max()), 2),
+            "target_hz_min": round(_num(kept["target_hz"].min()), 2),
+            "target_hz_max": round(_num(kept["target_hz"].max()), 2),
             "r_source_target": round(pearson(kept["f0_hz"].to_list(), kept["target_hz"].to_list()), 4),
-            "abs_error_hz_median": round(float(kept["error_hz"].abs().median()), 3),
-            "abs_error_hz_max": round(float(kept["error_hz"].abs().max()), 3),
-            "semitones_abs_max": round(float(kept["semitones"].abs().max()), 3),
+            "abs_error_hz_median": round(_num(kept["error_hz"].abs().median()), 3),
+            "abs_error_hz_max": round(_num(kept["error_hz"].abs().max()), 3),
+            "semitones_abs_max": round(_num(kept["semitones"].abs().max()), 3),
         }
     if "f1_change" in pairs.columns:  # kept without a formant check: the original resolves no formant enough
         unmeasured = kept.filter(pl.col("f1_change").is_nan() | pl.col("f2_change").is_nan())

@@ -31,6 +31,15 @@ STAGE = "separate"
 
 
 @dataclass(frozen=True)
+class SeparateInput:
+    """The columns ``separate`` reads of a clip (the ingest stage's table)."""
+
+    clip_id: str
+    audio_path: str
+    audio_sha256: str
+
+
+@dataclass(frozen=True)
 class Separated:
     """Columns ``separate`` adds to a clip."""
 
@@ -86,7 +95,7 @@ def load_separator(params: SeparateParams, output_dir: Path) -> Any:
             "match its yaml (see the log above)"
         ) from None
     finally:
-        warnings.filters[:] = saved
+        warnings.filters[:] = saved  # type: ignore[index]  # typeshed says Sequence; it is the module's list
     return separator
 
 

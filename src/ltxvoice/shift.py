@@ -37,6 +37,17 @@ PITCH_EXTREME = "pitch_extreme"
 
 
 @dataclass(frozen=True)
+class ShiftInput:
+    """The columns ``shift`` reads of a clip (the measure stage's table)."""
+
+    clip_id: str
+    f0_hz: float
+    vocals_path: str
+    other_path: str | None
+    video_path: str | None
+
+
+@dataclass(frozen=True)
 class Planned:
     """A clip's target."""
 
@@ -66,7 +77,7 @@ def _uniforms(seed: int, clip_id: str, n: int) -> np.ndarray:
     return rng.random(n)
 
 
-def _st(hz: np.ndarray | float) -> np.ndarray:
+def _st(hz: np.ndarray | Sequence[float] | float) -> np.ndarray:
     return 12.0 * np.log2(np.asarray(hz, dtype=np.float64))
 
 
@@ -74,7 +85,7 @@ def _hz(st: np.ndarray) -> np.ndarray:
     return 2.0 ** (np.asarray(st) / 12.0)
 
 
-def pearson(a: Sequence[float], b: Sequence[float]) -> float:
+def pearson(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float:
     """Pearson r (nan for fewer than 3 points or no spread)."""
     x, y = np.asarray(a, float), np.asarray(b, float)
     if x.size < 3 or np.std(x) == 0 or np.std(y) == 0:

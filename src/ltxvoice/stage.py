@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 from pydantic import BaseModel
 from rich.table import Table
 
 from ltxvoice import kernels
-from ltxvoice.records import Quarantined, quarantine_counts
+from ltxvoice.records import QUARANTINE_SORT, Quarantined, quarantine_counts, to_frame, write_table
 
 MARKER = ".ltxvoice-stage"
 
@@ -60,11 +61,65 @@ def write_json(path: Path, data: Mapping[str, Any]) -> Path:
     return path
 
 
-def write_provenance(path: Path, stage: str, params: BaseModel, tools: Mapping[str, str]) -> Path:
-    """Record what made a stage's artifacts: its params section, the versions of its tools and the CPU
-    kernels the numerical libraries were held to (``ltxvoice.kernels``)."""
-    return write_json(path, {"stage": stage, "params": params.model_dump(mode="json"), "versions": dict(tools),
-                             "cpu_kernels": kernels.describe()})
+def write_provenance(path: Path, stage: str, params: BaseModel, tools: Mapping[str, str],
+                     more: Mapping[str, Any] | None = None) -> Path:
+    """Record what made a stage's artifacts: its params section, the versions of its tools, the CPU
+    kernels the numerical libraries were held to (``ltxvoice.kernels``) and whatever else the stage
+    adds (``more``: model fingerprints, the device, file hashes)."""
+    return write_json(path, {**(more or {}), "stage": stage, "params": params.model_dump(mode="json"),
+                             "versions": dict(tools), "cpu_kernels": kernels.describe()})
+
+
+@dataclass
+class StageResult:
+    """What one stage run leaves besides its own artifacts, in one record for
+    :func:`write_result`: its tables, quarantine, provenance and metrics, and the counts of its summary.
+
+    ``metrics`` is what ``dvc metrics`` shows: by default the counts (inputs, kept, quarantined by
+    reason) plus ``extra``; a stage with numbers of its own (select's dataset report, train's losses)
+    gives them instead. ``shown`` are numbers for the summary only (timings, speeds: never metrics,
+    which must not change from run to run). ``rejected`` are items the stage's table keeps but marks
+    as not kept (select's rejected pairs): counted in the summary, not written to the quarantine."""
+
+    stage: str
+    params: BaseModel
+    tools: Mapping[str, str]
+    inputs: int
+    kept: int
+    quarantined: list[Quarantined] = field(default_factory=list)
+    tables: Mapping[str, pl.DataFrame] = field(default_factory=dict)
+    extra: Mapping[str, float | int] = field(default_factory=dict)
+    metrics: Mapping[str, Any] | None = None
+    shown: Mapping[str, float | int] = field(default_factory=dict)
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+    rejected: list[Quarantined] = field(default_factory=list)
+    write_quarantine: bool = True
+    write_metrics: bool = True
+
+    def summary(self, seconds: float = 0.0) -> Summary:
+        return Summary(stage=self.stage, inputs=self.inputs, kept=self.kept,
+                       quarantined=self.rejected + self.quarantined, seconds=seconds,
+                       extra={**self.extra, **self.shown})
+
+    def metrics_data(self) -> dict[str, Any]:
+        if self.metrics is not None:
+            return dict(self.metrics)
+        return Summary(stage=self.stage, inputs=self.inputs, kept=self.kept, quarantined=self.quarantined,
+                       extra=dict(self.extra)).metrics()
+
+
+def write_result(out_dir: Path, result: StageResult) -> dict[str, Any]:
+    """Write a stage's tables, ``quarantine.parquet``, ``provenance.json`` and ``metrics.json`` under
+    ``out_dir`` (the same bytes for the same result); returns the metrics."""
+    for name, table in result.tables.items():
+        write_table(table, out_dir / name)
+    if result.write_quarantine:
+        write_table(to_frame(result.quarantined, Quarantined, sort_by=QUARANTINE_SORT), out_dir / "quarantine.parquet")
+    write_provenance(out_dir / "provenance.json", result.stage, result.params, result.tools, result.provenance)
+    metrics = result.metrics_data()
+    if result.write_metrics:
+        write_json(out_dir / "metrics.json", metrics)
+    return metrics
 
 
 @dataclass

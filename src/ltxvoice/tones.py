@@ -20,6 +20,14 @@ STAGE = "tones"
 
 
 @dataclass(frozen=True)
+class TonesInput:
+    """The columns ``tones`` reads of a pair (the shift stage's table)."""
+
+    clip_id: str
+    target_hz: float
+
+
+@dataclass(frozen=True)
 class Tone:
     """Columns ``tones`` adds."""
 

@@ -19,7 +19,7 @@ def section(**over: object) -> dict:
 
 
 def test_project_params_load() -> None:
-    ev = load_params(ROOT / "params.yaml").require("evaluate")
+    ev = load_params(ROOT / "params.yaml").require(EvaluateParams)
     assert isinstance(ev, EvaluateParams) and ev.seed_list == list(range(ev.seed, ev.seed + ev.seeds))
     assert ev.recipe == "helium" and len(ev.helium.tones_hz) >= 3
 

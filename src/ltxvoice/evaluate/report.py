@@ -222,9 +222,9 @@ def _section(r: CheckpointResult) -> list[str]:
 def write_outputs(out_dir: Path, results: Sequence[CheckpointResult], quarantined: Sequence[Quarantined],
                   params: EvaluateParams, label: dict[str, Any], text_source: str, inputs: int) -> tuple[dict, str]:
     """Write per-checkpoint metrics (``metrics/<checkpoint>.json``) and details, the plot tables,
-    figures, the markdown report and the quarantine; return the summary metrics and the report."""
+    figures and the markdown report; return the summary metrics and the report."""
     from ltxvoice.evaluate.run import details, metrics
-    from ltxvoice.records import QUARANTINE_SORT, to_frame, write_table
+    from ltxvoice.records import quarantine_counts
     from ltxvoice.stage import write_json
 
     for r in results:
@@ -235,13 +235,9 @@ def write_outputs(out_dir: Path, results: Sequence[CheckpointResult], quarantine
     text = markdown(results, quarantined, params, label, text_source, [p.name for p in figures])
     (out_dir / "report").mkdir(parents=True, exist_ok=True)
     (out_dir / "report" / "report.md").write_text(text + "\n", encoding="utf-8")
-    write_table(to_frame(quarantined, Quarantined, sort_by=QUARANTINE_SORT), out_dir / "quarantine.parquet")
-    by_reason: dict[str, int] = {}
-    for q in quarantined:
-        by_reason[q.reason] = by_reason.get(q.reason, 0) + 1
     summary = {
         "inputs": inputs, "evaluated": len(results), "quarantined": len(quarantined),
-        "quarantined_by_reason": dict(sorted(by_reason.items())), "model": label["kind"],
+        "quarantined_by_reason": quarantine_counts(quarantined), "model": label["kind"],
         "verdicts": {r.checkpoint.name: {a.arm: a.verdict for a in r.sweep if a.verdict} for r in results
                      if r.sweep},
         "drift": {r.checkpoint.name: {d.arm: d.verdict for d in r.drift} for r in results if r.drift},
