@@ -610,7 +610,7 @@ def main(argv: list[str] | None = None) -> int:
         for c in CONFIGS.values():
             print(f"{c.name:32s} {c.shape:13s} batch {c.batch:2d}  {c.knobs()}{'  [default]' if c.name in DEFAULT else ''}")
         return 0
-    from ltxvoice.models.ltx import ensure_torchaudio_importable
+    from ltxvoice.models.torchaudio_shim import ensure_torchaudio_importable
 
     ensure_torchaudio_importable()
     if args.worker:

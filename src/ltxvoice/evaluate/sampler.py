@@ -36,7 +36,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
-from ltxvoice.models.ltx import ensure_torchaudio_importable, load_ltx_components
+from ltxvoice.models.ltx import load_ltx_components
+from ltxvoice.models.torchaudio_shim import ensure_torchaudio_importable
 
 if TYPE_CHECKING:  # the GPU benchmark imports this module where pydantic is not installed
     from ltxvoice.config import EvalSamplerParams

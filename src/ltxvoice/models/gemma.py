@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ltxvoice.models.ltx import ensure_torchaudio_importable
+from ltxvoice.models.torchaudio_shim import ensure_torchaudio_importable
 
 MAX_TOKENS = 1024  # ltx-core pads/truncates every caption to this many tokens
 

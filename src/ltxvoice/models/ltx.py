@@ -21,49 +21,16 @@ from __future__ import annotations
 
 import json
 import math
-import sys
-import types
 import zlib
 from pathlib import Path
 from typing import Any, Iterable
+
+from ltxvoice.models.torchaudio_shim import ensure_torchaudio_importable
 
 COMPONENTS: tuple[str, ...] = (
     "transformer", "video_encoder", "video_decoder", "audio_encoder",
     "audio_decoder", "vocoder", "embeddings_processor",
 )
-
-
-def ensure_torchaudio_importable() -> None:
-    """Make ``import torchaudio`` work, without its compiled extension if that cannot load.
-
-    Here the venv pairs a CUDA torchaudio 2.11 build with a CPU torch 2.13, so
-    ``torchaudio/_extension`` fails loading ``lib/_torchaudio.abi3.so``. ltx-core only uses
-    pure-Python torchaudio ops (MelSpectrogram, resample), so after a failed import we pre-seed
-    ``sys.modules`` with a stub saying "no extension"; the rest of torchaudio then imports
-    normally. Where torchaudio matches torch (the GPU machines) the real one is used.
-    """
-    if "torchaudio" in sys.modules and sys.modules["torchaudio"] is None:
-        del sys.modules["torchaudio"]  # hidden by ltxvoice.models.whisper for transformers; ltx-core needs it
-    elif "torchaudio" in sys.modules:
-        return
-    import importlib.util
-
-    if importlib.util.find_spec("torchaudio") is None:
-        return
-    try:
-        import torchaudio  # noqa: F401
-        return
-    except (OSError, ImportError, RuntimeError):
-        for name in [n for n in sys.modules if n == "torchaudio" or n.startswith("torchaudio.")]:
-            del sys.modules[name]
-    stub = types.ModuleType("torchaudio._extension")
-    stub._IS_TORCHAUDIO_EXT_AVAILABLE = False  # filtering.py falls back to Python loops
-    stub._IS_ALIGN_AVAILABLE = False
-    stub.fail_if_no_align = lambda fn: fn  # decorator used by functional/_alignment.py
-    stub._check_cuda_version = lambda: None
-    stub._load_lib = lambda name: False
-    sys.modules["torchaudio._extension"] = stub
-    import torchaudio  # noqa: F401,F811
 
 
 def tiny_ltx_config() -> dict[str, Any]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ltxvoice.models.ltx import ensure_torchaudio_importable
+from ltxvoice.models.torchaudio_shim import ensure_torchaudio_importable
 from ltxvoice.train.presets import target_regex
 
 PEFT_PREFIX = "base_model.model."

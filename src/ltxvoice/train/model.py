@@ -23,7 +23,8 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from ltxvoice.models.ltx import ensure_torchaudio_importable, load_ltx_components, tiny_ltx_config
+from ltxvoice.models.ltx import load_ltx_components, tiny_ltx_config
+from ltxvoice.models.torchaudio_shim import ensure_torchaudio_importable
 
 # The transformer of LTX-2.3 22B: 48 blocks, video 32 heads x 128, audio 32 heads x 64.
 LTX23_TRANSFORMER_DIMS: dict[str, Any] = {
