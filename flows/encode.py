@@ -13,6 +13,7 @@ from tqdm import tqdm
 from flows.common import check_dvc_deps, pipeline_file, finish_stage, read_manifest, run_flow, stage_params
 from ltxvoice import encode as lib
 from ltxvoice import latents as lat
+from ltxvoice.models.device import resolve_device
 from ltxvoice.records import Quarantined, add_columns
 from ltxvoice.stage import StageError, prepare_output_dir, versions, write_json
 from tasks import encode as tasks
@@ -37,12 +38,12 @@ def encode(params_path: str = "params.yaml", upstream: str = "data/caption", out
     check_dvc_deps("encode", [cfg.checkpoint, cfg.text_encoder, *sorted(media)], pipeline_file(params_path))
     try:
         fingerprints = lib.check_models(cfg)
+        device = resolve_device(cfg.device, "encode.device")
     except (FileNotFoundError, ValueError) as exc:
         raise StageError(f"encode: {exc}") from None
     out_dir = Path(out)
     for name in (*lat.SOURCE_DIRS, "verify"):
         prepare_output_dir(out_dir / name, "encode")
-    device = lib.resolve_device(cfg)
     lib.setup_torch(cfg, device)
 
     rows = clips.sort("clip_id").to_dicts()

@@ -266,12 +266,13 @@ def encode_verify(
     import json
 
     from ltxvoice import encode as lib
+    from ltxvoice.models.device import resolve_device
     from ltxvoice.records import read_table
 
     try:
         cfg = load_params(params).encode
         items = read_table(encoded / "items.parquet")
-        device = lib.resolve_device(cfg)
+        device = resolve_device(cfg.device, "encode.device")
         lib.setup_torch(cfg, device)
         decoders = lib.decoders(cfg, device)
     except (ParamsError, FileNotFoundError, ValueError, RuntimeError) as exc:

@@ -180,16 +180,6 @@ def read_media(row: dict[str, Any], bucket: Bucket) -> MediaInputs:
 # Models
 
 
-def resolve_device(params: EncodeParams) -> str:
-    import torch
-
-    if params.device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if params.device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("encode.device is cuda but torch sees no GPU")
-    return params.device
-
-
 def _dtype(name: str) -> Any:
     import torch
 

@@ -266,10 +266,11 @@ def make_generator(params: EvaluateParams) -> Any:
     """The LTX-2.3 generator for these params: shared components loaded once from ``params.model``."""
     import torch
 
-    from ltxvoice.evaluate.sampler import GemmaPromptEncoder, LTXGenerator, LTXModels, Shape, resolve_device, resolve_dtype
+    from ltxvoice.evaluate.sampler import GemmaPromptEncoder, LTXGenerator, LTXModels, Shape, resolve_dtype
+    from ltxvoice.models.device import resolve_device
 
     torch.set_num_threads(params.torch_threads)
-    device = resolve_device(params.device)
+    device = resolve_device(params.device, "evaluate.device")
     dtype = resolve_dtype(params.dtype, device)
     text = GemmaPromptEncoder(params.gemma, device, dtype) if params.text_encoder == "gemma" and params.gemma else None
     models = LTXModels(params.model, device=device, dtype=dtype, text_seed=params.seed, text_encoder=text,

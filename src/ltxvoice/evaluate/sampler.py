@@ -46,17 +46,6 @@ RANDOM_TEXT = "random-context (no text encoder: seeded Gemma-shaped hidden state
 Placement = Literal["negative", "overlap"]
 
 
-def resolve_device(device: str) -> str:
-    """``auto`` -> cuda when available, else cpu."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("evaluate.device is cuda but no CUDA device is available")
-    return device
-
-
 def resolve_dtype(dtype: str, device: str) -> Any:
     """``auto`` -> bfloat16 on cuda (the checkpoint's dtype), float32 on cpu (bf16 matmuls are slow there)."""
     import torch
