@@ -70,7 +70,7 @@ def test_ltx_core_fusion_changes_exactly_the_targeted_weights(tiny_checkpoint: P
     from ltxvoice.config import TrainParams
     from ltxvoice.train.inspection import inspect_lora
     from ltxvoice.train.lora import adapter_state
-    from ltxvoice.train.model import load_transformer
+    from ltxvoice.models.ltx import load_transformer
     from ltxvoice.train.trainer import lora_spec, prepare_model
 
     params = TrainParams(preset="register", rank=4, alpha=8.0, mixed_precision="no")  # alpha != rank: scale 2

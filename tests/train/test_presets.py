@@ -13,7 +13,7 @@ from ltxvoice.train.presets import MODULES_PER_BLOCK, PRESETS, matches, module_g
 def real_linear_names() -> list[str]:
     import torch
 
-    from ltxvoice.train.model import build_transformer, ltx23_config
+    from ltxvoice.models.ltx import build_transformer, ltx23_config
 
     model = build_transformer(ltx23_config(), device="meta")
     assert len(model.transformer_blocks) == 48

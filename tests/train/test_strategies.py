@@ -78,7 +78,7 @@ def test_loss_ignores_reference_and_conditioned_tokens() -> None:
 @pytest.mark.slow
 def test_reference_tokens_get_no_loss_but_attention_gradients(tiny_checkpoint: Path) -> None:
     from ltxvoice.config import TrainParams
-    from ltxvoice.train.model import load_text_connectors, load_transformer
+    from ltxvoice.models.ltx import load_text_connectors, load_transformer
     from ltxvoice.train.trainer import prepare_model
 
     params = TrainParams(strategy="audio_reference", preset="helium", rank=4, alpha=4, mixed_precision="no",

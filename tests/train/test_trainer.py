@@ -20,7 +20,7 @@ def test_each_strategy_fits_a_fixed_batch(tiny_checkpoint: Path, strategy: str, 
                                           first_frame_p: float) -> None:
     from ltxvoice.train.data import TextCache
     from ltxvoice.train.lora import lora_parameters
-    from ltxvoice.train.model import load_text_connectors, load_transformer
+    from ltxvoice.models.ltx import load_text_connectors, load_transformer
     from ltxvoice.train.optim import make_optimizer
     from ltxvoice.train.engine import forward_loss
     from ltxvoice.train.trainer import engine_options, prepare_model

@@ -91,14 +91,23 @@ class LoraReport:
         return "\n".join(lines)
 
 
+def checkpoint_tensor_shapes(checkpoint: Path) -> dict[str, tuple[int, ...]]:
+    """Every tensor key of a safetensors file with its shape, read from the header only (fast on 40 GB)."""
+    from safetensors import safe_open
+
+    shapes: dict[str, tuple[int, ...]] = {}
+    with safe_open(str(checkpoint), framework="pt") as f:
+        for key in f.keys():
+            shapes[key] = tuple(f.get_slice(key).get_shape())
+    return shapes
+
+
 def model_weight_shapes(model: Path | None) -> tuple[dict[str, tuple[int, ...]], str]:
     """``<module>.weight`` -> shape for every LoRA-addressable weight, and a description of the source.
 
     From a unified checkpoint's header (keys under ``model.diffusion_model.``), or, without one, from
     the full-size LTX-2.3 transformer built by ltx-core on the meta device."""
     if model is not None:
-        from ltxvoice.train.model import checkpoint_tensor_shapes
-
         model = Path(model)
         if not model.is_file():
             raise FileNotFoundError(f"model checkpoint not found: {model}")
@@ -107,7 +116,7 @@ def model_weight_shapes(model: Path | None) -> tuple[dict[str, tuple[int, ...]],
         if not shapes:
             raise ValueError(f"{model}: no '{CHECKPOINT_PREFIX}' tensors: not a unified LTX-2.3 checkpoint")
         return shapes, str(model)
-    from ltxvoice.train.model import build_transformer, ltx23_config
+    from ltxvoice.models.ltx import build_transformer, ltx23_config
 
     meta = build_transformer(ltx23_config(), device="meta")
     return {k: tuple(v.shape) for k, v in meta.state_dict().items()}, "LTX-2.3 transformer (48 blocks, ltx-core 1.0.0)"

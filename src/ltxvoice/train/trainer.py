@@ -27,13 +27,13 @@ from typing import Any
 import numpy as np
 
 from ltxvoice.config import TrainParams
+from ltxvoice.models.ltx import load_text_connectors, load_transformer
 from ltxvoice.records import Quarantined
 from ltxvoice.train import checkpoint as ckpt
 from ltxvoice.train import engine
 from ltxvoice.train.data import DataOrder, TextCache, check_enough, dataset_fingerprint, load_items
 from ltxvoice.train.engine import EngineOptions, Prepared, forward_loss
 from ltxvoice.train.lora import LoraSpec, adapter_state, load_adapter_state, lora_parameters, save_lora
-from ltxvoice.train.model import load_text_connectors, load_transformer
 from ltxvoice.train.optim import make_optimizer, make_scheduler
 from ltxvoice.train.presets import target_patterns
 from ltxvoice.train.strategies import StrategySpec
