@@ -302,14 +302,14 @@ def lora_inspect(
     alpha keys), 2 when it cannot be read."""
     import json
 
-    from ltxvoice.train.inspection import inspect_lora
+    from ltxvoice.models.lora_file import inspect_lora, transformer_weights
 
     try:
-        report = inspect_lora(file, model)
+        report = inspect_lora(file, transformer_weights(model))
     except (FileNotFoundError, ValueError) as exc:
         typer.echo(f"lora inspect: {exc}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(json.dumps(report.to_dict(), indent=2, sort_keys=True, default=str) if as_json else report.text())
+    typer.echo(json.dumps(report.as_dict(), indent=2, sort_keys=True, default=str) if as_json else report.text())
     raise typer.Exit(0 if report.ok else 1)
 
 

@@ -26,7 +26,7 @@ def test_launch_command_shape() -> None:
 
 @pytest.mark.parametrize("distributed", ["ddp", "fsdp"])
 def test_two_process_run_on_cpu(tiny_checkpoint: Path, tmp_path: Path, distributed: str) -> None:
-    from ltxvoice.train.inspection import inspect_lora
+    from ltxvoice.models.lora_file import inspect_lora, transformer_weights
 
     data = write_items(tmp_path / "encode", 4)
     params = {"train": {"checkpoint": str(tiny_checkpoint), "steps": 3, "batch_size": 1, "rank": 4, "alpha": 4.0,
@@ -45,6 +45,6 @@ def test_two_process_run_on_cpu(tiny_checkpoint: Path, tmp_path: Path, distribut
     assert done.returncode == 0, done.stderr[-3000:]
     result = result_from_json(json.loads((tmp_path / "out" / RESULT_FILE).read_text()))
     assert result.world_size == 2 and result.distributed == "MULTI_CPU" and len(result.curve) == 3
-    assert inspect_lora(result.lora, tiny_checkpoint).ok
+    assert inspect_lora(result.lora, transformer_weights(tiny_checkpoint)).ok
     assert sorted(p.name for p in (tmp_path / "out" / "checkpoints").iterdir()) == [
         "state_000002.pt", "state_000003.pt", "step_000002.safetensors", "step_000003.safetensors"]
