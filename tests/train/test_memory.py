@@ -9,7 +9,7 @@ import torch
 
 from ltxvoice.train.memory import (attention_function, checkpoint_context, checkpointed_blocks, compile_blocks,
                                    install_block_runner, quantized_linear_class, uncompile_blocks)
-from tests.train.conftest import make_items
+from tests.train.conftest import make_items, train_params
 
 
 def test_checkpointed_block_choice() -> None:
@@ -136,13 +136,12 @@ def test_compiled_blocks_share_one_graph() -> None:
 
 
 def _loss_and_grads(checkpoint: Path, **overrides: object) -> tuple[float, dict[str, torch.Tensor], object]:
-    from ltxvoice.config import TrainParams
-    from ltxvoice.train.data import TextCache
     from ltxvoice.models.ltx import load_text_connectors, load_transformer
+    from ltxvoice.train.data import TextCache
     from ltxvoice.train.engine import forward_loss
     from ltxvoice.train.trainer import engine_options, prepare_model
 
-    params = TrainParams(**{"rank": 4, "alpha": 4.0, "mixed_precision": "bf16", **overrides})
+    params = train_params(**{"rank": 4, "alpha": 4.0, "mixed_precision": "bf16", **overrides})
     prepared = prepare_model(load_transformer(checkpoint, "cpu", torch.bfloat16), params, "cpu")
     with torch.no_grad():
         for name, p in prepared.model.named_parameters():

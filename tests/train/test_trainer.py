@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ltxvoice.config import TrainParams
-from tests.train.conftest import make_items, write_items
+from tests.train.conftest import make_items, train_params, write_items
 
 pytestmark = pytest.mark.slow
 
@@ -18,15 +18,15 @@ pytestmark = pytest.mark.slow
     ("audio_reference", "helium", 0.0), ("text_to_av", "register", 0.0), ("text_to_av", "talking_head", 0.5)])
 def test_each_strategy_fits_a_fixed_batch(tiny_checkpoint: Path, strategy: str, preset: str,
                                           first_frame_p: float) -> None:
-    from ltxvoice.train.data import TextCache
-    from ltxvoice.train.lora import lora_parameters
     from ltxvoice.models.ltx import load_text_connectors, load_transformer
-    from ltxvoice.train.optim import make_optimizer
+    from ltxvoice.train.data import TextCache
     from ltxvoice.train.engine import forward_loss
+    from ltxvoice.train.lora import lora_parameters
+    from ltxvoice.train.optim import make_optimizer
     from ltxvoice.train.trainer import engine_options, prepare_model
 
-    params = TrainParams(strategy=strategy, preset=preset, first_frame_p=first_frame_p, rank=8, alpha=8.0,
-                         mixed_precision="no", optimizer="adamw")
+    params = train_params(strategy=strategy, preset=preset, first_frame_p=first_frame_p, rank=8, alpha=8.0,
+                          mixed_precision="no", optimizer="adamw")
     prepared = prepare_model(load_transformer(tiny_checkpoint, "cpu", torch.bfloat16), params, "cpu")
     items = make_items(2, reference=strategy == "audio_reference")
     text = TextCache()
@@ -47,7 +47,7 @@ def test_each_strategy_fits_a_fixed_batch(tiny_checkpoint: Path, strategy: str, 
 def _params(**kw: object) -> TrainParams:
     base = {"steps": 6, "batch_size": 2, "rank": 4, "alpha": 8.0, "optimizer": "adamw", "lr": 1e-3,
             "checkpoint_every": 2, "keep_last": 2, "dropout": 0.1, "warmup_steps": 1, "schedule": "cosine"}
-    return TrainParams(**{**base, **kw})
+    return train_params(**{**base, **kw})
 
 
 @pytest.mark.parametrize("optimizer", ["adamw", "adamw8bit"])
