@@ -500,10 +500,6 @@ def _psnr(decoded: np.ndarray, frames: np.ndarray) -> float:
     return float("inf") if mse == 0 else 10 * math.log10(4.0 / mse)
 
 
-def _finite_or_none(x: float) -> float | None:
-    return round(x, 3) if math.isfinite(x) else None
-
-
 def verify_item(row: dict[str, Any], decoders: Decoders, out_dir: Path) -> Verified:
     """Decode one written item (audio, reference audio, video), write ``<id>.audio.wav``,
     ``<id>.reference.wav``, ``<id>.video.mp4`` to ``out_dir`` and measure them against the inputs."""

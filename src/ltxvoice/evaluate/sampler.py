@@ -30,7 +30,6 @@ meaning; every result made with it says so.
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -392,10 +391,6 @@ def audio_latent_layout(audio_encoder: Any) -> tuple[int, int]:
     """(channels, mel bins) of this checkpoint's audio latents, read off a short silent encode."""
     lat = encode_reference(np.zeros(8000, np.float32), 16000, audio_encoder)
     return int(lat.shape[1]), int(lat.shape[3])
-
-
-def expected_samples(shape: Shape, rate: int) -> int:
-    return math.floor(shape.seconds * rate)
 
 
 DURATION_TOLERANCE_S = 0.1  # the causal audio decoder returns up to ~3 mel frames less than asked

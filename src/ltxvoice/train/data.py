@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -289,10 +288,6 @@ def check_enough(items: Sequence[Item], order: DataOrder, root: Path) -> None:
     if len(items) < order.global_batch:
         raise ValueError(f"{root}: {len(items)} usable item(s) but a step needs {order.global_batch} "
                          f"(batch_size {order.batch_size} x {order.world_size} process(es))")
-
-
-def steps_per_epoch(num_items: int, global_batch: int) -> int:
-    return max(1, math.floor(num_items / global_batch))
 
 
 def synthetic_item(clip_id: str, *, frames: int, height: int, width: int, audio_steps: int,
