@@ -28,7 +28,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from ltxvoice.models.ltx import _init_tensor, ensure_torchaudio_importable, ltx23_media_config, tiny_ltx_config  # noqa: E402
+from ltxvoice.models.ltx import _init_tensor, ltx23_media_config, tiny_ltx_config  # noqa: E402
+from ltxvoice.models.torchaudio_shim import ensure_torchaudio_importable  # noqa: E402
 
 FRAMES, HEIGHT, WIDTH, FPS, RATE = 121, 256, 256, 25.0, 48000
 AUDIO_S, REFERENCE_S = FRAMES / FPS, 2.0

@@ -90,10 +90,12 @@ def main() -> None:
     import torch
 
     from ltxvoice.evaluate.sampler import Shape, TextContext, _append_reference, generate  # noqa: F401
-    from ltxvoice.models.ltx import ensure_torchaudio_importable, tiny_ltx_config
+    from ltxvoice.models.device import resolve_device
+    from ltxvoice.models.ltx import tiny_ltx_config
+    from ltxvoice.models.torchaudio_shim import ensure_torchaudio_importable
 
     ensure_torchaudio_importable()
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = resolve_device("auto")
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     if device == "cpu":
         torch.set_num_threads(1)

@@ -227,7 +227,7 @@ def random_transformer(tiny: bool, device: Any, seed: int = 0) -> Any:
     import torch
 
     from ltxvoice.models.ltx import tiny_ltx_config
-    from ltxvoice.train.model import build_transformer, ltx23_config
+    from ltxvoice.models.ltx import build_transformer, ltx23_config
 
     config = tiny_ltx_config() if tiny else ltx23_config()
     previous = torch.get_default_dtype()
@@ -279,7 +279,7 @@ class Session:
         import torch
 
         from ltxvoice.train.lora import LoraSpec, add_lora
-        from ltxvoice.train.model import unwrap
+        from ltxvoice.train.engine import unwrap
         from ltxvoice.train.presets import PRESETS
 
         self.tiny, self.device = tiny, torch.device(device)
@@ -610,7 +610,7 @@ def main(argv: list[str] | None = None) -> int:
         for c in CONFIGS.values():
             print(f"{c.name:32s} {c.shape:13s} batch {c.batch:2d}  {c.knobs()}{'  [default]' if c.name in DEFAULT else ''}")
         return 0
-    from ltxvoice.models.ltx import ensure_torchaudio_importable
+    from ltxvoice.models.torchaudio_shim import ensure_torchaudio_importable
 
     ensure_torchaudio_importable()
     if args.worker:

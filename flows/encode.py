@@ -12,6 +12,7 @@ from tqdm import tqdm
 from flows.common import check_dvc_deps, finish, pipeline_file, read_manifest, run_flow, stage_params
 from ltxvoice import encode as lib
 from ltxvoice import latents as lat
+from ltxvoice.models.device import resolve_device
 from ltxvoice.records import Quarantined, add_columns
 from ltxvoice.config import EncodeParams
 from ltxvoice.stage import StageError, StageResult, prepare_output_dir, versions
@@ -36,12 +37,12 @@ def encode(params_path: str = "params.yaml", upstream: str = "data/caption", out
     check_dvc_deps("encode", [cfg.checkpoint, cfg.text_encoder, *sorted(folders)], pipeline_file(params_path))
     try:
         fingerprints = lib.check_models(cfg)
+        device = resolve_device(cfg.device, "encode.device")
     except (FileNotFoundError, ValueError) as exc:
         raise StageError(f"encode: {exc}") from None
     out_dir = Path(out)
     for name in (*lat.SOURCE_DIRS, "verify"):
         prepare_output_dir(out_dir / name, "encode")
-    device = lib.resolve_device(cfg)
     lib.setup_torch(cfg, device)
 
     rows = clips.sort("clip_id").to_dicts()

@@ -11,9 +11,9 @@ from prefect.artifacts import create_markdown_artifact
 
 from flows.common import check_dvc_deps, finish, pipeline_file, run_flow, stage_params
 from ltxvoice.evaluate import report, run as lib
-from ltxvoice.evaluate.structure import model_weights
 from ltxvoice.evaluate.sweep import Arm, Run
 from ltxvoice.config import EvaluateParams
+from ltxvoice.models.lora_file import transformer_weights
 from ltxvoice.stage import StageError, StageResult, prepare_output_dir, versions
 from tasks.common import failure_row, run_mapped
 from tasks.evaluate import distance, generate_arm, inspect_checkpoint, load_generator, write_audio
@@ -29,8 +29,8 @@ def evaluate(params_path: str = "params.yaml", checkpoint: str = "", out: str = 
         check_dvc_deps("evaluate", [cfg.model, cfg.checkpoints] + ([cfg.final] if cfg.final else []), pipeline_file(params_path))
         checkpoints = lib.list_checkpoints(cfg.checkpoints, cfg.final)
     try:
-        model = model_weights(cfg.model)
-    except ValueError as exc:
+        model = transformer_weights(cfg.model)
+    except (FileNotFoundError, ValueError) as exc:
         raise StageError(f"evaluate: {exc}") from None
     out_dir = prepare_output_dir(Path(out), "evaluate")
 

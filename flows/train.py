@@ -22,8 +22,8 @@ TOOLS = ("torch", "ltx-core", "peft", "accelerate", "safetensors", "bitsandbytes
 def train(params_path: str = "params.yaml", upstream: str = "data/encode", out: str = "data/train") -> dict:
     """Train the LoRA (resuming from the newest matching checkpoint) and write its curves and metrics."""
     params, cfg = stage_params(params_path, TrainParams)
-    folders = [VIDEO_DIR, AUDIO_DIR, CONDITIONS_DIR] + ([REFERENCE_DIR] if cfg.strategy == "audio_reference" else [])
-    check_dvc_deps("train", [Path(upstream) / f for f in folders] + [cfg.checkpoint], pipeline_file(params_path))
+    folders = [VIDEO_DIR, AUDIO_DIR, CONDITIONS_DIR] + ([REFERENCE_DIR] if cfg.model.strategy == "audio_reference" else [])
+    check_dvc_deps("train", [Path(upstream) / f for f in folders] + [cfg.model.checkpoint], pipeline_file(params_path))
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -31,10 +31,10 @@ def train(params_path: str = "params.yaml", upstream: str = "data/encode", out: 
     except (TrainingError, OptimizerUnavailable) as exc:
         raise StageError(str(exc)) from None
     if not result.lora.is_file():
-        raise StageError(f"train: the run ended at step {result.steps} of {cfg.steps} without a final LoRA")
+        raise StageError(f"train: the run ended at step {result.steps} of {cfg.optimization.steps} without a final LoRA")
     write_curves(result.curve, out_dir / "curves.csv")
-    plot_curves(result.curve, out_dir / "curves.png", title=f"train: {cfg.strategy}, preset {cfg.preset}, "
-                f"rank {cfg.rank}")
+    plot_curves(result.curve, out_dir / "curves.png", title=f"train: {cfg.model.strategy}, preset {cfg.lora.preset}, "
+                f"rank {cfg.lora.rank}")
     losses = [c[1] for c in result.curve]
     window = max(1, min(50, len(losses) // 10 or 1))
     metrics = {

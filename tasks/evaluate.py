@@ -10,12 +10,13 @@ from prefect.cache_policies import NO_CACHE
 
 from ltxvoice.config import EvaluateParams
 from ltxvoice.evaluate import run as lib
-from ltxvoice.evaluate.structure import CheckpointDistance, LoraStructure, checkpoint_distance, inspect_lora
 from ltxvoice.evaluate.sweep import Arm, Reference, Run
+from ltxvoice.models.lora_file import (CheckpointDistance, LoraReport, TransformerWeights, checkpoint_distance,
+                                      inspect_lora)
 
 
 @task(name="evaluate-structure", cache_policy=NO_CACHE)
-def inspect_checkpoint(checkpoint: lib.Checkpoint, model: dict[str, tuple[int, ...]]) -> LoraStructure:
+def inspect_checkpoint(checkpoint: lib.Checkpoint, model: TransformerWeights) -> LoraReport:
     return inspect_lora(checkpoint.path, model)
 
 

@@ -17,13 +17,14 @@ from ltxvoice.train.trainer import TrainResult, train
 
 @task(name="train-lora", cache_policy=NO_CACHE, retries=0)
 def train_lora(params: TrainParams, params_path: str, upstream: str, out: str) -> TrainResult:
-    """Train (or resume) the LoRA. With ``processes > 1`` the run is launched with torchrun and its
-    result read back from the output folder."""
-    if params.processes == 1:
+    """Train (or resume) the LoRA. With ``memory.processes > 1`` the run is launched with torchrun and
+    its result read back from the output folder."""
+    if params.memory.processes == 1:
         return train(params, Path(upstream), Path(out))
     result_file = Path(out) / RESULT_FILE
     result_file.unlink(missing_ok=True)
     code = subprocess.run(launch_command(params, Path(params_path), Path(upstream), Path(out)), check=False).returncode
     if code != 0 or not result_file.is_file():
-        raise StageError(f"train: the {params.processes}-process run failed (exit code {code}); see its log above")
+        raise StageError(f"train: the {params.memory.processes}-process run failed (exit code {code}); "
+                         "see its log above")
     return result_from_json(json.loads(result_file.read_text(encoding="utf-8")))

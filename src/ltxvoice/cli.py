@@ -311,12 +311,13 @@ def encode_verify(
     import json
 
     from ltxvoice import encode as lib
+    from ltxvoice.models.device import resolve_device
     from ltxvoice.records import read_table
 
     try:
         cfg = load_params(params).encode
         items = read_table(encoded / "items.parquet")
-        device = lib.resolve_device(cfg)
+        device = resolve_device(cfg.device, "encode.device")
         lib.setup_torch(cfg, device)
         decoders = lib.decoders(cfg, device)
     except (ParamsError, FileNotFoundError, ValueError, RuntimeError) as exc:
@@ -346,14 +347,14 @@ def lora_inspect(
     alpha keys), 2 when it cannot be read."""
     import json
 
-    from ltxvoice.train.inspection import inspect_lora
+    from ltxvoice.models.lora_file import inspect_lora, transformer_weights
 
     try:
-        report = inspect_lora(file, model)
+        report = inspect_lora(file, transformer_weights(model))
     except (FileNotFoundError, ValueError) as exc:
         typer.echo(f"lora inspect: {exc}", err=True)
         raise typer.Exit(2) from None
-    typer.echo(json.dumps(report.to_dict(), indent=2, sort_keys=True, default=str) if as_json else report.text())
+    typer.echo(json.dumps(report.as_dict(), indent=2, sort_keys=True, default=str) if as_json else report.text())
     raise typer.Exit(0 if report.ok else 1)
 
 

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, TypeVar, overload
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 DEFAULT_PARAMS = Path("params.yaml")
 S = TypeVar("S", bound=BaseModel)
@@ -27,6 +28,12 @@ class Section(BaseModel):
     """Base for a params.yaml section: no unknown keys, immutable after loading."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def key_error(key: str, message: str) -> PydanticCustomError:
+    """A check across the fields of a section that blames one of them: raised from a model validator,
+    it is reported as ``<section>.<key>: <message>`` (e.g. ``train.memory.fp8_grad: needs fp8_matmul true``)."""
+    return PydanticCustomError("params_key", "{key}: {message}", {"key": key, "message": message})
 
 
 class RunnerParams(Section):
@@ -450,8 +457,8 @@ class EncodeParams(Section):
         return [parse_bucket(b) for b in self.buckets]
 
 
-class TrainParams(Section):
-    """LoRA training on the encode stage's latents: ltx-core 1.0.0 transformer + peft (src/ltxvoice/train)."""
+class TrainModelParams(Section):
+    """``train.model``: what is trained on, and how (the strategy)."""
 
     checkpoint: Path = Field(Path("models/ltx-2.3-22b-dev.safetensors"),
                              description="Unified LTX-2.3 checkpoint (transformer + text connectors are used).")
@@ -461,26 +468,68 @@ class TrainParams(Section):
         "negative", description="negative: reference before the target timeline (ID-LoRA); overlap: both from 0.")
     reference_gap_s: float = Field(0.04, ge=0, le=10, description="negative placement: gap before 0 (s).")
     first_frame_p: float = Field(0.0, ge=0, le=1, description="Probability a sample's first latent frame is given clean.")
+
+
+class TrainLoraParams(Section):
+    """``train.lora``: which modules are adapted, and the adapters' size."""
+
     preset: Literal["helium", "register", "talking_head", "custom"] = "helium"
     target_modules: list[str] = Field(default_factory=list, description="preset custom: regexes over module names.")
     rank: int = Field(32, ge=1, le=1024)
     alpha: float = Field(32.0, gt=0, le=4096)
     dropout: float = Field(0.0, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainLoraParams:
+        import re
+
+        if self.preset == "custom" and not self.target_modules:
+            raise key_error("target_modules", "preset custom needs target_modules (regexes over module names)")
+        if self.preset != "custom" and self.target_modules:
+            raise key_error("target_modules", f"only read with preset custom (preset is {self.preset})")
+        for pattern in self.target_modules:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise key_error("target_modules", f"{pattern!r} is not a valid regex ({exc})") from None
+        return self
+
+
+class TrainOptimizationParams(Section):
+    """``train.optimization``: optimizer, learning-rate schedule, steps and batch."""
+
     optimizer: Literal["adamw", "adamw8bit"] = "adamw8bit"
     lr: float = Field(2e-4, gt=0, le=1)
     weight_decay: float = Field(0.01, ge=0, le=1)
     schedule: Literal["constant", "linear", "cosine"] = "linear"
     warmup_steps: int = Field(0, ge=0)
     final_lr_ratio: float = Field(0.1, ge=0, le=1, description="linear/cosine: LR at the last step / lr.")
-    steps: int = Field(2000, ge=1, le=10_000_000)
-    batch_size: int = Field(1, ge=1, le=1024)
-    grad_accum: int = Field(1, ge=1, le=1024)
     max_grad_norm: float = Field(1.0, ge=0, description="0 disables clipping.")
+    steps: int = Field(2000, ge=1, le=10_000_000)
+    batch_size: int = Field(1, ge=1, le=1024, description="Items per process and micro-step.")
+    grad_accum: int = Field(1, ge=1, le=1024)
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainOptimizationParams:
+        if self.warmup_steps >= self.steps:
+            raise key_error("warmup_steps", f"must be below steps ({self.steps}), got {self.warmup_steps}")
+        return self
+
+
+class TrainFlowMatchingParams(Section):
+    """``train.flow_matching``: how timesteps are drawn and how the two losses are weighted."""
+
     timestep_sampling: Literal["shifted_logit_normal", "uniform"] = "shifted_logit_normal"
     logit_std: float = Field(1.0, gt=0, le=10)
     uniform_share: float = Field(0.1, ge=0, le=1)
     video_loss_weight: float = Field(1.0, ge=0)
     audio_loss_weight: float = Field(1.0, ge=0)
+
+
+class TrainMemoryParams(Section):
+    """``train.memory``: precision, memory and speed knobs, and how many processes (none changes what a
+    step computes beyond rounding, except mixed_precision and base_weights)."""
+
     mixed_precision: Literal["bf16", "no"] = Field("bf16", description="bf16 autocast, or fp32 throughout.")
     gradient_checkpointing: float = Field(1.0, ge=0, le=1, description="Share of blocks recomputed in backward.")
     checkpoint_keep: Literal["nothing", "attention"] = Field(
@@ -491,41 +540,55 @@ class TrainParams(Section):
     offload_blocks: bool = Field(False, description="Frozen block weights in CPU memory, one block on the GPU at a time.")
     compile: bool = Field(False, description="torch.compile every transformer block.")
     attention: Literal["default", "pytorch", "cudnn", "xformers", "flash_attention_3"] = "default"
-    processes: int = Field(1, ge=1, le=64, description="GPUs; more than 1 launches accelerate.")
+    processes: int = Field(1, ge=1, le=64, description="GPUs; more than 1 launches torchrun.")
     distributed: Literal["ddp", "fsdp"] = "ddp"
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainMemoryParams:
+        if self.fp8_matmul and self.base_weights != "fp8":
+            raise key_error("fp8_matmul", "needs base_weights fp8")
+        if self.fp8_grad and not self.fp8_matmul:
+            raise key_error("fp8_grad", "needs fp8_matmul true")
+        if self.checkpoint_keep != "nothing" and self.gradient_checkpointing == 0:
+            raise key_error("checkpoint_keep", "only applies to recomputed blocks; gradient_checkpointing is 0")
+        if self.offload_blocks and self.gradient_checkpointing < 1:
+            raise key_error("offload_blocks", "needs gradient_checkpointing 1.0 (every block recomputed)")
+        if self.processes > 1 and self.offload_blocks:
+            raise key_error("offload_blocks", "is a single-GPU memory mode; use processes 1")
+        if self.distributed == "fsdp" and (self.base_weights != "bf16" or self.offload_blocks):
+            raise key_error("distributed", "fsdp shards bf16 weights itself: use base_weights bf16 and no offload_blocks")
+        return self
+
+
+class TrainCheckpointsParams(Section):
+    """``train.checkpoints``: how often the run saves itself, how much it keeps, and resuming."""
+
     checkpoint_every: int = Field(250, ge=0, description="0: only the final LoRA.")
     keep_last: int = Field(3, ge=0, description="Checkpoints kept; 0 keeps all.")
     resume: bool = Field(True, description="Continue from the newest checkpoint made with the same settings and data.")
-    seed: int = Field(42, ge=0)
 
-    @model_validator(mode="after")
-    def _check(self) -> TrainParams:
-        import re
 
-        if self.preset == "custom" and not self.target_modules:
-            raise ValueError("preset custom needs target_modules (regexes over module names)")
-        if self.preset != "custom" and self.target_modules:
-            raise ValueError(f"target_modules is only read with preset custom (preset is {self.preset})")
-        for pattern in self.target_modules:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"target_modules: {pattern!r} is not a valid regex ({exc})") from None
-        if self.fp8_matmul and self.base_weights != "fp8":
-            raise ValueError("fp8_matmul needs base_weights fp8")
-        if self.fp8_grad and not self.fp8_matmul:
-            raise ValueError("fp8_grad needs fp8_matmul true")
-        if self.checkpoint_keep != "nothing" and self.gradient_checkpointing == 0:
-            raise ValueError("checkpoint_keep only applies to recomputed blocks; gradient_checkpointing is 0")
-        if self.offload_blocks and self.gradient_checkpointing < 1:
-            raise ValueError("offload_blocks needs gradient_checkpointing 1.0 (every block recomputed)")
-        if self.warmup_steps >= self.steps:
-            raise ValueError(f"warmup_steps ({self.warmup_steps}) must be below steps ({self.steps})")
-        if self.processes > 1 and self.offload_blocks:
-            raise ValueError("offload_blocks is a single-GPU memory mode; use processes 1")
-        if self.distributed == "fsdp" and (self.base_weights != "bf16" or self.offload_blocks):
-            raise ValueError("fsdp shards bf16 weights itself: use base_weights bf16 and no offload_blocks")
-        return self
+class TrainParams(Section):
+    """LoRA training on the encode stage's latents: ltx-core 1.0.0 transformer + peft (src/ltxvoice/train).
+
+    Grouped like the official LTX-2 trainer's config. Every setting has one name across the
+    groups: :meth:`flat` gives them by that name (what the trainer's resume fingerprint hashes, so
+    regrouping never orphans a saved checkpoint)."""
+
+    seed: int = Field(42, ge=0, description="Seeds the LoRA initialisation, the data order and every step's draws.")
+    model: TrainModelParams = TrainModelParams()
+    lora: TrainLoraParams = TrainLoraParams()
+    optimization: TrainOptimizationParams = TrainOptimizationParams()
+    flow_matching: TrainFlowMatchingParams = TrainFlowMatchingParams()
+    memory: TrainMemoryParams = TrainMemoryParams()
+    checkpoints: TrainCheckpointsParams = TrainCheckpointsParams()
+
+    def flat(self) -> dict[str, Any]:
+        """Every setting by its own name (``{"seed": 42, "checkpoint": ..., "rank": 32, ...}``), JSON values."""
+        out: dict[str, Any] = {}
+        for name, value in self.model_dump(mode="json").items():
+            out.update(value if isinstance(value, dict) else {name: value})
+        return out
 
 
 class EvalSamplerParams(Section):
@@ -781,6 +844,8 @@ def _section_name(kind: type[BaseModel]) -> str:
 
 def _format_error(err: dict[str, Any]) -> str:
     key = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "params_key":  # see key_error
+        return f"{'.'.join([*map(str, err['loc']), err['ctx']['key']])}: {err['ctx']['message']}"
     msg = err["msg"].removeprefix("Value error, ")
     if not key:  # a check across sections: its message names the keys
         return msg

@@ -180,16 +180,6 @@ def read_media(row: dict[str, Any], bucket: Bucket) -> MediaInputs:
 # Models
 
 
-def resolve_device(params: EncodeParams) -> str:
-    import torch
-
-    if params.device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if params.device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("encode.device is cuda but torch sees no GPU")
-    return params.device
-
-
 def _dtype(name: str) -> Any:
     import torch
 
@@ -508,10 +498,6 @@ def _psnr(decoded: np.ndarray, frames: np.ndarray) -> float:
     y = np.nan_to_num(decoded[:n].astype(np.float64), nan=0.0, posinf=1.0, neginf=-1.0).clip(-1, 1)
     mse = float(np.mean((x - y) ** 2))
     return float("inf") if mse == 0 else 10 * math.log10(4.0 / mse)
-
-
-def _finite_or_none(x: float) -> float | None:
-    return round(x, 3) if math.isfinite(x) else None
 
 
 def verify_item(row: dict[str, Any], decoders: Decoders, out_dir: Path) -> Verified:

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from ltxvoice.evaluate.structure import model_weights, module_group
+from ltxvoice.models.lora_file import module_kind, transformer_weights
 
 HELIUM = ("audio_attn1.to_q", "audio_attn1.to_k", "audio_attn1.to_v", "audio_attn1.to_out.0",
           "audio_attn2.to_q", "audio_attn2.to_k", "audio_attn2.to_v", "audio_attn2.to_out.0",
@@ -24,9 +24,9 @@ def lora_tensors(model_path: Path, targets: Iterable[str] = HELIUM, rank: int = 
     wanted = set(targets)
     g = torch.Generator().manual_seed(seed)
     out: dict[str, torch.Tensor] = {}
-    for name, shape in sorted(model_weights(model_path).items()):
+    for name, shape in sorted(transformer_weights(model_path).shapes.items()):
         module = name.removesuffix(".weight")
-        if not name.endswith(".weight") or len(shape) != 2 or module_group(module)[1] not in wanted:
+        if not name.endswith(".weight") or len(shape) != 2 or module_kind(module) not in wanted:
             continue
         out[f"diffusion_model.{module}.lora_A.weight"] = (torch.randn(rank, shape[1], generator=g) * scale)
         out[f"diffusion_model.{module}.lora_B.weight"] = (torch.randn(shape[0], rank, generator=g) * scale)

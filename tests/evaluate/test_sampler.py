@@ -12,8 +12,9 @@ import torch
 
 from ltxvoice.config import EvalSamplerParams
 from ltxvoice.evaluate import sampler as smp
-from ltxvoice.evaluate.sampler import LTXGenerator, LTXModels, Shape, build_transformer, generate
-from ltxvoice.evaluate.structure import lora_module_name
+from ltxvoice.evaluate.sampler import LTXGenerator, LTXModels, Shape, generate
+from ltxvoice.models.ltx import load_transformer
+from ltxvoice.models.lora_file import lora_module
 from ltxvoice.evaluate.sweep import Arm
 from tests.evaluate.loras import HELIUM, lora_tensors, save_lora
 from tests.evaluate.standin import tone_references
@@ -37,9 +38,9 @@ def lora(tiny_ltx: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path
 
 def test_lora_is_fused_by_ltx_core_exactly_where_it_targets(tiny_ltx: Path, lora: tuple[Path, dict]) -> None:
     path, tensors = lora
-    base = build_transformer(tiny_ltx, "cpu", torch.float32).state_dict()
-    fused = build_transformer(tiny_ltx, "cpu", torch.float32, path, 0.5).state_dict()
-    targeted = {lora_module_name(k) + ".weight" for k in tensors}  # type: ignore[operator]
+    base = load_transformer(tiny_ltx, "cpu", torch.float32).state_dict()
+    fused = load_transformer(tiny_ltx, "cpu", torch.float32, [(path, 0.5)]).state_dict()
+    targeted = {lora_module(k) + ".weight" for k in tensors}  # type: ignore[operator]
     assert len(targeted) == 20
     for key, w in base.items():
         if key in targeted:

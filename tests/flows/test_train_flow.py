@@ -13,7 +13,7 @@ import yaml
 
 from flows.common import run_flow
 from flows.train import train
-from tests.train.conftest import write_items
+from tests.train.conftest import train_section, write_items
 
 pytestmark = pytest.mark.slow
 
@@ -27,8 +27,9 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _params(root: Path, checkpoint: Path, **train_overrides: object) -> str:
     params = yaml.safe_load((Path(__file__).parents[2] / "params.yaml").read_text())
-    params["train"].update(checkpoint=str(checkpoint), steps=4, batch_size=2, rank=4, alpha=4.0, optimizer="adamw",
-                           lr=1e-3, checkpoint_every=2, keep_last=1, **train_overrides)
+    params["train"] = train_section(params["train"], checkpoint=str(checkpoint), steps=4, batch_size=2, rank=4,
+                                    alpha=4.0, optimizer="adamw", lr=1e-3, checkpoint_every=2, keep_last=1,
+                                    **train_overrides)
     path = root / "params.yaml"
     path.write_text(yaml.safe_dump(params))
     return str(path)
@@ -50,7 +51,7 @@ def test_train_flow_outputs_and_resume(tiny_checkpoint: Path, tmp_path: Path) ->
     q = pl.read_parquet(out / "quarantine.parquet")
     assert q["item_id"].to_list() == ["clip03"] and q["reason"].to_list() == ["missing_file"]
     prov = json.loads((out / "provenance.json").read_text())
-    assert prov["stage"] == "train" and prov["params"]["preset"] == "helium" and "peft" in prov["versions"]
+    assert prov["stage"] == "train" and prov["params"]["lora"]["preset"] == "helium" and "peft" in prov["versions"]
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["state_000004.pt", "step_000004.safetensors"]
     lora = (out / "lora.safetensors").read_bytes()
 
@@ -65,5 +66,5 @@ def test_bad_train_params_fail_before_work(tiny_checkpoint: Path, tmp_path: Path
     code = run_flow(train, "train", ["--params-path", params, "--upstream", str(tmp_path / "none"),
                                      "--out", str(tmp_path / "out")])
     err = " ".join(capsys.readouterr().err.split())
-    assert code == 1 and "train: fp8_matmul needs base_weights fp8" in err
+    assert code == 1 and "train.memory.fp8_matmul: needs base_weights fp8" in err
     assert not (tmp_path / "out").exists()

@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ltxvoice.models import gemma
-from ltxvoice.models.ltx import load_ltx_components
+from ltxvoice.models.ltx import load_ltx_components, run_text_connectors
 from ltxvoice.records import sha256_file
 
 pytestmark = pytest.mark.slow
@@ -95,8 +95,8 @@ def test_full_text_path_shapes_and_determinism(text: tuple) -> None:
     other = gemma.caption_features("a man whispers", encoder, processor)
     assert not torch.equal(video, other[0])
     # connectors -> the transformer's cross-attention context (video 2x32, audio 2x16 in the tiny model)
-    v_ctx, a_ctx, ctx_mask = gemma.caption_context(video, audio, mask, processor)
-    assert v_ctx.shape == (gemma.MAX_TOKENS, 64) and a_ctx.shape == (gemma.MAX_TOKENS, 32)
+    v_ctx, a_ctx, ctx_mask = run_text_connectors(processor, video[None], audio[None], mask[None])
+    assert v_ctx.shape == (1, gemma.MAX_TOKENS, 64) and a_ctx.shape == (1, gemma.MAX_TOKENS, 32)
     assert torch.isfinite(v_ctx).all() and torch.isfinite(a_ctx).all()
     assert int(ctx_mask.sum()) == gemma.MAX_TOKENS  # learned registers fill the padding
 

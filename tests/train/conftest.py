@@ -4,8 +4,10 @@ precomputed items in the encode format with the tiny model's dimensions."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from ltxvoice.models.ltx import tiny_ltx_config
 
@@ -27,6 +29,29 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from ltxvoice.models.ltx import write_tiny_ltx_checkpoint
 
     return write_tiny_ltx_checkpoint(tmp_path_factory.mktemp("ltx") / "tiny.safetensors", seed=0)
+
+
+def train_section(base: dict[str, Any] | None = None, **settings: object) -> dict[str, Any]:
+    """A ``train`` params section (nested, as in params.yaml): ``base`` with ``settings`` given by their
+    own names (``rank=4``, ``steps=6``) put into the groups they belong to."""
+    from ltxvoice.config import TrainParams
+
+    group_of = {leaf: group for group, f in TrainParams.model_fields.items() if isinstance(f.default, BaseModel)
+                for leaf in type(f.default).model_fields}
+    section = {k: dict(v) if isinstance(v, dict) else v for k, v in (base or {}).items()}
+    for name, value in settings.items():
+        if name in group_of:
+            section.setdefault(group_of[name], {})[name] = value
+        else:
+            section[name] = value
+    return section
+
+
+def train_params(**settings: object) -> Any:
+    """:class:`ltxvoice.config.TrainParams` with ``settings`` given by their own names."""
+    from ltxvoice.config import TrainParams
+
+    return TrainParams.model_validate(train_section(**settings))
 
 
 def make_items(count: int, *, reference: bool = True, seed: int = 0, frames: int = 2, height: int = 2,

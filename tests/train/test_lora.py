@@ -10,8 +10,10 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from ltxvoice.train.lora import LoraSpec, export_lora, read_metadata, save_lora
+from ltxvoice.models.lora_file import read_metadata
+from ltxvoice.train.lora import LoraSpec, export_lora, save_lora
 from ltxvoice.train.presets import PRESETS
+from tests.train.conftest import train_params
 
 
 def _state(rank: int = 4, value: float = 0.5) -> dict[str, torch.Tensor]:
@@ -67,13 +69,12 @@ def test_ltx_core_fusion_changes_exactly_the_targeted_weights(tiny_checkpoint: P
     from ltx_core.loader import LTXV_LORA_COMFY_RENAMING_MAP, SingleGPUModelBuilder
     from ltx_core.model.transformer.model_configurator import LTXV_MODEL_COMFY_RENAMING_MAP, LTXModelConfigurator
 
-    from ltxvoice.config import TrainParams
-    from ltxvoice.train.inspection import inspect_lora
+    from ltxvoice.models.lora_file import inspect_lora, transformer_weights
+    from ltxvoice.models.ltx import load_transformer
     from ltxvoice.train.lora import adapter_state
-    from ltxvoice.train.model import load_transformer
     from ltxvoice.train.trainer import lora_spec, prepare_model
 
-    params = TrainParams(preset="register", rank=4, alpha=8.0, mixed_precision="no")  # alpha != rank: scale 2
+    params = train_params(preset="register", rank=4, alpha=8.0, mixed_precision="no")  # alpha != rank: scale 2
     prepared = prepare_model(load_transformer(tiny_checkpoint, "cpu", torch.bfloat16), params, "cpu")
     with torch.no_grad():
         for name, p in prepared.model.named_parameters():
@@ -81,8 +82,8 @@ def test_ltx_core_fusion_changes_exactly_the_targeted_weights(tiny_checkpoint: P
                 p.normal_(0, 0.02)
     state = adapter_state(prepared.model)
     path = save_lora(tmp_path / "lora.safetensors", state, lora_spec(params), {})
-    report = inspect_lora(path, tiny_checkpoint)
-    assert report.ok and report.unmatched_keys == [] and report.tensors == 2 * 2 * 12
+    report = inspect_lora(path, transformer_weights(tiny_checkpoint))
+    assert report.ok and report.unmatched == [] and report.tensors == 2 * 2 * 12
 
     def build(with_lora: bool) -> dict[str, torch.Tensor]:
         builder = SingleGPUModelBuilder(model_class_configurator=LTXModelConfigurator, model_path=str(tiny_checkpoint),

@@ -9,7 +9,7 @@ import torch
 
 from ltxvoice.train.memory import (attention_function, checkpoint_context, checkpointed_blocks, compile_blocks,
                                    install_block_runner, quantized_linear_class, uncompile_blocks)
-from tests.train.conftest import make_items
+from tests.train.conftest import make_items, train_params
 
 
 def test_checkpointed_block_choice() -> None:
@@ -77,7 +77,7 @@ def test_attention_kinds_and_checkpoint_policy() -> None:
 
 def _four_block_transformer() -> torch.nn.Module:
     from ltxvoice.models.ltx import tiny_ltx_config
-    from ltxvoice.train.model import build_transformer
+    from ltxvoice.models.ltx import build_transformer
 
     config = tiny_ltx_config()
     config["transformer"]["num_layers"] = 4
@@ -94,7 +94,7 @@ def test_compiled_blocks_share_one_graph() -> None:
     (the H200's) specialised every block on its ``idx`` (64 compilations, 240 s, in
     benchmarks/results/train_gpu_s3_explore_1.md); newer torch may not, so this guards the count."""
     from ltxvoice.train.lora import LoraSpec, add_lora
-    from ltxvoice.train.model import unwrap
+    from ltxvoice.train.engine import unwrap
     from ltxvoice.train.presets import PRESETS
 
     model = add_lora(_four_block_transformer(), LoraSpec(rank=4, alpha=4.0, dropout=0.0, patterns=PRESETS["helium"],
@@ -136,13 +136,12 @@ def test_compiled_blocks_share_one_graph() -> None:
 
 
 def _loss_and_grads(checkpoint: Path, **overrides: object) -> tuple[float, dict[str, torch.Tensor], object]:
-    from ltxvoice.config import TrainParams
+    from ltxvoice.models.ltx import load_text_connectors, load_transformer
     from ltxvoice.train.data import TextCache
-    from ltxvoice.train.model import load_text_connectors, load_transformer
     from ltxvoice.train.engine import forward_loss
     from ltxvoice.train.trainer import engine_options, prepare_model
 
-    params = TrainParams(**{"rank": 4, "alpha": 4.0, "mixed_precision": "bf16", **overrides})
+    params = train_params(**{"rank": 4, "alpha": 4.0, "mixed_precision": "bf16", **overrides})
     prepared = prepare_model(load_transformer(checkpoint, "cpu", torch.bfloat16), params, "cpu")
     with torch.no_grad():
         for name, p in prepared.model.named_parameters():

@@ -10,7 +10,7 @@ import torch
 from ltxvoice.train.data import TextCache, batch_tensors
 from ltxvoice.train.strategies import (StrategySpec, audio_positions, flow_loss, prepare_inputs,
                                        reference_positions)
-from tests.train.conftest import make_items
+from tests.train.conftest import make_items, train_params
 
 
 def _inputs(spec: StrategySpec, items: list, seed: int = 0, ctx_dims: tuple[int, int] = (64, 32)):
@@ -77,12 +77,11 @@ def test_loss_ignores_reference_and_conditioned_tokens() -> None:
 
 @pytest.mark.slow
 def test_reference_tokens_get_no_loss_but_attention_gradients(tiny_checkpoint: Path) -> None:
-    from ltxvoice.config import TrainParams
-    from ltxvoice.train.model import load_text_connectors, load_transformer
+    from ltxvoice.models.ltx import load_text_connectors, load_transformer
     from ltxvoice.train.trainer import prepare_model
 
-    params = TrainParams(strategy="audio_reference", preset="helium", rank=4, alpha=4, mixed_precision="no",
-                         optimizer="adamw")
+    params = train_params(strategy="audio_reference", preset="helium", rank=4, alpha=4, mixed_precision="no",
+                          optimizer="adamw")
     prepared = prepare_model(load_transformer(tiny_checkpoint, "cpu", torch.bfloat16), params, "cpu")
     items = make_items(2)
     text = TextCache()

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ltxvoice.config import TrainParams
-from tests.train.conftest import make_items, write_items
+from tests.train.conftest import make_items, train_params, write_items
 
 pytestmark = pytest.mark.slow
 
@@ -18,15 +18,15 @@ pytestmark = pytest.mark.slow
     ("audio_reference", "helium", 0.0), ("text_to_av", "register", 0.0), ("text_to_av", "talking_head", 0.5)])
 def test_each_strategy_fits_a_fixed_batch(tiny_checkpoint: Path, strategy: str, preset: str,
                                           first_frame_p: float) -> None:
+    from ltxvoice.models.ltx import load_text_connectors, load_transformer
     from ltxvoice.train.data import TextCache
-    from ltxvoice.train.lora import lora_parameters
-    from ltxvoice.train.model import load_text_connectors, load_transformer
-    from ltxvoice.train.optim import make_optimizer
     from ltxvoice.train.engine import forward_loss
+    from ltxvoice.train.lora import lora_parameters
+    from ltxvoice.train.optim import make_optimizer
     from ltxvoice.train.trainer import engine_options, prepare_model
 
-    params = TrainParams(strategy=strategy, preset=preset, first_frame_p=first_frame_p, rank=8, alpha=8.0,
-                         mixed_precision="no", optimizer="adamw")
+    params = train_params(strategy=strategy, preset=preset, first_frame_p=first_frame_p, rank=8, alpha=8.0,
+                          mixed_precision="no", optimizer="adamw")
     prepared = prepare_model(load_transformer(tiny_checkpoint, "cpu", torch.bfloat16), params, "cpu")
     items = make_items(2, reference=strategy == "audio_reference")
     text = TextCache()
@@ -47,12 +47,12 @@ def test_each_strategy_fits_a_fixed_batch(tiny_checkpoint: Path, strategy: str, 
 def _params(**kw: object) -> TrainParams:
     base = {"steps": 6, "batch_size": 2, "rank": 4, "alpha": 8.0, "optimizer": "adamw", "lr": 1e-3,
             "checkpoint_every": 2, "keep_last": 2, "dropout": 0.1, "warmup_steps": 1, "schedule": "cosine"}
-    return TrainParams(**{**base, **kw})
+    return train_params(**{**base, **kw})
 
 
 @pytest.mark.parametrize("optimizer", ["adamw", "adamw8bit"])
 def test_resume_repeats_the_uninterrupted_run(tiny_checkpoint: Path, tmp_path: Path, optimizer: str) -> None:
-    from ltxvoice.train.inspection import inspect_lora
+    from ltxvoice.models.lora_file import inspect_lora, transformer_weights
     from ltxvoice.train.trainer import train
 
     kw: dict[str, object] = {"optimizer": optimizer}
@@ -73,8 +73,8 @@ def test_resume_repeats_the_uninterrupted_run(tiny_checkpoint: Path, tmp_path: P
     assert rest.curve == whole.curve  # same losses and learning rates, bit for bit
     assert rest.lora.read_bytes() == whole.lora.read_bytes()
 
-    report = inspect_lora(whole.lora, tiny_checkpoint)
-    assert report.ok and report.unmatched_keys == [] and report.tensors == 2 * 2 * 10
+    report = inspect_lora(whole.lora, transformer_weights(tiny_checkpoint))
+    assert report.ok and report.unmatched == [] and report.tensors == 2 * 2 * 10
     assert report.ranks == [kw.get("rank", 4)]
     assert report.metadata["ltxvoice_strategy"]["reference_placement"] == "negative"
     assert report.metadata["ltxvoice_training"]["step"] == 6

@@ -1,9 +1,9 @@
 """Stage ``evaluate``: which checkpoints, which arms, and the numbers for each checkpoint.
 
-Per checkpoint the stage reports its structure (:mod:`.structure`), its distance to the previous
-checkpoint, and - when the file is fit to load - what it does when users load it: the recipe's
-controlled test run with the LoRA off (the base arm, generated once for all checkpoints) and on at
-each strength (:mod:`.sampler` through :mod:`.sweep`), analysed by :mod:`.stats`.
+Per checkpoint the stage reports its structure and its distance to the previous checkpoint
+(:mod:`ltxvoice.models.lora_file`), and - when the file is fit to load - what it does when users load
+it: the recipe's controlled test run with the LoRA off (the base arm, generated once for all
+checkpoints) and on at each strength (:mod:`.sampler` through :mod:`.sweep`), analysed by :mod:`.stats`.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from ltxvoice.evaluate.stats import (
     analyse_drift,
     analyse_sweep,
 )
-from ltxvoice.evaluate.structure import CheckpointDistance, LoraStructure
 from ltxvoice.evaluate.sweep import Arm, Reference, Run, drift
+from ltxvoice.models.lora_file import CheckpointDistance, LoraReport, read_metadata
 from ltxvoice.records import Quarantined, sha256_file
 from ltxvoice.tones import draw_timbre
 
@@ -81,17 +81,18 @@ def single_checkpoint(path: Path) -> Checkpoint:
 
 
 def _metadata_step(path: Path) -> int | None:
-    from safetensors import safe_open
-
+    """The training step a LoRA file says it was saved at (the train stage writes it under
+    ``ltxvoice_training``; a plain ``step`` entry is read too)."""
     try:
-        with safe_open(str(path), "pt") as f:
-            value = (f.metadata() or {}).get("step")
-        return int(json.loads(value)) if value is not None else None
+        meta = read_metadata(path)
+        training = meta.get("ltxvoice_training")
+        value = meta.get("step", training.get("step") if isinstance(training, dict) else None)
+        return int(value) if value is not None else None
     except Exception:  # an unreadable file is reported (and quarantined) by the structure check
         return None
 
 
-def screen(checkpoint: Checkpoint, structure: LoraStructure | Exception) -> Quarantined | None:
+def screen(checkpoint: Checkpoint, structure: LoraReport | Exception) -> Quarantined | None:
     """Whether a checkpoint can be generated with: None if so, else the quarantine row saying why.
     A file with unmatched keys is still generated with (users would load it just so) and its
     problems are reported; one that would change nothing or produce NaNs is not."""
@@ -167,14 +168,14 @@ class CheckpointResult:
     """Everything the stage says about one checkpoint."""
 
     checkpoint: Checkpoint
-    structure: LoraStructure
+    structure: LoraReport
     distance: CheckpointDistance | None
     sweep: list[ArmResult]
     conditions: list[ConditionResult]
     drift: list[DriftResult]
 
 
-def analyse_checkpoint(checkpoint: Checkpoint, structure: LoraStructure, distance: CheckpointDistance | None,
+def analyse_checkpoint(checkpoint: Checkpoint, structure: LoraReport, distance: CheckpointDistance | None,
                        base: Run, lora: Run, params: EvaluateParams) -> CheckpointResult:
     """The statistics of one checkpoint's LoRA arms against the shared base arm."""
     r = rules(params)
@@ -266,10 +267,11 @@ def make_generator(params: EvaluateParams) -> Any:
     """The LTX-2.3 generator for these params: shared components loaded once from ``params.model``."""
     import torch
 
-    from ltxvoice.evaluate.sampler import GemmaPromptEncoder, LTXGenerator, LTXModels, Shape, resolve_device, resolve_dtype
+    from ltxvoice.evaluate.sampler import GemmaPromptEncoder, LTXGenerator, LTXModels, Shape, resolve_dtype
+    from ltxvoice.models.device import resolve_device
 
     torch.set_num_threads(params.torch_threads)
-    device = resolve_device(params.device)
+    device = resolve_device(params.device, "evaluate.device")
     dtype = resolve_dtype(params.dtype, device)
     text = GemmaPromptEncoder(params.gemma, device, dtype) if params.text_encoder == "gemma" and params.gemma else None
     models = LTXModels(params.model, device=device, dtype=dtype, text_seed=params.seed, text_encoder=text,

@@ -1,9 +1,10 @@
 """Generating audio and video with LTX-2.3 on ltx-core, the LoRA fused by ltx-core itself.
 
 The transformer of each arm is built by ltx-core's ``SingleGPUModelBuilder`` from the unified
-checkpoint; a LoRA arm adds ``builder.lora(path, strength, LTXV_LORA_COMFY_RENAMING_MAP)`` - the
-same fusion (W + strength·B·A) and the same key renaming a user's loader applies, so the eval
-measures the file as users load it, not a re-implementation.
+checkpoint (:func:`ltxvoice.models.ltx.load_transformer`); a LoRA arm adds ``builder.lora(path,
+strength, LTXV_LORA_COMFY_RENAMING_MAP)`` - the same fusion (W + strength·B·A) and the same key
+renaming a user's loader applies, so the eval measures the file as users load it, not a
+re-implementation.
 
 Sampling is flow matching with Euler steps: the schedule is LTX2Scheduler's (token-count shift,
 stretched to a terminal sigma) or an explicit sigma list; each step asks the transformer for the
@@ -20,15 +21,15 @@ positions lie before the generated timeline (``negative``: ending ``gap`` second
 ID-LoRA convention) or on it (``overlap``: the official trainer's placement). It is dropped before
 decoding: the decoded audio is the generated span only, and its length is checked.
 
-Text: ``RandomTextEncoder`` stands in for Gemma (which cannot be downloaded here): seeded
-Gemma-shaped hidden states per prompt, run through the checkpoint's own text projection and
-connectors. Its contexts carry no meaning; every result made with it says so.
+Text: the prompts go through a Gemma folder (:class:`GemmaPromptEncoder`) and the checkpoint's own
+text projection and connectors. Without one, ``RandomTextEncoder`` stands in: seeded Gemma-shaped
+hidden states per prompt, through the same projection and connectors. Its contexts carry no
+meaning; every result made with it says so.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -36,24 +37,14 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
-from ltxvoice.models.ltx import ensure_torchaudio_importable, load_ltx_components
+from ltxvoice.models.ltx import load_ltx_components, load_transformer, run_text_connectors
+from ltxvoice.models.torchaudio_shim import ensure_torchaudio_importable
 
 if TYPE_CHECKING:  # the GPU benchmark imports this module where pydantic is not installed
     from ltxvoice.config import EvalSamplerParams
 
 RANDOM_TEXT = "random-context (no text encoder: seeded Gemma-shaped hidden states per prompt)"
 Placement = Literal["negative", "overlap"]
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` -> cuda when available, else cpu."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("evaluate.device is cuda but no CUDA device is available")
-    return device
 
 
 def resolve_dtype(dtype: str, device: str) -> Any:
@@ -171,39 +162,14 @@ def context_from_features(processor: Any, video_features: Any, audio_features: A
     stage writes): ``video_prompt_embeds`` / ``audio_prompt_embeds`` of shape (T, D) after the text
     projection, and ``prompt_attention_mask`` (T,) - one caption, without the batch dimension."""
     import torch
-    from ltx_core.text_encoders.gemma import convert_to_additive_mask
 
     v = torch.as_tensor(video_features)[None].to(device=device, dtype=dtype)
     a = torch.as_tensor(audio_features)[None].to(device=device, dtype=dtype)
     m = torch.as_tensor(mask)[None].to(device)
     if v.shape[1] != m.shape[1] or a.shape[1] != m.shape[1]:
         raise ValueError(f"text features of {v.shape[1]}/{a.shape[1]} tokens with a mask of {m.shape[1]}")
-    with torch.no_grad():
-        video, audio, _ = processor.create_embeddings(v, a, convert_to_additive_mask(m, v.dtype))
+    video, audio, _ = run_text_connectors(processor, v, a, m)
     return TextContext(video=video, audio=audio, source=source)
-
-
-def build_transformer(model_path: Path, device: str, dtype: Any, lora: Path | None = None,
-                      strength: float = 0.0) -> Any:
-    """The LTX-2.3 transformer from the unified checkpoint, with ``lora`` fused at ``strength`` by
-    ltx-core's builder (its LoRA renaming map). Raises ValueError if a tensor is left unloaded."""
-    import torch
-    from ltx_core.loader import LTXV_LORA_COMFY_RENAMING_MAP, SingleGPUModelBuilder
-    from ltx_core.model.transformer.model_configurator import LTXV_MODEL_COMFY_RENAMING_MAP, LTXModelConfigurator
-
-    builder = SingleGPUModelBuilder(model_class_configurator=LTXModelConfigurator, model_path=str(model_path),
-                                    model_sd_ops=LTXV_MODEL_COMFY_RENAMING_MAP)
-    if lora is not None and strength != 0:
-        if not Path(lora).is_file():
-            raise FileNotFoundError(f"LoRA checkpoint not found: {lora}")
-        builder = builder.lora(str(lora), strength, LTXV_LORA_COMFY_RENAMING_MAP)
-    model = builder.build(device=torch.device(device), dtype=dtype)
-    meta = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
-    if meta:
-        raise ValueError(f"{model_path}: transformer tensors missing from the checkpoint: {', '.join(meta[:5])}")
-    if dtype is not None:  # with a LoRA, ltx-core 1.0 casts only the fused weights to `dtype`
-        model = model.to(dtype)
-    return model.eval().requires_grad_(False)
 
 
 def sigma_schedule(params: EvalSamplerParams, video_tokens: int) -> Any:
@@ -402,7 +368,9 @@ class LTXModels:
         key = (Path(lora) if lora is not None and strength != 0 else None, strength if lora is not None else 0.0)
         if key != self._arm:
             self._transformer = None  # free the previous arm's weights before building the next
-            self._transformer = build_transformer(self.model_path, self.device, self.dtype, *key)
+            lora, strength = key
+            self._transformer = load_transformer(self.model_path, self.device, self.dtype,
+                                                 [(lora, strength)] if lora is not None else []).requires_grad_(False)
             self._arm = key
         return self._transformer
 
@@ -423,10 +391,6 @@ def audio_latent_layout(audio_encoder: Any) -> tuple[int, int]:
     """(channels, mel bins) of this checkpoint's audio latents, read off a short silent encode."""
     lat = encode_reference(np.zeros(8000, np.float32), 16000, audio_encoder)
     return int(lat.shape[1]), int(lat.shape[3])
-
-
-def expected_samples(shape: Shape, rate: int) -> int:
-    return math.floor(shape.seconds * rate)
 
 
 DURATION_TOLERANCE_S = 0.1  # the causal audio decoder returns up to ~3 mel frames less than asked

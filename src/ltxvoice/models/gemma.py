@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ltxvoice.models.ltx import ensure_torchaudio_importable
+from ltxvoice.models.torchaudio_shim import ensure_torchaudio_importable
 
 MAX_TOKENS = 1024  # ltx-core pads/truncates every caption to this many tokens
 
@@ -492,17 +492,3 @@ def caption_features(caption: str, text_encoder: Any, embeddings_processor: Any)
     if audio is None:
         raise ValueError("the checkpoint's text projection gives no audio features (a video-only checkpoint?)")
     return video[0], audio[0], mask[0].to(torch.bool)
-
-
-def caption_context(video_features: Any, audio_features: Any, mask: Any, embeddings_processor: Any) -> tuple[Any, Any, Any]:
-    """The rest of the text path (what the trainer runs at training time): the embeddings connectors
-    turn stored features into the transformer's video / audio cross-attention context
-    ``([T, Dv], [T, Da], mask [T])``; padded positions are filled by learned registers."""
-    import torch
-    from ltx_core.text_encoders.gemma import convert_to_additive_mask
-
-    with torch.inference_mode():
-        additive = convert_to_additive_mask(mask[None], video_features.dtype)
-        video, audio, out_mask = embeddings_processor.create_embeddings(video_features[None], audio_features[None],
-                                                                        additive)
-    return video[0], audio[0], out_mask[0]

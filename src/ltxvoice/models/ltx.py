@@ -13,57 +13,29 @@ loads it through ltx-core's own ``SingleGPUModelBuilder`` - the same code path
 used for the real file - after :func:`checkpoint_config` has checked the file
 (ltx-core itself builds from defaults when the config is missing and only warns
 when weights are). The text projection reads Gemma hidden states, so it is
-sized for a Gemma folder (:mod:`ltxvoice.models.gemma`); :func:`ltx23_media_config`
-holds the real media-model sizes for benchmarks.
+sized for a Gemma folder (:mod:`ltxvoice.models.gemma`); :func:`ltx23_config`
+holds the real sizes, to build the full architecture on the meta device.
+
+Every stage loads LTX-2.3 through this module: the encode stage its VAE encoders and text path,
+training the transformer (:func:`load_transformer`) and the text connectors alone
+(:func:`load_text_connectors`, :func:`run_text_connectors`), the evaluation the transformer with a
+LoRA fused by ltx-core's builder, the text path, the audio decoder and the vocoder.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import sys
-import types
 import zlib
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
+
+from ltxvoice.models.torchaudio_shim import ensure_torchaudio_importable
 
 COMPONENTS: tuple[str, ...] = (
     "transformer", "video_encoder", "video_decoder", "audio_encoder",
     "audio_decoder", "vocoder", "embeddings_processor",
 )
-
-
-def ensure_torchaudio_importable() -> None:
-    """Make ``import torchaudio`` work, without its compiled extension if that cannot load.
-
-    Here the venv pairs a CUDA torchaudio 2.11 build with a CPU torch 2.13, so
-    ``torchaudio/_extension`` fails loading ``lib/_torchaudio.abi3.so``. ltx-core only uses
-    pure-Python torchaudio ops (MelSpectrogram, resample), so after a failed import we pre-seed
-    ``sys.modules`` with a stub saying "no extension"; the rest of torchaudio then imports
-    normally. Where torchaudio matches torch (the GPU machines) the real one is used.
-    """
-    if "torchaudio" in sys.modules and sys.modules["torchaudio"] is None:
-        del sys.modules["torchaudio"]  # hidden by ltxvoice.models.whisper for transformers; ltx-core needs it
-    elif "torchaudio" in sys.modules:
-        return
-    import importlib.util
-
-    if importlib.util.find_spec("torchaudio") is None:
-        return
-    try:
-        import torchaudio  # noqa: F401
-        return
-    except (OSError, ImportError, RuntimeError):
-        for name in [n for n in sys.modules if n == "torchaudio" or n.startswith("torchaudio.")]:
-            del sys.modules[name]
-    stub = types.ModuleType("torchaudio._extension")
-    stub._IS_TORCHAUDIO_EXT_AVAILABLE = False  # filtering.py falls back to Python loops
-    stub._IS_ALIGN_AVAILABLE = False
-    stub.fail_if_no_align = lambda fn: fn  # decorator used by functional/_alignment.py
-    stub._check_cuda_version = lambda: None
-    stub._load_lib = lambda name: False
-    sys.modules["torchaudio._extension"] = stub
-    import torchaudio  # noqa: F401,F811
 
 
 def tiny_ltx_config() -> dict[str, Any]:
@@ -200,6 +172,35 @@ def ltx23_media_config() -> dict[str, Any]:
     return {"vae": vae, "audio_vae": audio_vae, "vocoder": vocoder}
 
 
+# The transformer of LTX-2.3 22B: 48 blocks, video 32 heads x 128, audio 32 heads x 64.
+LTX23_TRANSFORMER_DIMS: dict[str, Any] = {
+    "num_layers": 48,
+    "num_attention_heads": 32, "attention_head_dim": 128, "cross_attention_dim": 4096,
+    "audio_num_attention_heads": 32, "audio_attention_head_dim": 64, "audio_cross_attention_dim": 2048,
+    "connector_num_layers": 8, "connector_num_attention_heads": 32, "connector_attention_head_dim": 128,
+    "audio_connector_num_attention_heads": 32, "audio_connector_attention_head_dim": 64,
+}
+
+
+def ltx23_config() -> dict[str, Any]:
+    """The ``config`` metadata of the full-size LTX-2.3 (22B) checkpoint: the transformer section has
+    every structural switch of :func:`tiny_ltx_config` (which copies LTX-2.3's) with the real sizes
+    above, the media sections are :func:`ltx23_media_config`. Used to build the real architecture on
+    the meta device (benchmarks, ``lora inspect`` without a checkpoint)."""
+    return {"transformer": {**tiny_ltx_config()["transformer"], **LTX23_TRANSFORMER_DIMS}, **ltx23_media_config()}
+
+
+def build_transformer(config: dict[str, Any], device: str = "meta") -> Any:
+    """An ``LTXModel`` built from ``config`` by ltx-core's configurator (weights uninitialised)."""
+    import torch
+
+    ensure_torchaudio_importable()
+    from ltx_core.model.transformer.model_configurator import LTXModelConfigurator
+
+    with torch.device(device):
+        return LTXModelConfigurator.from_config(config)
+
+
 def component_specs(gemma: tuple[int, int] | None = None) -> dict[str, tuple[Any, Any, str]]:
     """component -> (ltx-core configurator, key SDOps, checkpoint prefix).
 
@@ -240,6 +241,11 @@ KEY_PREFIX = {"transformer": "model.diffusion_model.", "video_encoder": "vae.enc
               "embeddings_processor": "text_embedding_projection."}
 
 
+# The two text connectors of the embeddings processor (module prefix) and where a unified checkpoint
+# keeps them (under the transformer's prefix, although ltx-core builds them into the text path).
+TEXT_CONNECTORS = {"video_connector.": "model.diffusion_model.video_embeddings_connector.",
+                   "audio_connector.": "model.diffusion_model.audio_embeddings_connector."}
+
 # Module-key -> checkpoint-key renames (inverse of ltx-core's SDOps for the real file).
 _INVERSE = {
     "video_encoder": [("per_channel_statistics.", "vae.per_channel_statistics."), ("", "vae.encoder.")],
@@ -248,10 +254,7 @@ _INVERSE = {
     "audio_decoder": [("per_channel_statistics.", "audio_vae.per_channel_statistics."), ("", "audio_vae.decoder.")],
     "transformer": [("", "model.diffusion_model.")],
     "vocoder": [("", "vocoder.")],  # BWE keys become vocoder.vocoder.* / vocoder.bwe_generator.*
-    "embeddings_processor": [
-        ("feature_extractor.", "text_embedding_projection."),
-        ("video_connector.", "model.diffusion_model.video_embeddings_connector."),
-        ("audio_connector.", "model.diffusion_model.audio_embeddings_connector.")],
+    "embeddings_processor": [("feature_extractor.", "text_embedding_projection."), *TEXT_CONNECTORS.items()],
 }
 
 
@@ -373,6 +376,7 @@ def load_ltx_components(
     components: Iterable[str] = COMPONENTS,
     dtype: Any = None,
     gemma_root: Path | None = None,
+    loras: Sequence[tuple[Path, float]] = (),
 ) -> dict[str, Any]:
     """Load LTX-2.3 components from a unified checkpoint via ltx-core.
 
@@ -382,13 +386,21 @@ def load_ltx_components(
     this raises :class:`CheckpointError` naming the file and the missing keys; a tensor of the wrong
     shape is a :class:`CheckpointError` too. The ``embeddings_processor`` (text projection +
     connectors) is sized for the Gemma folder ``gemma_root`` when given, else for Gemma 3 12B.
+
+    ``loras`` = (file, strength) pairs fused into the transformer by the builder itself
+    (``builder.lora(file, strength, LTXV_LORA_COMFY_RENAMING_MAP)``: W + strength·B·A, the key
+    renaming a user's loader applies); a strength of 0 is skipped.
     """
     import torch
-    from ltx_core.loader import SingleGPUModelBuilder
+    from ltx_core.loader import LTXV_LORA_COMFY_RENAMING_MAP, SingleGPUModelBuilder
 
     path = Path(path)
     components = list(components)
     checkpoint_config(path, components)
+    loras = [(Path(f), s) for f, s in loras if s != 0]
+    for file, _ in loras:
+        if not file.is_file():
+            raise FileNotFoundError(f"LoRA checkpoint not found: {file}")
     gemma = None
     if gemma_root is not None:
         from ltxvoice.models.gemma import gemma_folder
@@ -401,6 +413,9 @@ def load_ltx_components(
         configurator, ops, _ = specs[comp]
         builder = SingleGPUModelBuilder(model_class_configurator=configurator,
                                         model_path=str(path), model_sd_ops=ops)
+        fused = comp == "transformer" and bool(loras)
+        for file, strength in loras if fused else ():
+            builder = builder.lora(str(file), strength, LTXV_LORA_COMFY_RENAMING_MAP)
         try:
             model = builder.build(device=torch.device(device), dtype=dtype)
         except RuntimeError as exc:  # load_state_dict: size mismatch
@@ -412,5 +427,60 @@ def load_ltx_components(
             shown = ", ".join(meta[:10]) + (f" (+{len(meta) - 10} more)" if len(meta) > 10 else "")
             raise CheckpointError(f"{path}: LTX component '{comp}' is missing {len(meta)} "
                                   f"tensor(s) in the checkpoint (left on meta): {shown}")
+        if fused and dtype is not None:  # with a LoRA, ltx-core 1.0 casts only the fused weights to `dtype`
+            model = model.to(dtype)
         loaded[comp] = model.eval()
     return loaded
+
+
+def load_transformer(path: Path, device: str, dtype: Any, loras: Sequence[tuple[Path, float]] = ()) -> Any:
+    """The transformer (``LTXModel``) of a unified LTX-2.3 checkpoint, ``loras`` fused (see
+    :func:`load_ltx_components`)."""
+    return load_ltx_components(path, device=device, components=("transformer",), dtype=dtype,
+                               loras=loras)["transformer"]
+
+
+def load_text_connectors(path: Path, device: str, dtype: Any) -> Any:
+    """The embeddings processor with its video and audio connectors only: the Gemma feature
+    extractor (a ~1.2B-parameter projection the training data has already been through) is never
+    read. Raises ValueError naming the file when a connector tensor is missing."""
+    import torch
+
+    ensure_torchaudio_importable()
+    from ltx_core.loader import SDOps, SingleGPUModelBuilder
+    from ltx_core.text_encoders.gemma import EmbeddingsProcessorConfigurator
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"LTX checkpoint not found: {path}")
+    ops = SDOps("LTXVOICE_CONNECTORS_ONLY")
+    for module, stored in TEXT_CONNECTORS.items():
+        ops = ops.with_matching(prefix=stored).with_replacement(stored, module)
+    builder = SingleGPUModelBuilder(model_class_configurator=EmbeddingsProcessorConfigurator,
+                                    model_path=str(path), model_sd_ops=ops)
+    config = builder.model_config()
+    meta = builder.meta_model(config, ())
+    meta.feature_extractor = None
+    state = builder.load_sd([str(path)], registry=builder.registry, device=torch.device(device), sd_ops=ops)
+    sd = {k: v.to(dtype) if dtype is not None and v.is_floating_point() else v for k, v in state.sd.items()}
+    meta.load_state_dict(sd, strict=False, assign=True)
+    missing = [n for n, t in [*meta.named_parameters(), *meta.named_buffers()] if t.is_meta]
+    if missing:
+        raise ValueError(f"{path}: text connectors are missing {len(missing)} tensor(s): {', '.join(missing[:5])}")
+    return meta.to(torch.device(device)).eval().requires_grad_(False)
+
+
+def run_text_connectors(processor: Any, video_features: Any, audio_features: Any, mask: Any) -> tuple[Any, Any, Any]:
+    """Text features (after the text projection: what the encode stage stores) -> the transformer's
+    cross-attention contexts, through the checkpoint's video and audio connectors (ltx-core's
+    ``EmbeddingsProcessor.create_embeddings``), without gradients.
+
+    ``video_features`` [B, T, Dv], ``audio_features`` [B, T, Da] and ``mask`` [B, T] (True: a token
+    of the prompt) give ``(video [B, T, Dv'], audio [B, T, Da'], mask [B, T])``; the connectors'
+    learned registers fill the padded positions, so the returned mask is all ones."""
+    import torch
+    from ltx_core.text_encoders.gemma import convert_to_additive_mask
+
+    with torch.no_grad():
+        return processor.create_embeddings(video_features, audio_features,
+                                           convert_to_additive_mask(mask, video_features.dtype))

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import base64
 import io
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from ltxvoice.models.torchaudio_shim import hide_broken_torchaudio
 
 # Mel bins and vocabulary of every multilingual model up to large-v2: 50257 BPE tokens, <|endoftext|>,
 # <|startoftranscript|>, 99 language tokens, 6 task/control tokens and 1501 timestamps <|0.00|>..<|30.00|>.
@@ -77,24 +78,6 @@ def write_tiny_openai_whisper(path: Path, *, seed: int = 0) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(buffer.getvalue())
     return path
-
-
-def _hide_broken_torchaudio() -> None:
-    """Make transformers treat an unloadable torchaudio as absent.
-
-    transformers imports torchaudio whenever ``importlib.util.find_spec("torchaudio")`` finds it, and a
-    torchaudio whose C extension does not match the installed torch raises OSError there, breaking
-    ``transformers.WhisperForConditionalGeneration``. A ``None`` entry in ``sys.modules`` makes
-    ``find_spec`` return None (and later ``import torchaudio`` raise ImportError). No-op if it imports.
-    """
-    if "torchaudio" in sys.modules:
-        return
-    try:
-        import torchaudio  # noqa: F401
-    except (ImportError, OSError):
-        for name in [name for name in sys.modules if name.startswith("torchaudio.")]:
-            del sys.modules[name]  # half-imported submodules of the failed import
-        sys.modules["torchaudio"] = None  # type: ignore[assignment]
 
 
 def _bpe_vocab_and_merges() -> tuple[dict[str, int], list[tuple[str, str]]]:
@@ -194,7 +177,7 @@ def write_tiny_faster_whisper(model_dir: Path, *, seed: int = 0) -> Path:
     two from the folder instead of fetching them from the hub. Nothing touches the network. Same seed ->
     byte-identical files.
     """
-    _hide_broken_torchaudio()
+    hide_broken_torchaudio()
     import ctranslate2.converters
     from transformers.utils import logging as hf_logging
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -254,20 +253,16 @@ class TextCache:
 
     def fill(self, items: Sequence[Item], connectors: Any, device: Any, dtype: Any) -> None:
         """Run the video and audio connectors on each distinct prompt of ``items`` (batch 1 each)."""
-        import torch
-
-        from ltx_core.text_encoders.gemma import convert_to_additive_mask
+        from ltxvoice.models.ltx import run_text_connectors
 
         for item in items:
             key = self._key(item)
             self._key_of[item.clip_id] = key
             if key in self._by_key:
                 continue
-            with torch.no_grad():
-                vf = item.video_features[None].to(device=device, dtype=dtype)
-                af = item.audio_features[None].to(device=device, dtype=dtype)
-                mask = convert_to_additive_mask(item.text_mask[None].to(device), dtype)
-                video_ctx, audio_ctx, binary = connectors.create_embeddings(vf, af, mask)
+            vf = item.video_features[None].to(device=device, dtype=dtype)
+            af = item.audio_features[None].to(device=device, dtype=dtype)
+            video_ctx, audio_ctx, binary = run_text_connectors(connectors, vf, af, item.text_mask[None].to(device))
             if not bool(binary.bool().all()):
                 raise ValueError(f"{item.clip_id}: text connectors left masked tokens; "
                                  "the prompt length must be a multiple of the connectors' 128 registers")
@@ -293,10 +288,6 @@ def check_enough(items: Sequence[Item], order: DataOrder, root: Path) -> None:
     if len(items) < order.global_batch:
         raise ValueError(f"{root}: {len(items)} usable item(s) but a step needs {order.global_batch} "
                          f"(batch_size {order.batch_size} x {order.world_size} process(es))")
-
-
-def steps_per_epoch(num_items: int, global_batch: int) -> int:
-    return max(1, math.floor(num_items / global_batch))
 
 
 def synthetic_item(clip_id: str, *, frames: int, height: int, width: int, audio_steps: int,

@@ -3,6 +3,17 @@
 :class:`EngineOptions` is everything a step depends on. The stage builds it from ``train`` params
 (:func:`ltxvoice.train.trainer.engine_options`); the GPU benchmark builds it directly. This module
 imports neither pydantic nor polars, so it runs where only torch, peft, accelerate and ltx-core are.
+
+How ltx-core's transformer is driven (facts from ``ltx_core.model.transformer``):
+
+- ``LTXModel.forward(video: Modality, audio: Modality, perturbations=None)`` returns the predicted
+  velocities ``(video [B, Tv, 128], audio [B, Ta, 128])`` for patchified tokens.
+- ``Modality(latent [B, T, 128], sigma [B], timesteps [B, T] or [B, 1], positions, context
+  [B, L, D], context_mask)``: per-token timesteps let some tokens be clean (0) while others are noisy;
+  ``positions`` are ``[B, 3, T, 2]`` (time in seconds, pixel y, pixel x; start/end bounds) for video and
+  ``[B, 1, T, 2]`` (seconds) for audio, as built by ltx-core's patchifiers.
+- Blocks run in ``LTXModel._process_transformer_blocks``; :mod:`ltxvoice.train.memory` replaces that
+  loop per instance for selective checkpointing and block offload.
 """
 
 from __future__ import annotations
@@ -15,7 +26,6 @@ from ltxvoice.train.data import Item, TextCache, batch_tensors
 from ltxvoice.train.lora import LoraSpec, add_lora
 from ltxvoice.train.memory import (BlockOffload, compile_blocks, install_block_runner, quantize_frozen_linears,
                                    set_attention)
-from ltxvoice.train.model import unwrap
 from ltxvoice.train.strategies import StrategySpec, flow_loss, prepare_inputs
 
 
@@ -56,6 +66,24 @@ class Prepared:
     checkpointed: frozenset[int]
     offload: BlockOffload | None
     quantized: int
+
+
+def unwrap(model: Any) -> Any:
+    """The ``LTXModel`` inside DDP/FSDP/compile/peft wrappers."""
+    seen = 0
+    while seen < 8:
+        seen += 1
+        if hasattr(model, "module") and not hasattr(model, "transformer_blocks"):
+            model = model.module  # DDP / FSDP
+            continue
+        if hasattr(model, "_orig_mod"):
+            model = model._orig_mod  # torch.compile
+            continue
+        if hasattr(model, "get_base_model"):
+            model = model.get_base_model()  # peft
+            continue
+        break
+    return model
 
 
 def place(ltx: Any, device: Any, offload: bool) -> BlockOffload | None:

@@ -1,8 +1,8 @@
 """Multi-process training: the launch command line and the per-process entry point.
 
-With ``train.processes > 1`` the stage starts ``torchrun --nproc_per_node N -m
+With ``train.memory.processes > 1`` the stage starts ``torchrun --nproc_per_node N -m
 ltxvoice.train.launch ...``; every process runs :func:`ltxvoice.train.trainer.train` (DDP, or FSDP
-with ``train.distributed: fsdp``) and the main process writes the run's result as JSON into the
+with ``train.memory.distributed: fsdp``) and the main process writes the run's result as JSON into the
 output folder for the stage to read back.
 """
 
@@ -23,11 +23,11 @@ RESULT_FILE = ".train_result.json"
 
 def launch_command(params: TrainParams, params_path: Path, upstream: Path, out: Path,
                    python: str = sys.executable) -> list[str]:
-    """The argv that runs this stage's training in ``params.processes`` processes on this machine.
+    """The argv that runs this stage's training in ``params.memory.processes`` processes on this machine.
 
     torchrun starts the processes; accelerate inside each picks up the rank from its environment
-    and sets up DDP (NCCL on GPUs, gloo on CPU) or FSDP from ``params.distributed``."""
-    return [python, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(params.processes),
+    and sets up DDP (NCCL on GPUs, gloo on CPU) or FSDP from ``params.memory.distributed``."""
+    return [python, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(params.memory.processes),
             "-m", "ltxvoice.train.launch", "--params", str(params_path), "--upstream", str(upstream),
             "--out", str(out)]
 

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ltxvoice.models.ltx import ensure_torchaudio_importable
+from ltxvoice.models.lora_file import LORA_PREFIX
+from ltxvoice.models.torchaudio_shim import ensure_torchaudio_importable
 from ltxvoice.train.presets import target_regex
 
 PEFT_PREFIX = "base_model.model."
-FILE_PREFIX = "diffusion_model."
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ def export_lora(state: dict[str, Any], spec: LoraSpec) -> dict[str, Any]:
         tensor = value.detach().float()
         if ".lora_B." in name:
             tensor = tensor * spec.scale
-        out[FILE_PREFIX + name] = tensor.to(torch.bfloat16).contiguous()
+        out[LORA_PREFIX + name] = tensor.to(torch.bfloat16).contiguous()
     return out
 
 
@@ -138,7 +138,7 @@ def save_lora(path: Path, state: dict[str, Any], spec: LoraSpec, metadata: dict[
     path = Path(path)
     tensors = export_lora(state, spec)
     bad = sorted({k.removeprefix(PEFT_PREFIX) for k in nonfinite_keys(state)}
-                 | {k.removeprefix(FILE_PREFIX) for k in nonfinite_keys(tensors)})
+                 | {k.removeprefix(LORA_PREFIX) for k in nonfinite_keys(tensors)})
     if bad:
         raise ValueError(f"{path}: refusing to save a LoRA with NaN/Inf in {len(bad)} tensor(s): "
                          f"{', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}")
@@ -164,18 +164,3 @@ def canonical_header(data: bytes) -> bytes:
     if len(text) > size:  # never expected; keep the library's own bytes rather than break the file
         return data
     return data[:8] + text + b" " * (size - len(text)) + data[8 + size :]
-
-
-def read_metadata(path: Path) -> dict[str, Any]:
-    """A LoRA file's metadata with JSON values decoded (non-JSON strings are kept as they are)."""
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        raw = f.metadata() or {}
-    out: dict[str, Any] = {}
-    for key, value in raw.items():
-        try:
-            out[key] = json.loads(value)
-        except (TypeError, ValueError):
-            out[key] = value
-    return out

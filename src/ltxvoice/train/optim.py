@@ -22,7 +22,7 @@ def make_optimizer(params: list[Any], kind: Literal["adamw", "adamw8bit"], lr: f
             from bitsandbytes.optim import AdamW8bit
         except ImportError as exc:
             raise OptimizerUnavailable(
-                "train.optimizer 'adamw8bit' needs bitsandbytes, which is not importable here "
+                "train.optimization.optimizer 'adamw8bit' needs bitsandbytes, which is not importable here "
                 f"({exc}); install it (pip install bitsandbytes) or choose 'adamw'") from None
         return AdamW8bit(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
     raise ValueError(f"unknown optimizer {kind!r}")

@@ -1,4 +1,5 @@
-"""Which linear layers of the LTX-2.3 transformer a LoRA adapts, and how a module name is grouped.
+"""Which linear layers of the LTX-2.3 transformer a LoRA adapts (groups of module names:
+:func:`ltxvoice.models.lora_file.module_group`).
 
 Module names are those of ltx-core's ``LTXModel`` (``transformer_blocks.<i>.<attn>.<proj>``), which
 are also the LoRA file's keys after the ``diffusion_model.`` prefix. A preset is a list of regular
@@ -21,9 +22,6 @@ one of the seeds' targets, and NaNs in gate LoRA weights are a published failure
 from __future__ import annotations
 
 import re
-from typing import Literal
-
-ModuleGroup = Literal["video", "audio", "cross_modal", "other"]
 
 _BLOCK = r"transformer_blocks\.\d+\."
 _QKVO = r"(to_q|to_k|to_v|to_out\.0)"
@@ -64,23 +62,3 @@ def target_regex(patterns: tuple[str, ...] | list[str]) -> str:
 def matches(name: str, patterns: tuple[str, ...] | list[str]) -> bool:
     """Whether a module name is targeted (whole-name match, as peft does)."""
     return re.fullmatch(target_regex(patterns), name) is not None
-
-
-_CROSS = re.compile(r"(^|\.)(audio_to_video_attn|video_to_audio_attn)(\.|$)")
-_AUDIO = re.compile(r"(^|\.)audio_")
-_VIDEO = re.compile(r"(^|\.)(attn1|attn2|ff)(\.|$)")
-
-
-def module_group(name: str) -> ModuleGroup:
-    """Which side of the AV transformer a module belongs to.
-
-    ``audio_to_video_attn``/``video_to_audio_attn`` are the cross-modal bridges; any other module with
-    an ``audio_`` component is audio; the plain ``attn1``/``attn2``/``ff`` of a block are video;
-    everything else (patchify, AdaLN, output projections) is ``other``."""
-    if _CROSS.search(name):
-        return "cross_modal"
-    if _AUDIO.search(name):
-        return "audio"
-    if name.startswith("transformer_blocks.") and _VIDEO.search(name):
-        return "video"
-    return "other"

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from ltxvoice.train.flow import masked_mse, noised, sample_sigmas
+from ltxvoice.train.flow_matching import masked_mse, noised, sample_sigmas
 
 VIDEO_LATENT_CHANNELS = 128
 AUDIO_LATENT_CHANNELS = 8

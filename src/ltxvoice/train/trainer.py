@@ -27,20 +27,22 @@ from typing import Any
 import numpy as np
 
 from ltxvoice.config import TrainParams
+from ltxvoice.models.lora_file import LORA_PREFIX
+from ltxvoice.models.ltx import load_text_connectors, load_transformer
 from ltxvoice.records import Quarantined
 from ltxvoice.train import checkpoint as ckpt
 from ltxvoice.train import engine
 from ltxvoice.train.data import DataOrder, TextCache, check_enough, dataset_fingerprint, load_items
 from ltxvoice.train.engine import EngineOptions, Prepared, forward_loss
 from ltxvoice.train.lora import LoraSpec, adapter_state, load_adapter_state, lora_parameters, save_lora
-from ltxvoice.train.model import load_text_connectors, load_transformer
 from ltxvoice.train.optim import make_optimizer, make_scheduler
 from ltxvoice.train.presets import target_patterns
 from ltxvoice.train.strategies import StrategySpec
 
 FORMAT_VERSION = 1
-# Settings that do not change what a step computes (recomputation and offload give the same numbers;
-# compile and the attention kernel only round differently): changing them keeps a run resumable.
+# Settings (by their names in TrainParams.flat) that do not change what a step computes
+# (recomputation and offload give the same numbers; compile and the attention kernel only round
+# differently): changing them keeps a run resumable.
 NOT_FINGERPRINTED = ("checkpoint_every", "keep_last", "resume", "processes", "compile", "attention",
                      "gradient_checkpointing", "checkpoint_keep", "offload_blocks")
 
@@ -50,20 +52,22 @@ class TrainingError(RuntimeError):
 
 
 def lora_spec(params: TrainParams) -> LoraSpec:
-    return LoraSpec(rank=params.rank, alpha=params.alpha, dropout=params.dropout,
-                    patterns=target_patterns(params.preset, params.target_modules), preset=params.preset)
+    lora = params.lora
+    return LoraSpec(rank=lora.rank, alpha=lora.alpha, dropout=lora.dropout,
+                    patterns=target_patterns(lora.preset, lora.target_modules), preset=lora.preset)
 
 
 def strategy_spec(params: TrainParams) -> StrategySpec:
-    return StrategySpec(name=params.strategy, first_frame_p=params.first_frame_p,
-                        reference_placement=params.reference_placement, reference_gap_s=params.reference_gap_s,
-                        timestep_sampling=params.timestep_sampling, logit_std=params.logit_std,
-                        uniform_share=params.uniform_share)
+    model, fm = params.model, params.flow_matching
+    return StrategySpec(name=model.strategy, first_frame_p=model.first_frame_p,
+                        reference_placement=model.reference_placement, reference_gap_s=model.reference_gap_s,
+                        timestep_sampling=fm.timestep_sampling, logit_std=fm.logit_std, uniform_share=fm.uniform_share)
 
 
 def run_fingerprint(params: TrainParams, data_hash: str, checkpoint: Path, world_size: int) -> str:
-    """What must be equal for a saved state to continue this run exactly."""
-    settings = params.model_dump(mode="json", exclude=set(NOT_FINGERPRINTED))
+    """What must be equal for a saved state to continue this run exactly. The settings are hashed by
+    their own names (:meth:`TrainParams.flat`), not by the group they sit in."""
+    settings = {k: v for k, v in params.flat().items() if k not in NOT_FINGERPRINTED}
     settings["checkpoint"] = Path(checkpoint).name
     base = Path(checkpoint)
     stat = base.stat() if base.is_file() else None
@@ -79,28 +83,30 @@ def step_seed(seed: int, step: int, micro: int, rank: int) -> int:
 
 
 def lora_metadata(params: TrainParams, step: int, items: int) -> dict[str, Any]:
-    """What the LoRA file carries: settings, strategy and format facts (JSON values)."""
+    """What the LoRA file carries: the ``train`` settings as grouped in params.yaml, the step and item
+    count, the strategy, the target patterns and format facts (JSON values)."""
     spec = lora_spec(params)
     meta: dict[str, Any] = {
         "ltxvoice_format": {"version": FORMAT_VERSION, "alpha_folded": True, "rank": spec.rank, "alpha": spec.alpha,
-                            "folded_scale": spec.scale, "prefix": "diffusion_model.", "dtype": "bfloat16"},
+                            "folded_scale": spec.scale, "prefix": LORA_PREFIX, "dtype": "bfloat16"},
         "ltxvoice_training": {**params.model_dump(mode="json"), "step": step, "items": items},
         "ltxvoice_strategy": strategy_spec(params).metadata(),
         "ltxvoice_targets": {"preset": spec.preset, "patterns": list(spec.patterns)},
     }
-    if params.strategy == "audio_reference":
+    if params.model.strategy == "audio_reference":
         meta["reference_downscale_factor"] = 1  # read by LTX IC-LoRA loaders; audio is never downscaled
     return meta
 
 
 def engine_options(params: TrainParams) -> EngineOptions:
     """The step's options from the ``train`` params section."""
+    mem, fm = params.memory, params.flow_matching
     return EngineOptions(lora=lora_spec(params), strategy=strategy_spec(params), seed=params.seed,
-                         mixed_precision=params.mixed_precision, gradient_checkpointing=params.gradient_checkpointing,
-                         checkpoint_keep=params.checkpoint_keep, base_weights=params.base_weights,
-                         fp8_matmul=params.fp8_matmul, fp8_grad=params.fp8_grad,
-                         offload_blocks=params.offload_blocks, compile=params.compile, attention=params.attention,
-                         video_loss_weight=params.video_loss_weight, audio_loss_weight=params.audio_loss_weight)
+                         mixed_precision=mem.mixed_precision, gradient_checkpointing=mem.gradient_checkpointing,
+                         checkpoint_keep=mem.checkpoint_keep, base_weights=mem.base_weights,
+                         fp8_matmul=mem.fp8_matmul, fp8_grad=mem.fp8_grad,
+                         offload_blocks=mem.offload_blocks, compile=mem.compile, attention=mem.attention,
+                         video_loss_weight=fm.video_loss_weight, audio_loss_weight=fm.audio_loss_weight)
 
 
 def prepare_model(transformer: Any, params: TrainParams, device: Any) -> Prepared:
@@ -144,16 +150,17 @@ def train(
     """Train a LoRA on the precomputed items in ``data_root``; write checkpoints under
     ``out_dir/checkpoints`` and the final LoRA to ``out_dir/lora.safetensors``.
 
-    ``checkpoint`` overrides ``params.checkpoint`` (the base model). ``stop_after`` ends the run after
-    that many steps in total, as an interruption would (used to test resume). Raises
+    ``checkpoint`` overrides ``params.model.checkpoint`` (the base model). ``stop_after`` ends the run
+    after that many steps in total, as an interruption would (used to test resume). Raises
     :class:`TrainingError` on divergence (non-finite loss) or when no item is usable."""
     import torch
 
     started = time.perf_counter()
-    base = Path(checkpoint or params.checkpoint)
+    base = Path(checkpoint or params.model.checkpoint)
     if not base.is_file():
-        raise FileNotFoundError(f"train: base checkpoint {base} not found (train.checkpoint in params.yaml)")
-    accelerator = engine.make_accelerator(params.distributed)
+        raise FileNotFoundError(f"train: base checkpoint {base} not found (train.model.checkpoint in params.yaml)")
+    opt, saving = params.optimization, params.checkpoints
+    accelerator = engine.make_accelerator(params.memory.distributed)
     device, rank, world = accelerator.device, accelerator.process_index, accelerator.num_processes
     if device.type == "cpu":
         device = torch.device("cpu")  # accelerate says cpu:0 under torchrun, which safetensors refuses
@@ -166,7 +173,7 @@ def train(
     items, quarantined = load_items(data_root, with_reference=spec.uses_reference)
     if not items:
         raise TrainingError(f"train: no usable item in {data_root} ({len(quarantined)} quarantined)")
-    order = DataOrder(num_items=len(items), batch_size=params.batch_size, world_size=world, seed=params.seed)
+    order = DataOrder(num_items=len(items), batch_size=opt.batch_size, world_size=world, seed=params.seed)
     try:
         check_enough(items, order, data_root)
     except ValueError as exc:
@@ -183,7 +190,7 @@ def train(
     if device.type == "cuda":
         torch.cuda.empty_cache()
 
-    load_device = "cpu" if (params.offload_blocks or params.base_weights != "bf16") else str(device)
+    load_device = "cpu" if (params.memory.offload_blocks or params.memory.base_weights != "bf16") else str(device)
     prepared = prepare_model(load_transformer(base, load_device, torch.bfloat16), params, device)
     if _is_fsdp(accelerator):
         prepared.model.float()  # FSDP flattens each block's parameters and needs one dtype (LoRA is fp32)
@@ -192,11 +199,11 @@ def train(
     model = accelerator.prepare_model(prepared.model, device_placement=False)
     trainable = lora_parameters(model)
     optimizer = accelerator.prepare_optimizer(
-        make_optimizer(trainable, params.optimizer, params.lr, params.weight_decay), device_placement=False)
-    scheduler = make_scheduler(optimizer, params.steps, params.schedule, params.warmup_steps, params.final_lr_ratio)
+        make_optimizer(trainable, opt.optimizer, opt.lr, opt.weight_decay), device_placement=False)
+    scheduler = make_scheduler(optimizer, opt.steps, opt.schedule, opt.warmup_steps, opt.final_lr_ratio)
 
     start, curve, notes = 0, [], []
-    if params.resume:
+    if saving.resume:
         state, notes = ckpt.load_latest(folder, fingerprint)
         if state is not None:
             load_adapter_state(unwrap_peft(model), state.adapter)
@@ -214,33 +221,33 @@ def train(
             notes.append(f"cleared {len(removed)} checkpoint file(s) of another run")
     accelerator.wait_for_everyone()
 
-    end = params.steps if stop_after is None else min(params.steps, stop_after)
+    end = opt.steps if stop_after is None else min(opt.steps, stop_after)
     saved: list[Path] = []
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats(device)
-    bar = _progress(main and progress, start, params.steps)
+    bar = _progress(main and progress, start, opt.steps)
     timed_from, timed_steps = time.perf_counter(), 0
     for step in range(start, end):
         lr = optimizer.param_groups[0]["lr"]
         total = torch.zeros((), device=device)
-        for micro in range(params.grad_accum):
+        for micro in range(opt.grad_accum):
             seed = step_seed(params.seed, step, micro, rank)
             torch.manual_seed(seed)  # LoRA dropout draws from the global generator
             random.seed(seed)  # the other global generators too, so a checkpoint's saved RNG state
             np.random.seed(seed % 2**32)  # is a function of (seed, step) like everything else in it
             generator = torch.Generator(device=device).manual_seed(seed)
-            batch_items = [items[i] for i in order.indices(step, rank, micro, params.grad_accum)]
-            sync = accelerator.no_sync(model) if micro < params.grad_accum - 1 else contextlib.nullcontext()
+            batch_items = [items[i] for i in order.indices(step, rank, micro, opt.grad_accum)]
+            sync = accelerator.no_sync(model) if micro < opt.grad_accum - 1 else contextlib.nullcontext()
             with sync:
                 loss = forward_loss(model, batch_items, text, opts, generator, device).mean()
-                accelerator.backward(loss / params.grad_accum)
-            total = total + loss.detach() / params.grad_accum
+                accelerator.backward(loss / opt.grad_accum)
+            total = total + loss.detach() / opt.grad_accum
         mean_loss = float(accelerator.reduce(total, reduction="mean"))
         if not torch.isfinite(torch.tensor(mean_loss)):
             raise TrainingError(f"train: loss is {mean_loss} at step {step + 1}; stopping before saving anything "
-                                "from this step (lower train.lr or check the latents)")
-        if params.max_grad_norm > 0:
-            accelerator.clip_grad_norm_(trainable, params.max_grad_norm)
+                                "from this step (lower train.optimization.lr or check the latents)")
+        if opt.max_grad_norm > 0:
+            accelerator.clip_grad_norm_(trainable, opt.max_grad_norm)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
@@ -252,23 +259,23 @@ def train(
             bar.set_postfix(loss=f"{mean_loss:.4f}", lr=f"{lr:.2e}")
             bar.update(1)
         done = step + 1
-        if params.checkpoint_every and (done % params.checkpoint_every == 0 or done == params.steps):
+        if saving.checkpoint_every and (done % saving.checkpoint_every == 0 or done == opt.steps):
             saved += _save_checkpoint(accelerator, model, optimizer, scheduler, params, folder, done, fingerprint,
                                       curve, len(items))
     if bar is not None:
         bar.close()
     seconds = time.perf_counter() - timed_from
     final = out_dir / "lora.safetensors"
-    finished = (curve[-1][0] if curve else start) >= params.steps
+    finished = (curve[-1][0] if curve else start) >= opt.steps
     if finished:
         adapter = _gather_adapter(accelerator, model)
         if adapter is not None:
-            save_lora(final, adapter, lora_spec(params), lora_metadata(params, params.steps, len(items)))
+            save_lora(final, adapter, lora_spec(params), lora_metadata(params, opt.steps, len(items)))
     accelerator.wait_for_everyone()
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if torch.cuda.is_available() else None
     return TrainResult(lora=final, steps=len(curve), start_step=start, curve=curve, items=len(items),
                        quarantined=quarantined, checkpoints=saved, seconds=time.perf_counter() - started,
-                       samples_per_second=(timed_steps * order.global_batch * params.grad_accum / seconds)
+                       samples_per_second=(timed_steps * order.global_batch * opt.grad_accum / seconds)
                        if timed_steps and seconds > 0 else 0.0,
                        peak_memory_gib=peak, world_size=world, distributed=accelerator.distributed_type.value,
                        resume_notes=notes)
@@ -315,7 +322,7 @@ def _save_checkpoint(accelerator: Any, model: Any, optimizer: Any, scheduler: An
             step=step, fingerprint=fingerprint, adapter=adapter,
             optimizer=None if _is_fsdp(accelerator) else optimizer.state_dict(),
             scheduler=scheduler.state_dict(), rng=ckpt.rng_states(), curve=list(curve))))
-        ckpt.prune(folder, params.keep_last)
+        ckpt.prune(folder, params.checkpoints.keep_last)
     accelerator.wait_for_everyone()
     return [p for p in written if p.exists()]
 

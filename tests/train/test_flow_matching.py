@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ltxvoice.train.flow import logit_shift, masked_mse, noised, sample_sigmas
+from ltxvoice.train.flow_matching import logit_shift, masked_mse, noised, sample_sigmas
 
 
 def test_shift_follows_the_token_count() -> None:
