@@ -79,18 +79,26 @@ def main() -> int:  # noqa: PLR0915
 
     results = {}
     for dtype in ("float32", "bfloat16") if args.bf16 else ("float32",):
-        params = EncodeParams(checkpoint=work / "models" / LTX_CHECKPOINT, text_encoder=work / "models" / GEMMA_FOLDER,
-                              device="cpu", compute_dtype=dtype)
+        params = EncodeParams(
+            checkpoint=work / "models" / LTX_CHECKPOINT,
+            text_encoder=work / "models" / GEMMA_FOLDER,
+            device="cpu",
+            compute_dtype=dtype,
+        )
         lib.setup_torch(params, "cpu")
         text = timed(f"load Gemma + text projection ({dtype})", lambda: lib.TextEncoders(params, "cpu"))
         media = timed(f"load video + audio encoders ({dtype})", lambda: lib.MediaEncoders(params, "cpu"))
         for row in rows:
             inputs = timed("read media (ffmpeg decode, WAVs)", lambda: lib.read_media(row, bucket))
             video = timed(f"video VAE encoder, {dtype}", lambda: media.video([inputs.frames]))[0]
-            audio = timed(f"audio: 4.84 s -> mel -> audio VAE encoder, {dtype}",
-                          lambda: media.audio([inputs.audio], inputs.audio_rate))[0]
-            timed(f"reference: 2 s -> mel -> audio VAE encoder, {dtype}",
-                  lambda: media.audio([inputs.reference], inputs.reference_rate))
+            audio = timed(
+                f"audio: 4.84 s -> mel -> audio VAE encoder, {dtype}",
+                lambda: media.audio([inputs.audio], inputs.audio_rate),
+            )[0]
+            timed(
+                f"reference: 2 s -> mel -> audio VAE encoder, {dtype}",
+                lambda: media.audio([inputs.reference], inputs.reference_rate),
+            )
             timed(f"caption: Gemma + text projection, {dtype}", lambda: text(row["caption"]))
             results[dtype] = (list(video.shape), str(video.dtype).removeprefix("torch."), list(audio.shape))
         print(f"{dtype}: done", flush=True)
@@ -98,21 +106,45 @@ def main() -> int:  # noqa: PLR0915
     flow_s = None
     if not args.no_flow:
         params = yaml.safe_load((ROOT / "params.yaml").read_text())
-        params["encode"].update(checkpoint=str(work / "models" / LTX_CHECKPOINT),
-                                text_encoder=str(work / "models" / GEMMA_FOLDER), verify_samples=0)
+        params["encode"].update(
+            checkpoint=str(work / "models" / LTX_CHECKPOINT),
+            text_encoder=str(work / "models" / GEMMA_FOLDER),
+            verify_samples=0,
+        )
         (work / "params.yaml").write_text(yaml.safe_dump(params))
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "flows.encode", "--params-path", str(work / "params.yaml"),
-                        "--upstream", str(work / "caption"), "--out", str(work / "encode")], cwd=ROOT, check=True,
-                       env={**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"})
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "flows.encode",
+                "--params-path",
+                str(work / "params.yaml"),
+                "--upstream",
+                str(work / "caption"),
+                "--out",
+                str(work / "encode"),
+            ],
+            cwd=ROOT,
+            check=True,
+            env={**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"},
+        )
         flow_s = time.perf_counter() - start
 
     per_clip = statistics.median(timings["read media (ffmpeg decode, WAVs)"]) + sum(
-        statistics.median(timings[f"{part}, float32"]) for part in (
-            "video VAE encoder", "audio: 4.84 s -> mel -> audio VAE encoder",
-            "reference: 2 s -> mel -> audio VAE encoder", "caption: Gemma + text projection"))
-    command = (f"python benchmarks/encode_cpu.py --clips {args.clips}" + (" --no-flow" if args.no_flow else "")
-               + (" --bf16" if args.bf16 else ""))
+        statistics.median(timings[f"{part}, float32"])
+        for part in (
+            "video VAE encoder",
+            "audio: 4.84 s -> mel -> audio VAE encoder",
+            "reference: 2 s -> mel -> audio VAE encoder",
+            "caption: Gemma + text projection",
+        )
+    )
+    command = (
+        f"python benchmarks/encode_cpu.py --clips {args.clips}"
+        + (" --no-flow" if args.no_flow else "")
+        + (" --bf16" if args.bf16 else "")
+    )
     lines = [
         "# Stage encode on a CPU, tiny LTX-2.3 + tiny Gemma",
         "",
@@ -137,12 +169,16 @@ def main() -> int:  # noqa: PLR0915
         f"{60 / per_clip:.1f} clips/min.",
     ]
     if not args.bf16:
-        lines.append("bfloat16 was not timed (`--bf16` times it): without native bf16 (AVX512-BF16/AMX) its Conv3d "
-                     "runs ~240x slower than float32, which is why the stage's `compute_dtype: auto` picks float32 "
-                     "on a CPU.")
+        lines.append(
+            "bfloat16 was not timed (`--bf16` times it): without native bf16 (AVX512-BF16/AMX) its Conv3d "
+            "runs ~240x slower than float32, which is why the stage's `compute_dtype: auto` picks float32 "
+            "on a CPU."
+        )
     if flow_s is not None:
-        lines.append(f"The whole flow (`python -m flows.encode`, new process: imports, Prefect's ephemeral server, "
-                     f"model loading, {args.clips} clips, no decoded-latent check): {flow_s:.1f} s.")
+        lines.append(
+            f"The whole flow (`python -m flows.encode`, new process: imports, Prefect's ephemeral server, "
+            f"model loading, {args.clips} clips, no decoded-latent check): {flow_s:.1f} s."
+        )
     lines += [
         f"Setup, not in the numbers above: generating the clips {make_clips:.1f} s, writing the tiny models "
         f"{make_models:.1f} s.",

@@ -78,7 +78,9 @@ def timed(fn: Any, device: str, warmup: int, iters: int) -> tuple[float, Any]:
 def main() -> int:  # noqa: PLR0915
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
-    parser.add_argument("--config", default="real", choices=["real", "tiny"], help="real LTX-2.3 sizes or the tiny test model")
+    parser.add_argument(
+        "--config", default="real", choices=["real", "tiny"], help="real LTX-2.3 sizes or the tiny test model"
+    )
     parser.add_argument("--batch-sizes", default="1,2,4,8,16")
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
@@ -112,10 +114,13 @@ def main() -> int:  # noqa: PLR0915
     audio_encoders = {"float32": build(am.AudioEncoderConfigurator, config, device, fp32, 1)}
     audio_encoders["bfloat16"] = build(am.AudioEncoderConfigurator, config, device, bf16, 1)
     enc = audio_encoders["float32"]
-    processor = AudioProcessor(target_sample_rate=enc.sample_rate, mel_bins=enc.mel_bins,
-                               mel_hop_length=enc.mel_hop_length, n_fft=enc.n_fft).to(device)
-    params = {"video_encoder": sum(p.numel() for p in video_encoder.parameters()),
-              "audio_encoder": sum(p.numel() for p in enc.parameters())}
+    processor = AudioProcessor(
+        target_sample_rate=enc.sample_rate, mel_bins=enc.mel_bins, mel_hop_length=enc.mel_hop_length, n_fft=enc.n_fft
+    ).to(device)
+    params = {
+        "video_encoder": sum(p.numel() for p in video_encoder.parameters()),
+        "audio_encoder": sum(p.numel() for p in enc.parameters()),
+    }
     log(f"parameters: video {params['video_encoder'] / 1e6:.1f}M, audio {params['audio_encoder'] / 1e6:.1f}M")
 
     rows: list[dict[str, Any]] = []
@@ -130,7 +135,7 @@ def main() -> int:  # noqa: PLR0915
             tone = (0.1 * torch.randn(batch, 2, round(REFERENCE_S * RATE), generator=gen)).to(device)
             row: dict[str, Any] = {"batch": batch}
             with torch.inference_mode():
-                row["video_s"], v = timed(lambda: video_encoder(video), device, args.warmup, args.iters)
+                row["video_s"], v = timed(lambda video=video: video_encoder(video), device, args.warmup, args.iters)
                 for name, audio_encoder in audio_encoders.items():
                     dtype = fp32 if name == "float32" else bf16
 
@@ -138,20 +143,30 @@ def main() -> int:  # noqa: PLR0915
                         mel = processor.waveform_to_mel(Audio(waveform=wave.to(dtype), sampling_rate=RATE))
                         return audio_encoder(mel.to(dtype))
 
-                    row[f"audio_{name}_s"], a = timed(lambda: encode_audio(speech), device, args.warmup, args.iters)
-                    row[f"reference_{name}_s"], r = timed(lambda: encode_audio(tone), device, args.warmup, args.iters)
-            row["video_latents"], row["audio_latents"], row["reference_latents"] = (list(v.shape[1:]), list(a.shape[1:]),
-                                                                                     list(r.shape[1:]))
+                    row[f"audio_{name}_s"], a = timed(
+                        lambda speech=speech: encode_audio(speech), device, args.warmup, args.iters
+                    )
+                    row[f"reference_{name}_s"], r = timed(
+                        lambda tone=tone: encode_audio(tone), device, args.warmup, args.iters
+                    )
+            row["video_latents"], row["audio_latents"], row["reference_latents"] = (
+                list(v.shape[1:]),
+                list(a.shape[1:]),
+                list(r.shape[1:]),
+            )
             row["finite"] = bool(torch.isfinite(v).all() and torch.isfinite(a).all() and torch.isfinite(r).all())
             row["peak_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2) if device == "cuda" else None
             total = row["video_s"] + row["audio_float32_s"] + row["reference_float32_s"]
             row["clips_per_s"] = round(batch / total, 2)
-            row["clips_per_s_audio_bf16"] = round(batch / (row["video_s"] + row["audio_bfloat16_s"]
-                                                           + row["reference_bfloat16_s"]), 2)
+            row["clips_per_s_audio_bf16"] = round(
+                batch / (row["video_s"] + row["audio_bfloat16_s"] + row["reference_bfloat16_s"]), 2
+            )
             rows.append(row)
-            log(f"batch {batch}: video {row['video_s'] * 1000:.0f} ms, audio {row['audio_float32_s'] * 1000:.0f} ms, "
+            log(
+                f"batch {batch}: video {row['video_s'] * 1000:.0f} ms, audio {row['audio_float32_s'] * 1000:.0f} ms, "
                 f"reference {row['reference_float32_s'] * 1000:.0f} ms -> {row['clips_per_s']} clips/s, "
-                f"peak {row['peak_gib']} GiB, latents {row['video_latents']} {row['audio_latents']}")
+                f"peak {row['peak_gib']} GiB, latents {row['video_latents']} {row['audio_latents']}"
+            )
             del video, speech, tone, v, a, r
         except torch.cuda.OutOfMemoryError:
             log(f"batch {batch}: out of memory; stopping here")
@@ -160,10 +175,23 @@ def main() -> int:  # noqa: PLR0915
 
     info = {
         "device": torch.cuda.get_device_name() if device == "cuda" else platform.processor() or platform.machine(),
-        "torch": torch.__version__, "cuda": torch.version.cuda, "config": args.config, "parameters": params,
-        "clip": {"frames": FRAMES, "height": HEIGHT, "width": WIDTH, "fps": FPS, "audio_s": AUDIO_S,
-                 "reference_s": REFERENCE_S, "audio_rate": RATE},
-        "iters": args.iters, "warmup": args.warmup, "command": " ".join(sys.argv), "rows": rows,
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "config": args.config,
+        "parameters": params,
+        "clip": {
+            "frames": FRAMES,
+            "height": HEIGHT,
+            "width": WIDTH,
+            "fps": FPS,
+            "audio_s": AUDIO_S,
+            "reference_s": REFERENCE_S,
+            "audio_rate": RATE,
+        },
+        "iters": args.iters,
+        "warmup": args.warmup,
+        "command": " ".join(sys.argv),
+        "rows": rows,
     }
     try:
         import importlib.metadata as md
@@ -182,15 +210,18 @@ def main() -> int:  # noqa: PLR0915
 def markdown(info: dict[str, Any]) -> str:
     p = info["parameters"]
     lines = [
-        "# Encode throughput: full-size LTX-2.3 media encoders", "",
+        "# Encode throughput: full-size LTX-2.3 media encoders",
+        "",
         f"Device: {info['device']} (torch {info['torch']}, CUDA {info['cuda']}, ltx-core {info['ltx_core']}); "
         f"config `{info['config']}`: video VAE encoder {p['video_encoder'] / 1e6:.1f}M parameters (bfloat16), "
-        f"audio VAE encoder {p['audio_encoder'] / 1e6:.1f}M, random weights.", "",
+        f"audio VAE encoder {p['audio_encoder'] / 1e6:.1f}M, random weights.",
+        "",
         f"One helium-shape clip = video {info['clip']['width']}x{info['clip']['height']}x{info['clip']['frames']} "
         f"+ {info['clip']['audio_s']:.2f} s of 48 kHz audio + a {info['clip']['reference_s']:g} s reference "
         "tone (audio resampled to 16 kHz, log-mel, audio VAE encoder). Median of "
         f"{info['iters']} timed batches after {info['warmup']} warm-up; deterministic cuDNN, no TF32 "
-        "(the stage's settings). Text encoding not included.", "",
+        "(the stage's settings). Text encoding not included.",
+        "",
         "| batch | video ms | audio ms (fp32) | ref ms (fp32) | clips/s (audio fp32) | clips/s (audio bf16) | peak GiB | latents (video / audio / ref) | finite |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -198,14 +229,19 @@ def markdown(info: dict[str, Any]) -> str:
         if r.get("oom"):
             lines.append(f"| {r['batch']} | out of memory | | | | | | | |")
             continue
-        lines.append(f"| {r['batch']} | {r['video_s'] * 1000:.0f} | {r['audio_float32_s'] * 1000:.0f} | "
-                     f"{r['reference_float32_s'] * 1000:.0f} | {r['clips_per_s']} | {r['clips_per_s_audio_bf16']} | "
-                     f"{r['peak_gib']} | {r['video_latents']} / {r['audio_latents']} / {r['reference_latents']} | "
-                     f"{r['finite']} |")
+        lines.append(
+            f"| {r['batch']} | {r['video_s'] * 1000:.0f} | {r['audio_float32_s'] * 1000:.0f} | "
+            f"{r['reference_float32_s'] * 1000:.0f} | {r['clips_per_s']} | {r['clips_per_s_audio_bf16']} | "
+            f"{r['peak_gib']} | {r['video_latents']} / {r['audio_latents']} / {r['reference_latents']} | "
+            f"{r['finite']} |"
+        )
     best = max((r for r in info["rows"] if not r.get("oom")), key=lambda r: r["clips_per_s"], default=None)
     if best:
-        lines += ["", f"Best: {best['clips_per_s']} clips/s at batch {best['batch']} "
-                      f"({math.ceil(292 / best['clips_per_s'])} s for the 292-pair helium set's media)."]
+        lines += [
+            "",
+            f"Best: {best['clips_per_s']} clips/s at batch {best['batch']} "
+            f"({math.ceil(292 / best['clips_per_s'])} s for the 292-pair helium set's media).",
+        ]
     lines += ["", f"Command: `{info['command']}`", ""]
     return "\n".join(lines)
 

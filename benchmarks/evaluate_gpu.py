@@ -36,9 +36,15 @@ def full_config() -> dict:
     from ltxvoice.models.ltx import tiny_ltx_config
 
     config = tiny_ltx_config()
-    config["transformer"].update(num_layers=48, num_attention_heads=32, attention_head_dim=128,
-                                 cross_attention_dim=4096, audio_num_attention_heads=32,
-                                 audio_attention_head_dim=64, audio_cross_attention_dim=2048)
+    config["transformer"].update(
+        num_layers=48,
+        num_attention_heads=32,
+        attention_head_dim=128,
+        cross_attention_dim=4096,
+        audio_num_attention_heads=32,
+        audio_attention_head_dim=64,
+        audio_cross_attention_dim=2048,
+    )
     return config
 
 
@@ -66,8 +72,10 @@ def machine() -> str:
     import torch
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return (f"{gpu}; torch {torch.__version__}; {os.cpu_count()} CPU cores; Python {platform.python_version()}; "
-            f"{platform.system()} {platform.release()}")
+    return (
+        f"{gpu}; torch {torch.__version__}; {os.cpu_count()} CPU cores; Python {platform.python_version()}; "
+        f"{platform.system()} {platform.release()}"
+    )
 
 
 def steps_from_params() -> int:
@@ -112,8 +120,11 @@ def main() -> None:
     build_s = time.perf_counter() - started
     print(f"[bench] transformer: {params / 1e9:.2f}B parameters built in {build_s:.1f} s", flush=True)
 
-    shape = Shape(frames=121, height=256, width=256, fps=25.0) if args.config == "full" else \
-        Shape(frames=17, height=64, width=64, fps=25.0)
+    shape = (
+        Shape(frames=121, height=256, width=256, fps=25.0)
+        if args.config == "full"
+        else Shape(frames=17, height=64, width=64, fps=25.0)
+    )
     g = torch.Generator().manual_seed(1)
     tokens = 1024 if args.config == "full" else 128
     vdim = t["num_attention_heads"] * t["attention_head_dim"]
@@ -123,8 +134,16 @@ def main() -> None:
     reference = torch.randn(1, 8, 50, 16, generator=g)  # 2 s of audio latents (25 per second)
 
     def sampler(cfg: float) -> SimpleNamespace:  # the fields generate() reads (EvalSamplerParams')
-        return SimpleNamespace(steps=steps, sigmas=None, max_shift=2.05, base_shift=0.95, stretch=True,
-                               terminal=0.1, cfg_video=cfg, cfg_audio=cfg)
+        return SimpleNamespace(
+            steps=steps,
+            sigmas=None,
+            max_shift=2.05,
+            base_shift=0.95,
+            stretch=True,
+            terminal=0.1,
+            cfg_video=cfg,
+            cfg_audio=cfg,
+        )
 
     def run(batch: int, cfg: float, n_steps: int | None = None) -> float:
         p = sampler(cfg)
@@ -133,8 +152,19 @@ def main() -> None:
         if device == "cuda":
             torch.cuda.synchronize()
         t0 = time.perf_counter()
-        out = generate(model, shape, 8, 16, pos, neg if cfg != 1.0 else None, list(range(batch)), p,
-                       reference=reference, device=device, dtype=dtype)
+        out = generate(
+            model,
+            shape,
+            8,
+            16,
+            pos,
+            neg if cfg != 1.0 else None,
+            list(range(batch)),
+            p,
+            reference=reference,
+            device=device,
+            dtype=dtype,
+        )
         if device == "cuda":
             torch.cuda.synchronize()
         assert all(torch.isfinite(o.audio).all() for o in out)
@@ -150,9 +180,15 @@ def main() -> None:
                 times = sorted(run(batch, cfg) for _ in range(args.repeats))
                 med = times[len(times) // 2]
                 peak = torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else float("nan")
-                row = {"cfg": cfg, "batch": batch, "steps": steps, "seconds": round(med, 4),
-                       "seconds_per_clip": round(med / batch, 4),
-                       "seconds_per_clip_step": round(med / batch / steps, 5), "peak_gib": round(peak, 2)}
+                row = {
+                    "cfg": cfg,
+                    "batch": batch,
+                    "steps": steps,
+                    "seconds": round(med, 4),
+                    "seconds_per_clip": round(med / batch, 4),
+                    "seconds_per_clip_step": round(med / batch / steps, 5),
+                    "peak_gib": round(peak, 2),
+                }
             except torch.cuda.OutOfMemoryError:
                 torch.cuda.empty_cache()
                 row = {"cfg": cfg, "batch": batch, "steps": steps, "error": "out of memory"}
@@ -160,28 +196,48 @@ def main() -> None:
             print(f"[bench] {row}", flush=True)
 
     args.out.mkdir(parents=True, exist_ok=True)
-    result = {"machine": machine(), "config": args.config, "parameters": params, "build_seconds": round(build_s, 1),
-              "shape": {"frames": shape.frames, "height": shape.height, "width": shape.width, "fps": shape.fps,
-                        "reference_latent_frames": 50, "text_tokens": tokens},
-              "dtype": str(dtype), "rows": rows,
-              "command": "python3 benchmarks/evaluate_gpu.py " + " ".join(sys.argv[1:])}
+    result = {
+        "machine": machine(),
+        "config": args.config,
+        "parameters": params,
+        "build_seconds": round(build_s, 1),
+        "shape": {
+            "frames": shape.frames,
+            "height": shape.height,
+            "width": shape.width,
+            "fps": shape.fps,
+            "reference_latent_frames": 50,
+            "text_tokens": tokens,
+        },
+        "dtype": str(dtype),
+        "rows": rows,
+        "command": "python3 benchmarks/evaluate_gpu.py " + " ".join(sys.argv[1:]),
+    }
     (args.out / "evaluate_gpu.json").write_text(json.dumps(result, indent=2) + "\n")
-    lines = ["# evaluate sampler: seconds per generated helium clip", "",
-             f"Machine: {result['machine']}", f"Command: `{result['command']}`", "",
-             f"{'Full-size LTX-2.3' if args.config == 'full' else 'Tiny test'} transformer "
-             f"({params / 1e6:,.0f}M parameters, random {dtype} weights, "
-             f"built in {build_s:.0f} s), eager PyTorch (SDPA attention), the project's sampler; "
-             f"{shape.frames} frames {shape.width}x{shape.height} at {shape.fps:g} fps + {shape.seconds:.2f} s audio, "
-             f"2 s reference appended clean, {tokens} text tokens. Median of {args.repeats} runs after a warm-up. "
-             "Audio decoding (VAE + vocoder) not included.", "",
-             "| CFG | batch | steps | s per batch | s per clip | s per clip-step | peak GiB |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "# evaluate sampler: seconds per generated helium clip",
+        "",
+        f"Machine: {result['machine']}",
+        f"Command: `{result['command']}`",
+        "",
+        f"{'Full-size LTX-2.3' if args.config == 'full' else 'Tiny test'} transformer "
+        f"({params / 1e6:,.0f}M parameters, random {dtype} weights, "
+        f"built in {build_s:.0f} s), eager PyTorch (SDPA attention), the project's sampler; "
+        f"{shape.frames} frames {shape.width}x{shape.height} at {shape.fps:g} fps + {shape.seconds:.2f} s audio, "
+        f"2 s reference appended clean, {tokens} text tokens. Median of {args.repeats} runs after a warm-up. "
+        "Audio decoding (VAE + vocoder) not included.",
+        "",
+        "| CFG | batch | steps | s per batch | s per clip | s per clip-step | peak GiB |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         if "error" in r:
             lines.append(f"| {r['cfg']:g} | {r['batch']} | {r['steps']} | {r['error']} | | | |")
         else:
-            lines.append(f"| {r['cfg']:g} | {r['batch']} | {r['steps']} | {r['seconds']:.2f} | "
-                         f"{r['seconds_per_clip']:.3f} | {r['seconds_per_clip_step']:.4f} | {r['peak_gib']} |")
+            lines.append(
+                f"| {r['cfg']:g} | {r['batch']} | {r['steps']} | {r['seconds']:.2f} | "
+                f"{r['seconds_per_clip']:.3f} | {r['seconds_per_clip_step']:.4f} | {r['peak_gib']} |"
+            )
     (args.out / "evaluate_gpu.md").write_text("\n".join(lines) + "\n")
     print(f"[bench] wrote {args.out / 'evaluate_gpu.md'}", flush=True)
 

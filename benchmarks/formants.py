@@ -34,6 +34,8 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
+from scipy.signal import lfilter  # noqa: E402
+
 from ltxvoice.config import MeasureParams, SelectParams  # noqa: E402
 from ltxvoice.dsp.formants import formant_change, formant_tracks, harmonic_powers  # noqa: E402
 from ltxvoice.dsp.pitch import adapted_range, praat_track  # noqa: E402
@@ -41,8 +43,6 @@ from ltxvoice.dsp.shifting import shift  # noqa: E402
 from ltxvoice.measure import measure_samples  # noqa: E402
 from ltxvoice.media import resample  # noqa: E402
 from ltxvoice.select import judge  # noqa: E402
-from scipy.signal import lfilter  # noqa: E402
-
 from tests import fixtures  # noqa: E402
 
 SHIFTS = (-7, -3, 3, 7)
@@ -54,13 +54,16 @@ VARIANTS = ("psola", "world", "psola+env", "world+env")
 def shifted(x: np.ndarray, rate: int, semitones: int, variant: str, lo: float, hi: float) -> np.ndarray:
     engine, _, env = variant.partition("+")
     return shift(x, rate, semitones, engine, floor=lo, ceiling=hi, restore=bool(env))  # type: ignore[arg-type]
+
+
 ESPEAK = [("en+m1", 20), ("en+m3", 40), ("de+m4", 30), ("en+f2", 50), ("fr+f3", 40), ("en+f4", 70)]
 
 
 def burg(x16: np.ndarray, times: np.ndarray) -> np.ndarray:
     """The previous measurement: Praat Burg, 5 formants below 5500 Hz, 40 ms, pre-emphasis from 50 Hz."""
     f = parselmouth.Sound(np.asarray(x16, np.float64), sampling_frequency=16000).to_formant_burg(
-        time_step=0.01, max_number_of_formants=5.0, maximum_formant=5500.0, window_length=0.04, pre_emphasis_from=50.0)
+        time_step=0.01, max_number_of_formants=5.0, maximum_formant=5500.0, window_length=0.04, pre_emphasis_from=50.0
+    )
     return np.array([[f.get_value_at_time(n, float(t)) for t in times] for n in (1, 2)])
 
 
@@ -82,8 +85,16 @@ def new_change(x: np.ndarray, rate: int, variant: str, semitones: int, before) -
     params = MeasureParams()
     lo, hi = adapted_range(before.f0_hz, params.floor_hz, params.ceiling_hz)
     y = shifted(x, rate, semitones, variant, lo, hi)
-    v = judge(x, y, rate, before.f0_hz * 2 ** (semitones / 12), before.voiced_seconds, before.voiced_fraction,
-              SelectParams(), params)
+    v = judge(
+        x,
+        y,
+        rate,
+        before.f0_hz * 2 ** (semitones / 12),
+        before.voiced_seconds,
+        before.voiced_fraction,
+        SelectParams(),
+        params,
+    )
     return v.f1_change, v.f2_change
 
 
@@ -104,8 +115,11 @@ def table_ideal() -> list[str]:
             inner = both & np.r_[False, both[:-1]] & np.r_[both[1:], False]
             t, f0s = before.times[inner], before.f0[inner]
             a, b = burg(x, t), burg(y, t)
-            old = [float(np.median(b[k, m] / a[k, m]) - 1) for k in (0, 1)
-                   for m in [np.isfinite(a[k]) & np.isfinite(b[k]) & (a[k] >= 2 * f0s)]]
+            old = [
+                float(np.median(b[k, m] / a[k, m]) - 1)
+                for k in (0, 1)
+                for m in [np.isfinite(a[k]) & np.isfinite(b[k]) & (a[k] >= 2 * f0s)]
+            ]
             new = formant_change(x, y, 16000, before, after)
             worst["burg"] = max(worst["burg"], *map(abs, old))
             worst["dap"] = max(worst["dap"], abs(new.f1), abs(new.f2))
@@ -139,8 +153,15 @@ def table_engines() -> list[str]:
     return lines
 
 
-def rosenberg_vowel(f0_hz: float, ratio: float = 1.0, formant_scale: float = 1.0, rate: int = 48000,
-                    seconds: float = 1.4, open_quotient: float = 0.6, speed_quotient: float = 2.5) -> np.ndarray:
+def rosenberg_vowel(
+    f0_hz: float,
+    ratio: float = 1.0,
+    formant_scale: float = 1.0,
+    rate: int = 48000,
+    seconds: float = 1.4,
+    open_quotient: float = 0.6,
+    speed_quotient: float = 2.5,
+) -> np.ndarray:
     """``fixtures.vowel``'s utterance (same intonation, same five-resonator filter) driven by a Rosenberg
     glottal flow derivative instead of filtered impulses: a source whose harmonics are not a smooth
     slope (h1 strong, spectral dips that move with F0), as in real phonation."""
@@ -150,8 +171,11 @@ def rosenberg_vowel(f0_hz: float, ratio: float = 1.0, formant_scale: float = 1.0
     phase = np.cumsum(f0 / rate) % 1.0
     rise = open_quotient * speed_quotient / (1 + speed_quotient)
     fall = open_quotient / (1 + speed_quotient)
-    flow = np.where(phase < rise, 0.5 * (1 - np.cos(np.pi * phase / rise)),
-                    np.where(phase < rise + fall, np.cos(np.pi * (phase - rise) / (2 * fall)), 0.0))
+    flow = np.where(
+        phase < rise,
+        0.5 * (1 - np.cos(np.pi * phase / rise)),
+        np.where(phase < rise + fall, np.cos(np.pi * (phase - rise) / (2 * fall)), 0.0),
+    )
     y = np.diff(flow, prepend=0.0) + 0.0002 * np.random.default_rng(0).standard_normal(n)
     block = int(0.005 * rate)
     for k, bw in enumerate(fixtures.VOWEL_BANDWIDTHS):
@@ -159,7 +183,7 @@ def rosenberg_vowel(f0_hz: float, ratio: float = 1.0, formant_scale: float = 1.0
         r = np.exp(-np.pi * bw / rate)
         for s in range(0, n, block):
             c = 2 * r * np.cos(2 * np.pi * formant_scale * fixtures.vowel_formants(t[s])[k] / rate)
-            out[s:s + block], state = lfilter([1 - c + r * r], [1.0, -c, r * r], y[s:s + block], zi=state)
+            out[s : s + block], state = lfilter([1 - c + r * r], [1.0, -c, r * r], y[s : s + block], zi=state)
         y = out
     return (0.3 * y / np.max(np.abs(y))).astype(np.float32)
 
@@ -190,13 +214,19 @@ def table_glottal() -> list[str]:
                     key = (engine, "up" if s > 0 else "down")
                     cases.setdefault(key, []).append(float(np.median(b[ok] / a[ok]) - 1))
                     truth_err.setdefault(key, []).extend((b[ok] / truth[ok] - 1).tolist())
-                    truth_err.setdefault(("original", "-"), []).extend((a[ok] / truth[ok] - 1).tolist() if engine == "ideal" else [])
-    lines = ["| signal | shifts | cases | F1 change: mean | F1 change: worst | cases over 5% | median F1 vs true F1 |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+                    truth_err.setdefault(("original", "-"), []).extend(
+                        (a[ok] / truth[ok] - 1).tolist() if engine == "ideal" else []
+                    )
+    lines = [
+        "| signal | shifts | cases | F1 change: mean | F1 change: worst | cases over 5% | median F1 vs true F1 |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
     for key in sorted(cases):
         v = np.array(cases[key])
-        lines.append(f"| {key[0]} | {key[1]} | {v.size} | {pct(float(v.mean()))} | {pct(float(v[np.argmax(np.abs(v))]))} | "
-                     f"{int((np.abs(v) > 0.05).sum())} | {pct(float(np.median(truth_err[key])))} |")
+        lines.append(
+            f"| {key[0]} | {key[1]} | {v.size} | {pct(float(v.mean()))} | {pct(float(v[np.argmax(np.abs(v))]))} | "
+            f"{int((np.abs(v) > 0.05).sum())} | {pct(float(np.median(truth_err[key])))} |"
+        )
     lines.append(f"| original | - | | | | | {pct(float(np.median(truth_err[('original', '-')])))} |")
     return lines
 
@@ -208,14 +238,22 @@ def table_frames() -> list[str]:
     """F1 frame by frame at the frames the F1 comparison counts, for the two cases over 5% before the
     envelope restoration, each variant measured at the same frames."""
     params = MeasureParams()
-    lines = ["| recording | st | t (s) | F0 (Hz) | shifted F0 | F1 original | " + " | ".join(f"F1 {v}" for v in VARIANTS)
-             + " | " + " | ".join(VARIANTS) + " |", "|---|---:|---:|---:|---:|---:|" + "---:|" * (2 * len(VARIANTS))]
+    lines = [
+        "| recording | st | t (s) | F0 (Hz) | shifted F0 | F1 original | "
+        + " | ".join(f"F1 {v}" for v in VARIANTS)
+        + " | "
+        + " | ".join(VARIANTS)
+        + " |",
+        "|---|---:|---:|---:|---:|---:|" + "---:|" * (2 * len(VARIANTS)),
+    ]
     for name, s in FRAME_CASES:
         x, rate = sf.read(fixtures.ALSA_DIR / f"{name}.wav", dtype="float32")
         m = measure_samples(x, rate, params)
         lo, hi = adapted_range(m.f0_hz, params.floor_hz, params.ceiling_hz)
         target_range = adapted_range(m.f0_hz * 2 ** (s / 12), params.floor_hz, params.ceiling_hz)
-        before = praat_track(resample(x, rate, params.pitch_rate), params.pitch_rate, params.floor_hz, params.ceiling_hz)
+        before = praat_track(
+            resample(x, rate, params.pitch_rate), params.pitch_rate, params.floor_hz, params.ceiling_hz
+        )
         xa = resample(x, rate, params.analysis_rate)
         f1, voiced = {}, before.voiced.copy()
         shifted_f0 = {}
@@ -223,16 +261,31 @@ def table_frames() -> list[str]:
             y = shifted(x, rate, s, engine, lo, hi)
             after = praat_track(resample(y, rate, params.pitch_rate), params.pitch_rate, *target_range)
             voiced &= after.voiced_at(before.times)
-            f1[engine] = formant_tracks(resample(y, rate, params.analysis_rate), params.analysis_rate, after,
-                                        params.max_formant_hz, before.times)[0]
+            f1[engine] = formant_tracks(
+                resample(y, rate, params.analysis_rate),
+                params.analysis_rate,
+                after,
+                params.max_formant_hz,
+                before.times,
+            )[0]
             shifted_f0[engine] = after.f0_at(before.times)
         inner = voiced & np.r_[False, voiced[:-1]] & np.r_[voiced[1:], False]
         a = formant_tracks(xa, params.analysis_rate, before, params.max_formant_hz, before.times)[0]
-        counted = inner & np.isfinite(a) & (a >= 2 * before.f0) & np.logical_and.reduce([np.isfinite(f1[v]) for v in VARIANTS])
+        counted = (
+            inner
+            & np.isfinite(a)
+            & (a >= 2 * before.f0)
+            & np.logical_and.reduce([np.isfinite(f1[v]) for v in VARIANTS])
+        )
         for i in np.nonzero(counted)[0]:
-            lines.append(f"| {name} | {s:+d} | {before.times[i]:.3f} | {before.f0[i]:.0f} | {shifted_f0['psola'][i]:.0f} | "
-                         f"{a[i]:.0f} | " + " | ".join(f"{f1[v][i]:.0f}" for v in VARIANTS) + " | "
-                         + " | ".join(pct(f1[v][i] / a[i] - 1) for v in VARIANTS) + " |")
+            lines.append(
+                f"| {name} | {s:+d} | {before.times[i]:.3f} | {before.f0[i]:.0f} | {shifted_f0['psola'][i]:.0f} | "
+                f"{a[i]:.0f} | "
+                + " | ".join(f"{f1[v][i]:.0f}" for v in VARIANTS)
+                + " | "
+                + " | ".join(pct(f1[v][i] / a[i] - 1) for v in VARIANTS)
+                + " |"
+            )
         medians = " | ".join(f"**{pct(float(np.median(f1[v][counted] / a[counted] - 1)))}**" for v in VARIANTS)
         lines.append(f"| {name} | {s:+d} | **median** | | | |" + " |" * len(VARIANTS) + f" {medians} |")
     return lines
@@ -247,7 +300,9 @@ def pulse_check() -> list[str]:
     lines = []
     for name, _ in FRAME_CASES:
         x, rate = sf.read(fixtures.ALSA_DIR / f"{name}.wav", dtype="float64")
-        lo, hi = adapted_range(measure_samples(x.astype(np.float32), rate, params).f0_hz, params.floor_hz, params.ceiling_hz)
+        lo, hi = adapted_range(
+            measure_samples(x.astype(np.float32), rate, params).f0_hz, params.floor_hz, params.ceiling_hz
+        )
         manipulation = call(parselmouth.Sound(x, sampling_frequency=rate), "To Manipulation", 0.01, lo, hi)
         pulses, tier = call(manipulation, "Extract pulses"), call(manipulation, "Extract pitch tier")
         t = np.array([call(pulses, "Get time from index", i + 1) for i in range(call(pulses, "Get number of points"))])
@@ -258,10 +313,13 @@ def pulse_check() -> list[str]:
         ratio = 1 / period / np.interp((t[1:] + t[:-1]) / 2, tt, ft)
         off = inside & (np.abs(ratio - 1) > 0.08)
         starts = np.r_[True, ~inside[:-1]]  # the first period of each voiced stretch
-        lines.append(f"- {name}: {t.size} pulses, {int(inside.sum())} periods inside voiced stretches, "
-                     f"{int(off.sum())} off the pitch tier by more than 8%, at "
-                     + ", ".join(f"{t[i]:.3f} s ({100 * (ratio[i] - 1):+.0f}%)" for i in np.nonzero(off)[0])
-                     + "; voiced stretches start at " + ", ".join(f"{t[i]:.3f} s" for i in np.nonzero(starts & inside)[0]))
+        lines.append(
+            f"- {name}: {t.size} pulses, {int(inside.sum())} periods inside voiced stretches, "
+            f"{int(off.sum())} off the pitch tier by more than 8%, at "
+            + ", ".join(f"{t[i]:.3f} s ({100 * (ratio[i] - 1):+.0f}%)" for i in np.nonzero(off)[0])
+            + "; voiced stretches start at "
+            + ", ".join(f"{t[i]:.3f} s" for i in np.nonzero(starts & inside)[0])
+        )
     return lines
 
 
@@ -275,26 +333,41 @@ def table_envelope() -> list[str]:
         x, rate = sf.read(path, dtype="float32")
         m = measure_samples(x, rate, params)
         lo, hi = adapted_range(m.f0_hz, params.floor_hz, params.ceiling_hz)
-        before = praat_track(resample(x, rate, params.pitch_rate), params.pitch_rate, params.floor_hz, params.ceiling_hz)
+        before = praat_track(
+            resample(x, rate, params.pitch_rate), params.pitch_rate, params.floor_hz, params.ceiling_hz
+        )
         xa = resample(x, rate, params.analysis_rate)
         for engine in VARIANTS:
             for s in SHIFTS:
                 y = shifted(x, rate, s, engine, lo, hi)
-                after = praat_track(resample(y, rate, params.pitch_rate), params.pitch_rate,
-                                    *adapted_range(m.f0_hz * 2 ** (s / 12), params.floor_hz, params.ceiling_hz))
+                after = praat_track(
+                    resample(y, rate, params.pitch_rate),
+                    params.pitch_rate,
+                    *adapted_range(m.f0_hz * 2 ** (s / 12), params.floor_hz, params.ceiling_hz),
+                )
                 both = before.voiced & after.voiced_at(before.times)
                 t = before.times[both & np.r_[False, both[:-1]] & np.r_[both[1:], False]]
                 fa, pa, oka = harmonic_powers(xa, params.analysis_rate, t, before.f0_at(t), params.max_formant_hz)
-                fb, pb, okb = harmonic_powers(resample(y, rate, params.analysis_rate), params.analysis_rate, t,
-                                              after.f0_at(t), params.max_formant_hz)
+                fb, pb, okb = harmonic_powers(
+                    resample(y, rate, params.analysis_rate),
+                    params.analysis_rate,
+                    t,
+                    after.f0_at(t),
+                    params.max_formant_hz,
+                )
                 for i in np.nonzero(oka & okb)[0]:
                     ma, mb = pa[i] > 0, pb[i] > 0
                     d = 10 * np.log10(pb[i, mb]) - np.interp(fb[i, mb], fa[i, ma], 10 * np.log10(pa[i, ma]))
                     f = fb[i, mb]
                     d -= np.median(d[(f > 1000) & (f < 3000)])
                     for j, (b0, b1) in enumerate(bands):
-                        dev.setdefault((engine, "up" if s > 0 else "down", j), []).extend(d[(f >= b0) & (f < b1)].tolist())
-    lines = ["| engine | shifts | " + " | ".join(f"{b0}-{b1} Hz" for b0, b1 in bands) + " |", "|---|---|---:|---:|---:|"]
+                        dev.setdefault((engine, "up" if s > 0 else "down", j), []).extend(
+                            d[(f >= b0) & (f < b1)].tolist()
+                        )
+    lines = [
+        "| engine | shifts | " + " | ".join(f"{b0}-{b1} Hz" for b0, b1 in bands) + " |",
+        "|---|---|---:|---:|---:|",
+    ]
     for engine in VARIANTS:
         for direction in ("down", "up"):
             cells = " | ".join(f"{np.median(dev[(engine, direction, j)]):+.1f} dB" for j in range(len(bands)))
@@ -308,8 +381,11 @@ def table_quality() -> list[str]:
     params = MeasureParams()
 
     def hnr(x: np.ndarray, rate: int) -> float:
-        h = parselmouth.Sound(np.asarray(x, np.float64), sampling_frequency=rate).to_harmonicity_cc(
-            time_step=0.01, minimum_pitch=75.0).values[0]
+        h = (
+            parselmouth.Sound(np.asarray(x, np.float64), sampling_frequency=rate)
+            .to_harmonicity_cc(time_step=0.01, minimum_pitch=75.0)
+            .values[0]
+        )
         return float(np.median(h[h > -100]))
 
     def level(y: np.ndarray, x: np.ndarray) -> float:
@@ -335,8 +411,10 @@ def table_quality() -> list[str]:
 def table_real() -> tuple[list[str], dict[tuple[str, str], int]]:
     items = [(p.stem, *sf.read(p, dtype="float32")) for p in fixtures.alsa_speech()]
     items += [(f"espeak {v} -p {p}", fixtures.espeak_samples(v, p), 48000) for v, p in ESPEAK]
-    lines = ["| recording | variant | st | Burg: F1 | Burg: F2 | select: F1 | select: F2 |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| recording | variant | st | Burg: F1 | Burg: F2 | select: F1 | select: F2 |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
     over: dict[tuple[str, str], int] = {}
     for name, x, rate in items:
         before = measure_samples(x, rate, MeasureParams())
@@ -349,8 +427,10 @@ def table_real() -> tuple[list[str], dict[tuple[str, str], int]]:
                 for key, bad in (("burg", ob), ("select", nb)):
                     over[(engine, f"{group} {key}")] = over.get((engine, f"{group} {key}"), 0) + bad
                 mark = lambda bad, v: f"**{pct(v)}**" if bad else pct(v)  # noqa: E731
-                lines.append(f"| {name} | {engine} | {s:+d} | {mark(ob, o[0])} | {mark(ob, o[1])} | "
-                             f"{mark(nb, n[0])} | {mark(nb, n[1])} |")
+                lines.append(
+                    f"| {name} | {engine} | {s:+d} | {mark(ob, o[0])} | {mark(ob, o[1])} | "
+                    f"{mark(nb, n[0])} | {mark(nb, n[1])} |"
+                )
         print(name, flush=True)
     return lines, over
 
@@ -359,7 +439,7 @@ FINDINGS: list[str] = [
     "1. **Most of the old failures were the measurement.** Praat's Burg LPC is pulled toward the "
     "harmonics, by an amount that depends on F0, the one thing a pitch shift changes: on a perfect shift "
     "(table 1) it reports F1 changes up to ~13%. On the alsa clips the old failures came from frames where "
-    "Burg's \"F1\" was the first harmonic itself (the nasal murmur of \"Center\": F1 215-280 Hz at F0 "
+    'Burg\'s "F1" was the first harmonic itself (the nasal murmur of "Center": F1 215-280 Hz at F0 '
     "200-280 Hz, moving +45% with a +7 st shift). The measurement is now a discrete all-pole fit to the "
     "harmonics (El-Jaroudi and Makhoul 1991), iterated to convergence, whose error on the same perfect "
     "shifts stays within ~1.5%.",
@@ -398,7 +478,7 @@ FINDINGS: list[str] = [
     "PSOLA shifts 0.7 dB quieter than before, downward ones unchanged. Time: about 0.1 s "
     "per 1.4 s clip.",
     "   - *Partly the measurement, still.* A perfect shift with a Rosenberg source reads up to +6.5% (table 4, "
-    "\"ideal\"), and single frames on real speech scatter by 5-20% (table 5), so the 5% gate keeps needing a "
+    '"ideal"), and single frames on real speech scatter by 5-20% (table 5), so the 5% gate keeps needing a '
     "median over many frames (`MIN_FRAMES`). Measurement rules tried and rejected earlier: requiring the "
     "formant to be resolved in the shifted signal too (five other cases failed), an order-12 fit (perfect "
     "shifts read up to -8%).",
@@ -458,8 +538,11 @@ def main() -> None:
         "",
         "| variant | alsa: Burg | alsa: select | espeak: Burg | espeak: select |",
         "|---|---:|---:|---:|---:|",
-        *[f"| {v} | {over[(v, 'alsa burg')]} | {over[(v, 'alsa select')]} | {over[(v, 'espeak burg')]} | "
-          f"{over[(v, 'espeak select')]} |" for v in VARIANTS],
+        *[
+            f"| {v} | {over[(v, 'alsa burg')]} | {over[(v, 'alsa select')]} | {over[(v, 'espeak burg')]} | "
+            f"{over[(v, 'espeak select')]} |"
+            for v in VARIANTS
+        ],
         "",
         *real,
         "",
@@ -467,7 +550,7 @@ def main() -> None:
         "",
         "`rosenberg_vowel` in the benchmark: the same intonation and five-resonator filter as table 1, driven by "
         "a Rosenberg glottal flow derivative (open quotient 0.6, speed quotient 2.5); F0 120/170/220 Hz, formants "
-        "x0.9 and x1.1, shifts -7/-3/+3/+7. \"ideal\" re-synthesises the utterance with only the source F0 moved. "
+        'x0.9 and x1.1, shifts -7/-3/+3/+7. "ideal" re-synthesises the utterance with only the source F0 moved. '
         "Per case: the F1 change as `select` measures it; over all counted frames: each signal's F1 against the "
         "filter's.",
         "",

@@ -28,9 +28,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from machine import describe  # benchmarks/machine.py (this folder is on sys.path when run as a script)
-
 import yaml
+from machine import describe  # benchmarks/machine.py (this folder is on sys.path when run as a script)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -68,19 +67,36 @@ def main() -> None:
 
     def bound(workers: int):  # type: ignore[no-untyped-def]
         b = parse_params({**params, "runner": {**params["runner"], "workers": workers}})
-        return [with_runner(f, b) for f in (flows.demo.demo, flows.ingest.ingest, flows.separate.separate,
-                                            flows.measure.measure, flows.shift.shift, flows.tones.tones,
-                                            flows.select.select)]
+        return [
+            with_runner(f, b)
+            for f in (
+                flows.demo.demo,
+                flows.ingest.ingest,
+                flows.separate.separate,
+                flows.measure.measure,
+                flows.shift.shift,
+                flows.tones.tones,
+                flows.select.select,
+            )
+        ]
 
     def stages(workers: int, d: Path) -> list[tuple[str, Callable[[], object]]]:
         _, ingest, separate, measure, shift, tones, select = bound(workers)
         return [
             ("ingest", lambda: ingest(params_path=str(p), out=str(d / "ingest"))),
-            ("separate (model: none)", lambda: separate(params_path=str(p), upstream=str(d / "ingest"), out=str(d / "separate"))),
+            (
+                "separate (model: none)",
+                lambda: separate(params_path=str(p), upstream=str(d / "ingest"), out=str(d / "separate")),
+            ),
             ("measure", lambda: measure(params_path=str(p), upstream=str(d / "separate"), out=str(d / "measure"))),
             ("shift", lambda: shift(params_path=str(p), upstream=str(d / "measure"), out=str(d / "shift"))),
             ("tones", lambda: tones(params_path=str(p), upstream=str(d / "shift"), out=str(d / "tones"))),
-            ("select", lambda: select(params_path=str(p), upstream=str(d / "tones"), left_out=str(d / "shift"), out=str(d / "select"))),
+            (
+                "select",
+                lambda: select(
+                    params_path=str(p), upstream=str(d / "tones"), left_out=str(d / "shift"), out=str(d / "select")
+                ),
+            ),
         ]
 
     dsp_stages = ("measure", "shift", "tones", "select")
@@ -132,12 +148,28 @@ def main() -> None:
     t = time.perf_counter()
     for row in rows:
         measured = measure_lib.measure_file(Path(row["vocals_path"]), m)
-        shifted = shift_lib.shift_clip(row["clip_id"], measured.f0_hz, shift_lib.Planned(row["target_hz"], row["semitones"]),
-                                       Path(row["vocals_path"]), Path(row["other_path"]) if row["other_path"] else None, Path(row["video_path"]), cfg.shift, m.floor_hz,
-                                       m.ceiling_hz, bare_dir / "shift")
+        shifted = shift_lib.shift_clip(
+            row["clip_id"],
+            measured.f0_hz,
+            shift_lib.Planned(row["target_hz"], row["semitones"]),
+            Path(row["vocals_path"]),
+            Path(row["other_path"]) if row["other_path"] else None,
+            Path(row["video_path"]),
+            cfg.shift,
+            m.floor_hz,
+            m.ceiling_hz,
+            bare_dir / "shift",
+        )
         tones_lib.make_tone(row["clip_id"], row["target_hz"], cfg.tones, bare_dir / "tones")
-        select_lib.judge_files(Path(row["vocals_path"]), Path(shifted.shifted_vocals_path), row["target_hz"],
-                               measured.voiced_seconds, measured.voiced_fraction, cfg.select, m)
+        select_lib.judge_files(
+            Path(row["vocals_path"]),
+            Path(shifted.shifted_vocals_path),
+            row["target_hz"],
+            measured.voiced_seconds,
+            measured.voiced_fraction,
+            cfg.select,
+            m,
+        )
     chain = time.perf_counter() - t
 
     parts = dict.fromkeys(("measure", "shift", "tone", "judge"), 0.0)
@@ -151,8 +183,14 @@ def main() -> None:
         y = shift_samples(x, rate, row["semitones"], args.engine, floor=lo, ceiling=hi)  # type: ignore[arg-type]
         t2 = time.perf_counter()
         seed = tones_lib.tone_seed(cfg.tones.seed, row["clip_id"])
-        synthesize(row["target_hz"], cfg.tones.seconds, cfg.tones.rate, tones_lib.draw_timbre(cfg.tones, seed), seed,
-                   level_dbfs=cfg.tones.level_dbfs)
+        synthesize(
+            row["target_hz"],
+            cfg.tones.seconds,
+            cfg.tones.rate,
+            tones_lib.draw_timbre(cfg.tones, seed),
+            seed,
+            level_dbfs=cfg.tones.level_dbfs,
+        )
         t3 = time.perf_counter()
         judge(x, y, rate, row["target_hz"], before.voiced_seconds, before.voiced_fraction, cfg.select, m)
         t4 = time.perf_counter()
@@ -164,8 +202,9 @@ def main() -> None:
     for row in rows:
         x, rate = read_wav(Path(row["vocals_path"]))
         source = praat_track(x, rate, m.floor_hz, m.ceiling_hz).median()
-        y = shift_samples(x, rate, row["semitones"], "psola", *adapted_range(source, m.floor_hz, m.ceiling_hz),
-                          restore=False)
+        y = shift_samples(
+            x, rate, row["semitones"], "psola", *adapted_range(source, m.floor_hz, m.ceiling_hz), restore=False
+        )
         praat_track(y, rate, *adapted_range(row["target_hz"], m.floor_hz, m.ceiling_hz)).median()
     praat_psola = time.perf_counter() - t
 
@@ -190,8 +229,13 @@ def main() -> None:
         f"{cfg.ingest.audio_rate} Hz audio; runner: {args.workers} worker threads, at most "
         f"{cfg.runner.batch_size} clips per task run; shift engine {args.engine}",
         f"- git: {subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT, capture_output=True, text=True).stdout.strip()}"
-        + (" with uncommitted changes" if subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                                                         capture_output=True, text=True).stdout.strip() else ""),
+        + (
+            " with uncommitted changes"
+            if subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
+            ).stdout.strip()
+            else ""
+        ),
         "",
         "| stage (Prefect flow) | seconds | clips/min |",
         "|---|---:|---:|",

@@ -21,5 +21,7 @@ def cpu_name() -> str:
 def describe() -> str:
     """e.g. 'AMD EPYC ..., 2 cores, 24 GiB, Linux 6.1, Python 3.11.7'."""
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (f"{cpu_name()}, {os.cpu_count()} cores, {mem:.0f} GiB, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}")
+    return (
+        f"{cpu_name()}, {os.cpu_count()} cores, {mem:.0f} GiB, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}"
+    )

@@ -29,11 +29,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from machine import describe  # benchmarks/machine.py (this folder is on sys.path when run as a script)
-
 import numpy as np
 import polars as pl
 import yaml
+from machine import describe  # benchmarks/machine.py (this folder is on sys.path when run as a script)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -54,8 +53,11 @@ def machine() -> str:
 
 def git_rev() -> str:
     out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", ".", ":!benchmarks/results"],
-                           capture_output=True, text=True).stdout
+    dirty = subprocess.run(
+        ["git", "-C", str(ROOT), "status", "--porcelain", "--", ".", ":!benchmarks/results"],
+        capture_output=True,
+        text=True,
+    ).stdout
     return out.stdout.strip() + (" (with uncommitted changes)" if dirty.strip() else "")
 
 
@@ -146,8 +148,9 @@ def main() -> None:
     at_rate = [resample(c.samples, c.rate, rate) for c in clips]
     alone = best_cpu_seconds(lambda: [praat_track(x, rate, lo, hi) for x in at_rate], args.repeats)
     print(f"praat_track alone: {alone:.3f} CPU s -> {audio_s / alone:.0f}x real time", flush=True)
-    step = best_cpu_seconds(lambda: [praat_track(resample(c.samples, c.rate, rate), rate, lo, hi) for c in clips],
-                            args.repeats)
+    step = best_cpu_seconds(
+        lambda: [praat_track(resample(c.samples, c.rate, rate), rate, lo, hi) for c in clips], args.repeats
+    )
     print(f"resample + praat_track: {step:.3f} CPU s -> {audio_s / step:.0f}x real time", flush=True)
 
     # Octave check at the stage's settings.
@@ -156,16 +159,26 @@ def main() -> None:
         praat = praat_track(x, rate, lo, hi)
         world = world_track(x, rate, lo, hi)
         span = voice_range(c.voice, c.espeak_p) if c.voice else None
-        rows.append({
-            "clip": c.name, "voice": c.voice or "", "p": c.espeak_p,
-            "praat_hz": praat.median(), "world_hz": world.median(), "voiced_s": praat.voiced_seconds(),
-            "praat_vs_world_cents": cents(praat.median(), world.median()),
-            "voice_span": f"{span[0]:.0f}-{span[1]:.0f}" if span else "",
-            "outside_voice_cents": outside_cents(praat.median(), span) if span else float("nan"),
-        })
-    flagged = [r for r in rows if abs(r["praat_vs_world_cents"]) > args.octave_cents
-               or abs(r["outside_voice_cents"]) > args.octave_cents
-               or (math.isfinite(r["praat_hz"]) != math.isfinite(r["world_hz"]))]
+        rows.append(
+            {
+                "clip": c.name,
+                "voice": c.voice or "",
+                "p": c.espeak_p,
+                "praat_hz": praat.median(),
+                "world_hz": world.median(),
+                "voiced_s": praat.voiced_seconds(),
+                "praat_vs_world_cents": cents(praat.median(), world.median()),
+                "voice_span": f"{span[0]:.0f}-{span[1]:.0f}" if span else "",
+                "outside_voice_cents": outside_cents(praat.median(), span) if span else float("nan"),
+            }
+        )
+    flagged = [
+        r
+        for r in rows
+        if abs(r["praat_vs_world_cents"]) > args.octave_cents
+        or abs(r["outside_voice_cents"]) > args.octave_cents
+        or (math.isfinite(r["praat_hz"]) != math.isfinite(r["world_hz"]))
+    ]
 
     # The same at other rates, with each rate's worst median difference from Praat at the clip's rate.
     native = [praat_track(c.samples, c.rate, lo, hi).median() for c in clips]
@@ -176,8 +189,11 @@ def main() -> None:
         diffs = [abs(cents(praat_track(x, r, lo, hi).median(), n)) for x, n in zip(xs, native) if n > 0]
         diffs = [d for d in diffs if math.isfinite(d)]
         sweep.append((r, audio_s / secs, max(diffs) if diffs else float("nan"), len(diffs)))
-        print(f"  at {r} Hz: {audio_s / secs:.0f}x real time, worst |median - Praat at the clip's rate| "
-              f"{sweep[-1][2]:.2f} cents over {len(diffs)} voiced clips", flush=True)
+        print(
+            f"  at {r} Hz: {audio_s / secs:.0f}x real time, worst |median - Praat at the clip's rate| "
+            f"{sweep[-1][2]:.2f} cents over {len(diffs)} voiced clips",
+            flush=True,
+        )
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report(args, params, clips, audio_s, alone, step, rows, flagged, sweep), encoding="utf-8")
@@ -223,8 +239,14 @@ def report(args, params, clips, audio_s, alone, step, rows, flagged, sweep) -> s
         f"worst distance outside the voice's span: {max(abs(r['outside_voice_cents']) for r in voiced):.0f} cents.",
         "",
         "Whispered or barely voiced clips (under 0.5 s voiced) flagged: "
-        + (", ".join(f"{r['clip']} ({r['voice']}: {r['voiced_s']:.2f} s voiced, median {r['praat_hz']:.0f} Hz)"
-                     for r in flagged if r not in voiced) or "none")
+        + (
+            ", ".join(
+                f"{r['clip']} ({r['voice']}: {r['voiced_s']:.2f} s voiced, median {r['praat_hz']:.0f} Hz)"
+                for r in flagged
+                if r not in voiced
+            )
+            or "none"
+        )
         + ". Such a clip has no pitch to get an octave wrong; `select` rejects it as barely voiced "
         "(`min_voiced_seconds`).",
         "",
@@ -233,9 +255,11 @@ def report(args, params, clips, audio_s, alone, step, rows, flagged, sweep) -> s
         "|---|---|---:|---|---:|---:|---:|---:|---:|",
     ]
     for r in sorted(rows, key=lambda r: (r["voice"], r["clip"])):
-        lines.append(f"| {r['clip']} | {r['voice']} | {r['p'] if r['p'] is not None else ''} | {r['voice_span']} | "
-                     f"{r['praat_hz']:.1f} | {r['world_hz']:.1f} | {r['praat_vs_world_cents']:.1f} | "
-                     f"{r['outside_voice_cents']:.0f} | {r['voiced_s']:.2f} |")
+        lines.append(
+            f"| {r['clip']} | {r['voice']} | {r['p'] if r['p'] is not None else ''} | {r['voice_span']} | "
+            f"{r['praat_hz']:.1f} | {r['world_hz']:.1f} | {r['praat_vs_world_cents']:.1f} | "
+            f"{r['outside_voice_cents']:.0f} | {r['voiced_s']:.2f} |"
+        )
     lines.append("")
     return "\n".join(lines)
 

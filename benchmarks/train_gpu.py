@@ -102,8 +102,11 @@ class Config:
     def knobs(self) -> str:
         parts = [f"ckpt {self.checkpointing:g}" + (f" (keeps {self.keep})" if self.keep != "nothing" else "")]
         if self.phase in ("fp8", "lowmem") or (self.phase == "ddp" and self.fp8_matmul):
-            parts.append("fp8 base" + (" + fp8 matmul" if self.fp8_matmul else " (upcast)")
-                         + (" + fp8 grad" if self.fp8_grad else ""))
+            parts.append(
+                "fp8 base"
+                + (" + fp8 matmul" if self.fp8_matmul else " (upcast)")
+                + (" + fp8 grad" if self.fp8_grad else "")
+            )
         if self.phase == "lowmem":
             parts.append("block offload")
         if self.compile:
@@ -119,10 +122,30 @@ def _configs() -> list[Config]:
     c = Config
     return [
         c("ddp2_helium_b8", "helium", 8, phase="ddp", processes=2, note="eager baseline settings on 2 GPUs"),
-        c("ddp2_helium_b8_fp8_ckpt50", "helium", 8, phase="ddp", processes=2, checkpointing=0.5, fp8_matmul=True,
-          note="fast settings on 2 GPUs"),
-        c("ddp2_helium_b8_fast", "helium", 8, phase="ddp", processes=2, checkpointing=0.0, fp8_matmul=True,
-          fp8_grad=True, compile=True, attention="cudnn", warmup=3, note="the single-GPU helium settings on 2 GPUs"),
+        c(
+            "ddp2_helium_b8_fp8_ckpt50",
+            "helium",
+            8,
+            phase="ddp",
+            processes=2,
+            checkpointing=0.5,
+            fp8_matmul=True,
+            note="fast settings on 2 GPUs",
+        ),
+        c(
+            "ddp2_helium_b8_fast",
+            "helium",
+            8,
+            phase="ddp",
+            processes=2,
+            checkpointing=0.0,
+            fp8_matmul=True,
+            fp8_grad=True,
+            compile=True,
+            attention="cudnn",
+            warmup=3,
+            note="the single-GPU helium settings on 2 GPUs",
+        ),
         c("helium_b1", "helium", 1, note="issue baseline: 0.98 samples/s, 37.2 GiB"),
         c("helium_b8", "helium", 8, note="issue baseline: 4.17 samples/s, 43.2 GiB"),
         c("helium_b16", "helium", 16, note="issue baseline: 4.3 samples/s, 50.1 GiB"),
@@ -139,65 +162,271 @@ def _configs() -> list[Config]:
         c("helium_b8_fp8_ckpt0", "helium", 8, phase="fp8", fp8_matmul=True, checkpointing=0.0),
         c("helium_b16_fp8_ckpt50", "helium", 16, phase="fp8", fp8_matmul=True, checkpointing=0.5),
         c("helium_b16_fp8_ckpt25", "helium", 16, phase="fp8", fp8_matmul=True, checkpointing=0.25),
-        c("helium_b8_fp8_compile_ckpt50", "helium", 8, phase="fp8", fp8_matmul=True, checkpointing=0.5, compile=True,
-          warmup=3),
+        c(
+            "helium_b8_fp8_compile_ckpt50",
+            "helium",
+            8,
+            phase="fp8",
+            fp8_matmul=True,
+            checkpointing=0.5,
+            compile=True,
+            warmup=3,
+        ),
         c("register_b16_fp8_ckpt50", "register", 16, phase="fp8", fp8_matmul=True, checkpointing=0.5),
         c("talking_head_b1_fp8", "talking_head", 1, phase="fp8", fp8_matmul=True, steps=3, warmup=1),
         c("talking_head_b2_fp8", "talking_head", 2, phase="fp8", fp8_matmul=True, steps=3, warmup=1),
-        c("talking_head_b1_fp8_ckpt50", "talking_head", 1, phase="fp8", fp8_matmul=True, checkpointing=0.5,
-          steps=3, warmup=1),
+        c(
+            "talking_head_b1_fp8_ckpt50",
+            "talking_head",
+            1,
+            phase="fp8",
+            fp8_matmul=True,
+            checkpointing=0.5,
+            steps=3,
+            warmup=1,
+        ),
         # session 3: one compiled graph for all blocks, cuDNN attention, attention kept in recomputed blocks
         c("helium_b8_ckpt0_cudnn", "helium", 8, checkpointing=0.0, attention="cudnn"),
         c("helium_b8_ckpt0_compile", "helium", 8, checkpointing=0.0, compile=True, warmup=3),
         c("helium_b8_ckpt0_compile_cudnn", "helium", 8, checkpointing=0.0, compile=True, attention="cudnn", warmup=3),
         c("helium_b8_ckpt50_compile_cudnn", "helium", 8, checkpointing=0.5, compile=True, attention="cudnn", warmup=3),
-        c("helium_b12_ckpt25_compile_cudnn", "helium", 12, checkpointing=0.25, compile=True, attention="cudnn",
-          warmup=3),
-        c("helium_b16_ckpt50_compile_cudnn", "helium", 16, checkpointing=0.5, compile=True, attention="cudnn",
-          warmup=3),
+        c(
+            "helium_b12_ckpt25_compile_cudnn",
+            "helium",
+            12,
+            checkpointing=0.25,
+            compile=True,
+            attention="cudnn",
+            warmup=3,
+        ),
+        c(
+            "helium_b16_ckpt50_compile_cudnn",
+            "helium",
+            16,
+            checkpointing=0.5,
+            compile=True,
+            attention="cudnn",
+            warmup=3,
+        ),
         c("talking_head_b1_cudnn", "talking_head", 1, attention="cudnn", steps=3, warmup=1),
-        c("talking_head_b1_keepattn_cudnn", "talking_head", 1, keep="attention", attention="cudnn", steps=3,
-          warmup=1),
+        c("talking_head_b1_keepattn_cudnn", "talking_head", 1, keep="attention", attention="cudnn", steps=3, warmup=1),
         c("talking_head_b1_ckpt50_cudnn", "talking_head", 1, checkpointing=0.5, attention="cudnn", steps=3, warmup=1),
-        c("talking_head_b1_ckpt50_keepattn_cudnn", "talking_head", 1, checkpointing=0.5, keep="attention",
-          attention="cudnn", steps=3, warmup=1),
+        c(
+            "talking_head_b1_ckpt50_keepattn_cudnn",
+            "talking_head",
+            1,
+            checkpointing=0.5,
+            keep="attention",
+            attention="cudnn",
+            steps=3,
+            warmup=1,
+        ),
         c("talking_head_b1_compile_cudnn", "talking_head", 1, compile=True, attention="cudnn", steps=3, warmup=2),
-        c("talking_head_b1_ckpt50_compile_cudnn", "talking_head", 1, checkpointing=0.5, compile=True,
-          attention="cudnn", steps=3, warmup=2),
-        c("talking_head_b1_ckpt25_compile_cudnn", "talking_head", 1, checkpointing=0.25, compile=True,
-          attention="cudnn", steps=3, warmup=2),
-        c("talking_head_b1_ckpt75_compile_cudnn", "talking_head", 1, checkpointing=0.75, compile=True,
-          attention="cudnn", steps=3, warmup=2),
-        c("talking_head_b1_ckpt90_compile_cudnn", "talking_head", 1, checkpointing=0.9, compile=True,
-          attention="cudnn", steps=3, warmup=2),
-        c("talking_head_b1_keepattn_compile_cudnn", "talking_head", 1, keep="attention", compile=True,
-          attention="cudnn", steps=3, warmup=2),
-        c("register_b16_ckpt0_compile_cudnn", "register", 16, checkpointing=0.0, compile=True, attention="cudnn",
-          warmup=3),
-        c("helium_b8_fp8_ckpt0_compile_cudnn", "helium", 8, phase="fp8", fp8_matmul=True, checkpointing=0.0,
-          compile=True, attention="cudnn", warmup=3),
-        c("helium_b16_fp8_ckpt25_compile_cudnn", "helium", 16, phase="fp8", fp8_matmul=True, checkpointing=0.25,
-          compile=True, attention="cudnn", warmup=3),
-        c("talking_head_b1_fp8_compile_cudnn", "talking_head", 1, phase="fp8", fp8_matmul=True, compile=True,
-          attention="cudnn", steps=3, warmup=2),
-        c("talking_head_b1_fp8_ckpt75_compile_cudnn", "talking_head", 1, phase="fp8", fp8_matmul=True,
-          checkpointing=0.75, compile=True, attention="cudnn", steps=3, warmup=2),
-        c("talking_head_b1_fp8_keepattn_compile_cudnn", "talking_head", 1, phase="fp8", fp8_matmul=True,
-          keep="attention", compile=True, attention="cudnn", steps=3, warmup=2),
-        c("talking_head_b1_fp8_keepattn_ckpt75_compile_cudnn", "talking_head", 1, phase="fp8", fp8_matmul=True,
-          checkpointing=0.75, keep="attention", compile=True, attention="cudnn", steps=3, warmup=2),
-        c("talking_head_b1_fp8_keepattn_ckpt60_compile_cudnn", "talking_head", 1, phase="fp8", fp8_matmul=True,
-          checkpointing=0.6, keep="attention", compile=True, attention="cudnn", steps=3, warmup=2),
-        c("talking_head_b1_fp8grad_keepattn_ckpt75_compile_cudnn", "talking_head", 1, phase="fp8", fp8_matmul=True,
-          fp8_grad=True, checkpointing=0.75, keep="attention", compile=True, attention="cudnn", steps=3, warmup=2),
-        c("talking_head_b1_fp8grad_keepattn_ckpt60_compile_cudnn", "talking_head", 1, phase="fp8", fp8_matmul=True,
-          fp8_grad=True, checkpointing=0.6, keep="attention", compile=True, attention="cudnn", steps=3, warmup=2),
-        c("helium_b8_fp8grad_ckpt0_compile_cudnn", "helium", 8, phase="fp8", fp8_matmul=True, fp8_grad=True,
-          checkpointing=0.0, compile=True, attention="cudnn", warmup=3),
-        c("register_b16_fp8grad_ckpt0_compile_cudnn", "register", 16, phase="fp8", fp8_matmul=True, fp8_grad=True,
-          checkpointing=0.0, compile=True, attention="cudnn", warmup=3),
-        c("register_b16_fp8_ckpt0_compile_cudnn", "register", 16, phase="fp8", fp8_matmul=True, checkpointing=0.0,
-          compile=True, attention="cudnn", warmup=3),
+        c(
+            "talking_head_b1_ckpt50_compile_cudnn",
+            "talking_head",
+            1,
+            checkpointing=0.5,
+            compile=True,
+            attention="cudnn",
+            steps=3,
+            warmup=2,
+        ),
+        c(
+            "talking_head_b1_ckpt25_compile_cudnn",
+            "talking_head",
+            1,
+            checkpointing=0.25,
+            compile=True,
+            attention="cudnn",
+            steps=3,
+            warmup=2,
+        ),
+        c(
+            "talking_head_b1_ckpt75_compile_cudnn",
+            "talking_head",
+            1,
+            checkpointing=0.75,
+            compile=True,
+            attention="cudnn",
+            steps=3,
+            warmup=2,
+        ),
+        c(
+            "talking_head_b1_ckpt90_compile_cudnn",
+            "talking_head",
+            1,
+            checkpointing=0.9,
+            compile=True,
+            attention="cudnn",
+            steps=3,
+            warmup=2,
+        ),
+        c(
+            "talking_head_b1_keepattn_compile_cudnn",
+            "talking_head",
+            1,
+            keep="attention",
+            compile=True,
+            attention="cudnn",
+            steps=3,
+            warmup=2,
+        ),
+        c(
+            "register_b16_ckpt0_compile_cudnn",
+            "register",
+            16,
+            checkpointing=0.0,
+            compile=True,
+            attention="cudnn",
+            warmup=3,
+        ),
+        c(
+            "helium_b8_fp8_ckpt0_compile_cudnn",
+            "helium",
+            8,
+            phase="fp8",
+            fp8_matmul=True,
+            checkpointing=0.0,
+            compile=True,
+            attention="cudnn",
+            warmup=3,
+        ),
+        c(
+            "helium_b16_fp8_ckpt25_compile_cudnn",
+            "helium",
+            16,
+            phase="fp8",
+            fp8_matmul=True,
+            checkpointing=0.25,
+            compile=True,
+            attention="cudnn",
+            warmup=3,
+        ),
+        c(
+            "talking_head_b1_fp8_compile_cudnn",
+            "talking_head",
+            1,
+            phase="fp8",
+            fp8_matmul=True,
+            compile=True,
+            attention="cudnn",
+            steps=3,
+            warmup=2,
+        ),
+        c(
+            "talking_head_b1_fp8_ckpt75_compile_cudnn",
+            "talking_head",
+            1,
+            phase="fp8",
+            fp8_matmul=True,
+            checkpointing=0.75,
+            compile=True,
+            attention="cudnn",
+            steps=3,
+            warmup=2,
+        ),
+        c(
+            "talking_head_b1_fp8_keepattn_compile_cudnn",
+            "talking_head",
+            1,
+            phase="fp8",
+            fp8_matmul=True,
+            keep="attention",
+            compile=True,
+            attention="cudnn",
+            steps=3,
+            warmup=2,
+        ),
+        c(
+            "talking_head_b1_fp8_keepattn_ckpt75_compile_cudnn",
+            "talking_head",
+            1,
+            phase="fp8",
+            fp8_matmul=True,
+            checkpointing=0.75,
+            keep="attention",
+            compile=True,
+            attention="cudnn",
+            steps=3,
+            warmup=2,
+        ),
+        c(
+            "talking_head_b1_fp8_keepattn_ckpt60_compile_cudnn",
+            "talking_head",
+            1,
+            phase="fp8",
+            fp8_matmul=True,
+            checkpointing=0.6,
+            keep="attention",
+            compile=True,
+            attention="cudnn",
+            steps=3,
+            warmup=2,
+        ),
+        c(
+            "talking_head_b1_fp8grad_keepattn_ckpt75_compile_cudnn",
+            "talking_head",
+            1,
+            phase="fp8",
+            fp8_matmul=True,
+            fp8_grad=True,
+            checkpointing=0.75,
+            keep="attention",
+            compile=True,
+            attention="cudnn",
+            steps=3,
+            warmup=2,
+        ),
+        c(
+            "talking_head_b1_fp8grad_keepattn_ckpt60_compile_cudnn",
+            "talking_head",
+            1,
+            phase="fp8",
+            fp8_matmul=True,
+            fp8_grad=True,
+            checkpointing=0.6,
+            keep="attention",
+            compile=True,
+            attention="cudnn",
+            steps=3,
+            warmup=2,
+        ),
+        c(
+            "helium_b8_fp8grad_ckpt0_compile_cudnn",
+            "helium",
+            8,
+            phase="fp8",
+            fp8_matmul=True,
+            fp8_grad=True,
+            checkpointing=0.0,
+            compile=True,
+            attention="cudnn",
+            warmup=3,
+        ),
+        c(
+            "register_b16_fp8grad_ckpt0_compile_cudnn",
+            "register",
+            16,
+            phase="fp8",
+            fp8_matmul=True,
+            fp8_grad=True,
+            checkpointing=0.0,
+            compile=True,
+            attention="cudnn",
+            warmup=3,
+        ),
+        c(
+            "register_b16_fp8_ckpt0_compile_cudnn",
+            "register",
+            16,
+            phase="fp8",
+            fp8_matmul=True,
+            checkpointing=0.0,
+            compile=True,
+            attention="cudnn",
+            warmup=3,
+        ),
         c("helium_b1_lowmem", "helium", 1, phase="lowmem", steps=4, note="target: < 22 GiB (24 GB cards)"),
         c("helium_b4_lowmem", "helium", 4, phase="lowmem", steps=4),
     ]
@@ -207,10 +436,21 @@ CONFIGS = {c.name: c for c in _configs()}
 # About 6.5 minutes on one H200 (+ about 1.5 with the two DDP rows on a 2-GPU machine); the
 # compile rows add 1-3 minutes of compilation each: run them with --configs.
 DEFAULT = [
-    "ddp2_helium_b8", "ddp2_helium_b8_fp8_ckpt50",
-    "helium_b1", "helium_b8", "helium_b16", "helium_b8_ckpt50", "register_b16", "talking_head_b1",
-    "helium_b8_fp8", "helium_b8_fp8_ckpt50", "helium_b8_fp8_ckpt0", "helium_b16_fp8_ckpt50", "register_b16_fp8_ckpt50",
-    "talking_head_b1_fp8", "talking_head_b2_fp8",
+    "ddp2_helium_b8",
+    "ddp2_helium_b8_fp8_ckpt50",
+    "helium_b1",
+    "helium_b8",
+    "helium_b16",
+    "helium_b8_ckpt50",
+    "register_b16",
+    "talking_head_b1",
+    "helium_b8_fp8",
+    "helium_b8_fp8_ckpt50",
+    "helium_b8_fp8_ckpt0",
+    "helium_b16_fp8_ckpt50",
+    "register_b16_fp8_ckpt50",
+    "talking_head_b1_fp8",
+    "talking_head_b2_fp8",
     "helium_b1_lowmem",
 ]
 
@@ -221,13 +461,13 @@ def log(msg: str) -> None:
 
 # --- the model --------------------------------------------------------------------------------
 
+
 def random_transformer(tiny: bool, device: Any, seed: int = 0) -> Any:
     """The LTX-2.3 transformer (or the tiny one) built on meta, materialised on ``device`` in bf16
     with random weights: linear weights ~ N(0, 1/fan_in), biases 0, norm scales 1, AdaLN tables small."""
     import torch
 
-    from ltxvoice.models.ltx import tiny_ltx_config
-    from ltxvoice.models.ltx import build_transformer, ltx23_config
+    from ltxvoice.models.ltx import build_transformer, ltx23_config, tiny_ltx_config
 
     config = tiny_ltx_config() if tiny else ltx23_config()
     previous = torch.get_default_dtype()
@@ -254,15 +494,30 @@ def random_transformer(tiny: bool, device: Any, seed: int = 0) -> Any:
     return model.requires_grad_(False)
 
 
-def synthetic_batch(shape: Shape, batch: int, video_dim: int, audio_dim: int, device: Any, seed: int) -> tuple[list, Any]:
+def synthetic_batch(
+    shape: Shape, batch: int, video_dim: int, audio_dim: int, device: Any, seed: int
+) -> tuple[list, Any]:
     """``batch`` random items of ``shape`` and a TextCache holding one shared random prompt context."""
     import torch
 
     from ltxvoice.train.data import TextCache, synthetic_item
 
-    items = [synthetic_item(f"{shape.name}{seed}_{i}", frames=shape.frames, height=shape.height, width=shape.width,
-                            audio_steps=shape.audio_steps, reference_steps=shape.reference_steps, prompt_tokens=8,
-                            video_dim=8, audio_dim=8, fps=shape.fps, seed=seed * 1000 + i) for i in range(batch)]
+    items = [
+        synthetic_item(
+            f"{shape.name}{seed}_{i}",
+            frames=shape.frames,
+            height=shape.height,
+            width=shape.width,
+            audio_steps=shape.audio_steps,
+            reference_steps=shape.reference_steps,
+            prompt_tokens=8,
+            video_dim=8,
+            audio_dim=8,
+            fps=shape.fps,
+            seed=seed * 1000 + i,
+        )
+        for i in range(batch)
+    ]
     g = torch.Generator().manual_seed(seed)
     video_ctx = torch.randn(PROMPT_TOKENS, video_dim, generator=g).to(torch.bfloat16).to(device)
     audio_ctx = torch.randn(PROMPT_TOKENS, audio_dim, generator=g).to(torch.bfloat16).to(device)
@@ -278,8 +533,8 @@ class Session:
     def __init__(self, tiny: bool, device: Any) -> None:
         import torch
 
-        from ltxvoice.train.lora import LoraSpec, add_lora
         from ltxvoice.train.engine import unwrap
+        from ltxvoice.train.lora import LoraSpec, add_lora
         from ltxvoice.train.presets import PRESETS
 
         self.tiny, self.device = tiny, torch.device(device)
@@ -290,8 +545,10 @@ class Session:
         self.phase = "bf16"
         self.offload: Any = None
         n_lora = sum(1 for n, _ in self.model.named_parameters() if ".lora_" in n)
-        log(f"model ready in {time.perf_counter() - started:.1f} s: {len(self.ltx.transformer_blocks)} blocks, "
-            f"{sum(p.numel() for p in self.model.parameters()) / 1e9:.2f} B params, {n_lora} LoRA tensors")
+        log(
+            f"model ready in {time.perf_counter() - started:.1f} s: {len(self.ltx.transformer_blocks)} blocks, "
+            f"{sum(p.numel() for p in self.model.parameters()) / 1e9:.2f} B params, {n_lora} LoRA tensors"
+        )
 
     @property
     def dims(self) -> tuple[int, int]:
@@ -315,16 +572,23 @@ class Session:
             started = time.perf_counter()
             self.offload = place(self.ltx, self.device, offload=True)
             _free()
-            log(f"frozen block weights offloaded to {'pinned ' if self.device.type == 'cuda' else ''}CPU memory "
-                f"in {time.perf_counter() - started:.1f} s")
+            log(
+                f"frozen block weights offloaded to {'pinned ' if self.device.type == 'cuda' else ''}CPU memory "
+                f"in {time.perf_counter() - started:.1f} s"
+            )
         self.phase = phase
         if self.device.type == "cuda":
             torch.cuda.synchronize()
 
     def configure(self, cfg: Config) -> Any:
         from ltxvoice.train.engine import EngineOptions
-        from ltxvoice.train.memory import (compile_blocks, install_block_runner, set_attention, set_fp8_matmul,
-                                           uncompile_blocks)
+        from ltxvoice.train.memory import (
+            compile_blocks,
+            install_block_runner,
+            set_attention,
+            set_fp8_matmul,
+            uncompile_blocks,
+        )
         from ltxvoice.train.strategies import StrategySpec
 
         install_block_runner(self.ltx, cfg.checkpointing, self.offload, cfg.keep)
@@ -334,13 +598,21 @@ class Session:
         if cfg.compile:
             compile_blocks(self.ltx)
         shape = self.shapes[cfg.shape]
-        strategy = StrategySpec("audio_reference" if shape.reference_steps else "text_to_av",
-                                first_frame_p=shape.first_frame_p)
-        return EngineOptions(lora=self.spec, strategy=strategy, gradient_checkpointing=cfg.checkpointing,
-                             checkpoint_keep=cfg.keep, attention=cfg.attention,
-                             base_weights="bf16" if self.phase == "bf16" else "fp8", fp8_matmul=cfg.fp8_matmul,
-                             fp8_grad=cfg.fp8_grad,
-                             offload_blocks=self.offload is not None, compile=cfg.compile)
+        strategy = StrategySpec(
+            "audio_reference" if shape.reference_steps else "text_to_av", first_frame_p=shape.first_frame_p
+        )
+        return EngineOptions(
+            lora=self.spec,
+            strategy=strategy,
+            gradient_checkpointing=cfg.checkpointing,
+            checkpoint_keep=cfg.keep,
+            attention=cfg.attention,
+            base_weights="bf16" if self.phase == "bf16" else "fp8",
+            fp8_matmul=cfg.fp8_matmul,
+            fp8_grad=cfg.fp8_grad,
+            offload_blocks=self.offload is not None,
+            compile=cfg.compile,
+        )
 
     @property
     def shapes(self) -> dict[str, Shape]:
@@ -355,8 +627,9 @@ def _free() -> None:
         torch.cuda.empty_cache()
 
 
-def run_config(session: Session, cfg: Config, model: Any = None, rank: int = 0, world: int = 1,
-               reduce: Any = None) -> dict[str, Any]:
+def run_config(
+    session: Session, cfg: Config, model: Any = None, rank: int = 0, world: int = 1, reduce: Any = None
+) -> dict[str, Any]:
     """Time ``cfg.warmup + cfg.steps`` training steps; samples/s over the timed steps (all processes)."""
     import torch
 
@@ -410,13 +683,16 @@ def run_config(session: Session, cfg: Config, model: Any = None, rank: int = 0, 
         "step_s": elapsed / cfg.steps,
         "first_step_s": round(time.perf_counter() - started - elapsed, 2),
         "loss_first": values[0],
-        "loss_mean": sum(values[cfg.warmup:]) / cfg.steps,
+        "loss_mean": sum(values[cfg.warmup :]) / cfg.steps,
         "losses": values,  # every step, warm-up included: step k has the same inputs in every config
         "seconds": round(time.perf_counter() - started, 1),
     }
     if cuda:
-        peak = torch.tensor([torch.cuda.max_memory_allocated(device), torch.cuda.max_memory_reserved(device)],
-                            dtype=torch.float64, device=device)
+        peak = torch.tensor(
+            [torch.cuda.max_memory_allocated(device), torch.cuda.max_memory_reserved(device)],
+            dtype=torch.float64,
+            device=device,
+        )
         if reduce is not None:
             peak = reduce(peak)
         out["peak_alloc_gib"] = float(peak[0]) / 2**30
@@ -452,11 +728,16 @@ def attention_kernels(kind: str, device: Any, tokens: int = 1024) -> list[str]:
 
 # --- the run ----------------------------------------------------------------------------------
 
+
 def environment() -> dict[str, Any]:
     import torch
 
-    env: dict[str, Any] = {"python": platform.python_version(), "torch": torch.__version__,
-                           "cuda": torch.version.cuda, "host": platform.node()}
+    env: dict[str, Any] = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "host": platform.node(),
+    }
     if torch.cuda.is_available():
         env["gpu"] = torch.cuda.get_device_name(0)
         env["gpus"] = torch.cuda.device_count()
@@ -475,12 +756,26 @@ def run_ddp(names: list[str], args: argparse.Namespace) -> dict[str, dict[str, A
     processes = max(CONFIGS[n].processes for n in names)
     with tempfile.TemporaryDirectory() as tmp:
         result_file = Path(tmp) / "ddp.json"
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes),
-               str(Path(__file__).resolve()), "--worker", "--configs", ",".join(names), "--result", str(result_file)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            str(processes),
+            str(Path(__file__).resolve()),
+            "--worker",
+            "--configs",
+            ",".join(names),
+            "--result",
+            str(result_file),
+        ]
         if args.tiny:
             cmd.append("--tiny")
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), str(ROOT),
-                                                                         os.environ.get("PYTHONPATH")]))}
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH")])),
+        }
         log(f"DDP: {' '.join(cmd[2:])}")
         try:
             done = subprocess.run(cmd, env=env, check=False, timeout=args.ddp_timeout_s)
@@ -511,8 +806,14 @@ def worker(args: argparse.Namespace) -> int:
         cfg = CONFIGS[name]
         if cfg.fp8_matmul and session.phase == "bf16":
             session.enter("fp8")
-        res = run_config(session, cfg, model=ddp_model, rank=accelerator.process_index,
-                         world=accelerator.num_processes, reduce=lambda t: accelerator.reduce(t, reduction="max"))
+        res = run_config(
+            session,
+            cfg,
+            model=ddp_model,
+            rank=accelerator.process_index,
+            world=accelerator.num_processes,
+            reduce=lambda t: accelerator.reduce(t, reduction="max"),
+        )
         results[name] = res
         if accelerator.is_main_process:
             log(f"{name}: {json.dumps(res)}")
@@ -534,12 +835,20 @@ def render(rows: list[dict[str, Any]], env: dict[str, Any], command: str, total_
     def num(v: Any, fmt: str) -> str:
         return format(v, fmt) if isinstance(v, (int, float)) else "-"
 
-    baseline = {(r["shape"], r["batch"]): r for r in rows
-                if r.get("status") == "ok" and r["phase"] == "bf16" and r["checkpointing"] == 1.0 and not r["compile"]
-                and r.get("attention", "default") == "default" and r.get("keep", "nothing") == "nothing"}
+    baseline = {
+        (r["shape"], r["batch"]): r
+        for r in rows
+        if r.get("status") == "ok"
+        and r["phase"] == "bf16"
+        and r["checkpointing"] == 1.0
+        and not r["compile"]
+        and r.get("attention", "default") == "default"
+        and r.get("keep", "nothing") == "nothing"
+    }
     lines = [
-        "# LoRA training on the full-size LTX-2.3 transformer (random bf16 weights)" if not tiny else
-        "# LoRA training benchmark, --tiny: the 2-block test model on CPU (checks the logic, measures nothing)",
+        "# LoRA training on the full-size LTX-2.3 transformer (random bf16 weights)"
+        if not tiny
+        else "# LoRA training benchmark, --tiny: the 2-block test model on CPU (checks the logic, measures nothing)",
         "",
         f"- command: `{command}`",
         f"- machine: {env.get('gpu', 'CPU')} x{env.get('gpus', 0)} ({env.get('gpu_memory_gib', '-')} GiB), "
@@ -552,8 +861,11 @@ def render(rows: list[dict[str, Any]], env: dict[str, Any], command: str, total_
         "(ckpt 1, SDPA default) of that shape and batch",
     ]
     kernels = {k.removeprefix("attention_kernels_"): v for k, v in env.items() if k.startswith("attention_kernels_")}
-    lines += [f"- attention kernels ({kind}, one video self-attention forward + backward): "
-              f"{', '.join(f'`{n}`' for n in names)}" for kind, names in kernels.items()]
+    lines += [
+        f"- attention kernels ({kind}, one video self-attention forward + backward): "
+        f"{', '.join(f'`{n}`' for n in names)}"
+        for kind, names in kernels.items()
+    ]
     lines += [
         "",
         "| config | shape | batch | settings | samples/s | s/step | peak alloc GiB | peak reserved GiB | "
@@ -568,7 +880,8 @@ def render(rows: list[dict[str, Any]], env: dict[str, Any], command: str, total_
             f"{num(r.get('step_s'), '.3f')} | {num(r.get('peak_alloc_gib'), '.1f')} | "
             f"{num(r.get('peak_reserved_gib'), '.1f')} | {num(r.get('loss_first'), '.4f')} | "
             f"{num(r.get('loss_mean'), '.4f')} | {num(delta, '+.2%') if delta is not None else '-'} | "
-            f"{r.get('status')} | {r.get('note', '')} |")
+            f"{r.get('status')} | {r.get('note', '')} |"
+        )
     ok = [r for r in rows if r.get("status") == "ok"]
 
     def best(shape: str, phase_filter: Any = lambda r: r["processes"] == 1) -> dict[str, Any] | None:
@@ -580,17 +893,25 @@ def render(rows: list[dict[str, Any]], env: dict[str, Any], command: str, total_
         b = best(shape)
         if b:
             goal = f" (target >= {target})" if target else ""
-            lines.append(f"- best single-GPU {shape}: {b['samples_per_s']:.3f} samples/s{goal} with `{b['name']}` "
-                         f"({b['knobs']}, batch {b['batch']})")
+            lines.append(
+                f"- best single-GPU {shape}: {b['samples_per_s']:.3f} samples/s{goal} with `{b['name']}` "
+                f"({b['knobs']}, batch {b['batch']})"
+            )
     low = [r for r in ok if r["phase"] == "lowmem"]
     for r in low:
-        lines.append(f"- low-memory {r['name']}: peak {num(r.get('peak_alloc_gib'), '.1f')} GiB allocated / "
-                     f"{num(r.get('peak_reserved_gib'), '.1f')} GiB reserved (target < 22), "
-                     f"{r['samples_per_s']:.3f} samples/s")
+        lines.append(
+            f"- low-memory {r['name']}: peak {num(r.get('peak_alloc_gib'), '.1f')} GiB allocated / "
+            f"{num(r.get('peak_reserved_gib'), '.1f')} GiB reserved (target < 22), "
+            f"{r['samples_per_s']:.3f} samples/s"
+        )
     for r in (r for r in ok if r["processes"] > 1):
         same = ("shape", "batch", "checkpointing", "keep", "fp8_matmul", "fp8_grad", "compile", "attention")
         single = next((s for s in ok if s["processes"] == 1 and all(s.get(k) == r.get(k) for k in same)), None)
-        ratio = f", {r['samples_per_s'] / single['samples_per_s']:.2f}x `{single['name']}` (target >= 1.8x)" if single else ""
+        ratio = (
+            f", {r['samples_per_s'] / single['samples_per_s']:.2f}x `{single['name']}` (target >= 1.8x)"
+            if single
+            else ""
+        )
         lines.append(f"- {r['name']}: {r['samples_per_s']:.3f} samples/s on {r['processes']} GPUs{ratio}")
     return "\n".join(lines) + "\n"
 
@@ -608,7 +929,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.list:
         for c in CONFIGS.values():
-            print(f"{c.name:32s} {c.shape:13s} batch {c.batch:2d}  {c.knobs()}{'  [default]' if c.name in DEFAULT else ''}")
+            print(
+                f"{c.name:32s} {c.shape:13s} batch {c.batch:2d}  {c.knobs()}{'  [default]' if c.name in DEFAULT else ''}"
+            )
         return 0
     from ltxvoice.models.torchaudio_shim import ensure_torchaudio_importable
 
@@ -618,7 +941,9 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.backends.cuda.matmul.allow_tf32 = True
-    names = DEFAULT if args.configs == "default" else list(CONFIGS) if args.configs == "all" else args.configs.split(",")
+    names = (
+        DEFAULT if args.configs == "default" else list(CONFIGS) if args.configs == "all" else args.configs.split(",")
+    )
     unknown = [n for n in names if n not in CONFIGS]
     if unknown:
         parser.error(f"unknown config(s) {unknown}; see --list")

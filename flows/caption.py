@@ -14,7 +14,7 @@ from prefect import flow
 from flows.common import check_dvc_deps, finish, pipeline_file, read_manifest, run_flow, stage_params
 from ltxvoice import caption as lib
 from ltxvoice.config import CaptionParams
-from ltxvoice.models.asr import Transcript, Transcriber, backend_version, load_transcriber
+from ltxvoice.models.asr import Transcriber, Transcript, backend_version, load_transcriber
 from ltxvoice.records import add_columns
 from ltxvoice.stage import StageError, StageResult, prepare_output_dir, versions
 from tasks.caption import caption_row
@@ -34,8 +34,9 @@ def _serialized(transcriber: Transcriber) -> Transcriber:
 
 
 @flow(name="caption")
-def caption(params_path: str = "params.yaml", upstream: str = "data/select/pairs.parquet",
-            out: str = "data/caption") -> dict:
+def caption(
+    params_path: str = "params.yaml", upstream: str = "data/select/pairs.parquet", out: str = "data/caption"
+) -> dict:
     """Caption every clip to train on (helium: the kept pairs) and write the trainers' dataset folder."""
     params, cfg = stage_params(params_path, CaptionParams)
     table = read_manifest(Path(upstream), "caption")
@@ -62,16 +63,36 @@ def caption(params_path: str = "params.yaml", upstream: str = "data/select/pairs
     out_dir = Path(out)
     dataset = prepare_output_dir(out_dir / "dataset", "caption")
     rows = table.to_dicts()
-    done, quarantined = map_rows(caption_row, rows, stage="caption", runner=params.runner, path_key="source_path",
-                                 desc="caption", params=cfg, recipe=params.recipe, labels=labels,
-                                 dataset_dir=dataset, transcriber=transcriber)
+    done, quarantined = map_rows(
+        caption_row,
+        rows,
+        stage="caption",
+        runner=params.runner,
+        path_key="source_path",
+        desc="caption",
+        params=cfg,
+        recipe=params.recipe,
+        labels=labels,
+        dataset_dir=dataset,
+        transcriber=transcriber,
+    )
     result = add_columns(table, done, lib.Captioned)
     ordered = [done[c] for c in result["clip_id"].to_list()]
     lib.write_dataset_files(ordered, dataset, cfg.template)
     sources = {s: sum(c.transcript_source == s for c in ordered) for s in ("sidecar", "asr")}
-    return finish(out_dir, StageResult("caption", cfg, tools, inputs=len(rows), kept=result.height,
-                                       quarantined=quarantined, tables={"clips.parquet": result},
-                                       extra={f"transcripts_{k}": v for k, v in sources.items()}))
+    return finish(
+        out_dir,
+        StageResult(
+            "caption",
+            cfg,
+            tools,
+            inputs=len(rows),
+            kept=result.height,
+            quarantined=quarantined,
+            tables={"clips.parquet": result},
+            extra={f"transcripts_{k}": v for k, v in sources.items()},
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -54,8 +54,10 @@ def check_dvc_deps(stage: str, paths: Sequence[Path], dvc_yaml: Path = Path("dvc
     undeclared = [str(p) for p in paths if not any(p.resolve() == d or d in p.resolve().parents for d in deps)]
     if not undeclared:
         return
-    msg = (f"{stage}: {', '.join(undeclared)} (from params.yaml) is not a dep of stage '{stage}' in {dvc_yaml}; "
-           "add it there so DVC reruns the stage when those files change")
+    msg = (
+        f"{stage}: {', '.join(undeclared)} (from params.yaml) is not a dep of stage '{stage}' in {dvc_yaml}; "
+        "add it there so DVC reruns the stage when those files change"
+    )
     if os.environ.get("DVC_STAGE"):
         raise StageError(msg)
     console.print(f"[yellow]warning:[/yellow] {msg}")
@@ -138,8 +140,9 @@ def run_flow(flow: Flow, stage: str, argv: Sequence[str] | None = None) -> int:
     fn: Callable[..., Any] = flow.fn
     parser = argparse.ArgumentParser(prog=f"python -m flows.{stage}", description=(fn.__doc__ or "").strip())
     for name, param in inspect.signature(fn).parameters.items():
-        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, default=param.default,
-                            help=f"(default: {param.default})")
+        parser.add_argument(
+            f"--{name.replace('_', '-')}", dest=name, default=param.default, help=f"(default: {param.default})"
+        )
     args = vars(parser.parse_args(argv))
     try:
         params = load_params(args.get("params_path", "params.yaml"))
@@ -152,9 +155,9 @@ def run_flow(flow: Flow, stage: str, argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-
-def finish(out_dir: Path, result: StageResult, *, head: str | None = None, none_found: str = "",
-           see: Path | None = None) -> dict[str, Any]:
+def finish(
+    out_dir: Path, result: StageResult, *, head: str | None = None, none_found: str = "", see: Path | None = None
+) -> dict[str, Any]:
     """How every stage ends: its tables, quarantine, provenance and metrics written (``write_result``),
     its summary shown, and an error when nothing is left, saying why: ``head`` (by default "<stage>:
     nothing left of N input(s)"), then the counts per reason and where to look (``see``, by default
@@ -165,7 +168,9 @@ def finish(out_dir: Path, result: StageResult, *, head: str | None = None, none_
         reasons = first_few(f"{n} {r}" for r, n in quarantine_counts(result.rejected + result.quarantined).items())
         head = head or f"{result.stage}: nothing left of {result.inputs} input(s)"
         where = see or out_dir / "quarantine.parquet"
-        raise StageError(f"{head}: {reasons} (see {where})" if reasons else f"{head}{': ' + none_found if none_found else ''}")
+        raise StageError(
+            f"{head}: {reasons} (see {where})" if reasons else f"{head}{': ' + none_found if none_found else ''}"
+        )
     return metrics
 
 

@@ -32,12 +32,24 @@ def demo(params_path: str = "params.yaml", out: str = "data/demo/sources") -> di
     bad = lib.write_bad_files(cfg, out_dir, out_dir / clips[0].file) if cfg.bad_files else {}
     tools = {**versions("ffmpeg-python", "numpy"), "ffmpeg": ffmpeg_version(), "espeak-ng": lib.espeak_version()}
     # The sources folder holds sources only: no table, quarantine or metrics beside them.
-    return finish(out_dir, StageResult("demo", cfg, tools, inputs=len(items), kept=len(clips), write_quarantine=False,
-                                       write_metrics=False,
-                                       extra={"broken_files_for_the_quarantine": len(bad),
-                                              "men": sum(c.gender == "man" for c in clips),
-                                              "women": sum(c.gender == "woman" for c in clips),
-                                              "whispering": sum(c.manner.startswith("whispering") for c in clips)}))
+    return finish(
+        out_dir,
+        StageResult(
+            "demo",
+            cfg,
+            tools,
+            inputs=len(items),
+            kept=len(clips),
+            write_quarantine=False,
+            write_metrics=False,
+            extra={
+                "broken_files_for_the_quarantine": len(bad),
+                "men": sum(c.gender == "man" for c in clips),
+                "women": sum(c.gender == "woman" for c in clips),
+                "whispering": sum(c.manner.startswith("whispering") for c in clips),
+            },
+        ),
+    )
 
 
 if __name__ == "__main__":

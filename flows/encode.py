@@ -12,9 +12,9 @@ from tqdm import tqdm
 from flows.common import check_dvc_deps, finish, pipeline_file, read_manifest, run_flow, stage_params
 from ltxvoice import encode as lib
 from ltxvoice import latents as lat
+from ltxvoice.config import EncodeParams
 from ltxvoice.models.device import resolve_device
 from ltxvoice.records import Quarantined, add_columns
-from ltxvoice.config import EncodeParams
 from ltxvoice.stage import StageError, StageResult, prepare_output_dir, versions
 from tasks import encode as tasks
 from tasks.common import failure_row
@@ -32,8 +32,11 @@ def encode(params_path: str = "params.yaml", upstream: str = "data/caption", out
     except ValueError as exc:
         raise StageError(f"encode: {exc}") from None
     # every file the stage reads must be a DVC dep, or a change to it would not rerun the stage
-    folders = {Path(p).parent for col in ("train_video_path", "train_audio_path", "reference_audio_path")
-               for p in clips[col].drop_nulls().unique().to_list()}
+    folders = {
+        Path(p).parent
+        for col in ("train_video_path", "train_audio_path", "reference_audio_path")
+        for p in clips[col].drop_nulls().unique().to_list()
+    }
     check_dvc_deps("encode", [cfg.checkpoint, cfg.text_encoder, *sorted(folders)], pipeline_file(params_path))
     try:
         fingerprints = lib.check_models(cfg)
@@ -52,8 +55,15 @@ def encode(params_path: str = "params.yaml", upstream: str = "data/caption", out
     for row in rows:
         bucket = lib.choose_bucket(row["frames"], row["height"], row["width"], buckets)
         if bucket is None:
-            quarantined.append(Quarantined("encode", row["train_video_path"], row["clip_id"], lib.NO_BUCKET,
-                                           f"{row['width']}x{row['height']}x{row['frames']} fits none of {cfg.buckets}"))
+            quarantined.append(
+                Quarantined(
+                    "encode",
+                    row["train_video_path"],
+                    row["clip_id"],
+                    lib.NO_BUCKET,
+                    f"{row['width']}x{row['height']}x{row['frames']} fits none of {cfg.buckets}",
+                )
+            )
         else:
             planned.append((row, bucket))
 
@@ -64,7 +74,7 @@ def encode(params_path: str = "params.yaml", upstream: str = "data/caption", out
     groups = []
     for bucket in sorted({b for _, b in planned}, key=lambda b: b.name):
         members = [r for r, b in planned if b == bucket]
-        groups += [(bucket, members[i: i + size]) for i in range(0, len(members), size)]
+        groups += [(bucket, members[i : i + size]) for i in range(0, len(members), size)]
     media: dict[str, lib.MediaResult] = {}
     with tqdm(total=len(planned), desc="encode", unit="clip", dynamic_ncols=True) as bar:
         for bucket, members in groups:
@@ -90,9 +100,20 @@ def encode(params_path: str = "params.yaml", upstream: str = "data/caption", out
         tasks.release("decode")
         extra |= {f"verify_{k}": v for k, v in report.items() if isinstance(v, (int, float)) and v is not None}
     tools = versions("ltx-core", "torch", "torchaudio", "transformers", "tokenizers", "safetensors")
-    return finish(out_dir, StageResult("encode", cfg, tools, inputs=len(rows), kept=table.height,
-                                       quarantined=quarantined, tables={"items.parquet": table}, extra=extra,
-                                       provenance={"models": fingerprints, "device": device}))
+    return finish(
+        out_dir,
+        StageResult(
+            "encode",
+            cfg,
+            tools,
+            inputs=len(rows),
+            kept=table.height,
+            quarantined=quarantined,
+            tables={"items.parquet": table},
+            extra=extra,
+            provenance={"models": fingerprints, "device": device},
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -10,9 +10,10 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 
 from flows.common import check_dvc_deps, finish, pipeline_file, run_flow, stage_params
-from ltxvoice.evaluate import report, run as lib
-from ltxvoice.evaluate.sweep import Arm, Run
 from ltxvoice.config import EvaluateParams
+from ltxvoice.evaluate import report
+from ltxvoice.evaluate import run as lib
+from ltxvoice.evaluate.sweep import Arm, Run
 from ltxvoice.models.lora_file import transformer_weights
 from ltxvoice.stage import StageError, StageResult, prepare_output_dir, versions
 from tasks.common import failure_row, run_mapped
@@ -26,7 +27,9 @@ def evaluate(params_path: str = "params.yaml", checkpoint: str = "", out: str = 
     if checkpoint:
         checkpoints = [lib.single_checkpoint(Path(checkpoint))]
     else:
-        check_dvc_deps("evaluate", [cfg.model, cfg.checkpoints] + ([cfg.final] if cfg.final else []), pipeline_file(params_path))
+        check_dvc_deps(
+            "evaluate", [cfg.model, cfg.checkpoints] + ([cfg.final] if cfg.final else []), pipeline_file(params_path)
+        )
         checkpoints = lib.list_checkpoints(cfg.checkpoints, cfg.final)
     try:
         model = transformer_weights(cfg.model)
@@ -41,10 +44,20 @@ def evaluate(params_path: str = "params.yaml", checkpoint: str = "", out: str = 
     distances = {cur.name: distance(prev, cur) for (prev, _), (cur, _) in zip(good, good[1:])}
     tools = versions("ltx-core", "torch", "praat-parselmouth", "safetensors")
     if not good:
-        finish(out_dir, StageResult("evaluate", cfg, tools, inputs=len(checkpoints), kept=0, quarantined=quarantined,
-                                    metrics={"inputs": len(checkpoints), "evaluated": 0}),
-               head=f"evaluate: none of {len(checkpoints)} checkpoint(s) can be loaded: "
-               + "; ".join(f"{q.item_id}: {q.reason} ({q.detail})" for q in quarantined))
+        finish(
+            out_dir,
+            StageResult(
+                "evaluate",
+                cfg,
+                tools,
+                inputs=len(checkpoints),
+                kept=0,
+                quarantined=quarantined,
+                metrics={"inputs": len(checkpoints), "evaluated": 0},
+            ),
+            head=f"evaluate: none of {len(checkpoints)} checkpoint(s) can be loaded: "
+            + "; ".join(f"{q.item_id}: {q.reason} ({q.detail})" for q in quarantined),
+        )
 
     try:
         generator = load_generator(cfg)
@@ -66,12 +79,17 @@ def evaluate(params_path: str = "params.yaml", checkpoint: str = "", out: str = 
         results.append(lib.analyse_checkpoint(ckpt, structure, distances.get(ckpt.name), base, lora, cfg))
 
     label = lib.model_label(cfg.model)
-    summary, text = report.write_outputs(out_dir, results, quarantined, cfg, label, generator.text_source,
-                                         len(checkpoints))
+    summary, text = report.write_outputs(
+        out_dir, results, quarantined, cfg, label, generator.text_source, len(checkpoints)
+    )
     create_markdown_artifact(markdown=text, key="evaluate-report", description="LoRA checkpoint evaluation")
-    return finish(out_dir, StageResult("evaluate", cfg, tools, inputs=len(checkpoints), kept=len(results),
-                                       quarantined=quarantined, metrics=summary),
-                  head="evaluate: no checkpoint could be evaluated")
+    return finish(
+        out_dir,
+        StageResult(
+            "evaluate", cfg, tools, inputs=len(checkpoints), kept=len(results), quarantined=quarantined, metrics=summary
+        ),
+        head="evaluate: no checkpoint could be evaluated",
+    )
 
 
 if __name__ == "__main__":

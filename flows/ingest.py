@@ -53,12 +53,25 @@ def ingest(params_path: str = "params.yaml", out: str = "data/ingest") -> dict:
 
     inputs = len(candidates) + sum(q.reason == lib.UNSUPPORTED for q in quarantined)
     tools = {**versions("ffmpeg-python", "polars", "numpy", "soundfile"), "ffmpeg": ffmpeg_version()}
-    result = StageResult("ingest", cfg, tools, inputs=inputs, kept=len(clips), quarantined=quarantined,
-                         tables={"clips.parquet": to_frame(clips, lib.Clip, sort_by=lib.CLIP_SORT)},
-                         extra={"sources_with_clips": len({c.source_id for c in clips}),
-                                "clip_seconds_total": round(sum(c.duration_s for c in clips), 3)})
-    return finish(out_dir, result, head=f"no usable clips from {inputs} file(s) in {first_few(str(s) for s in cfg.sources)}",
-                  none_found="no media files found")
+    result = StageResult(
+        "ingest",
+        cfg,
+        tools,
+        inputs=inputs,
+        kept=len(clips),
+        quarantined=quarantined,
+        tables={"clips.parquet": to_frame(clips, lib.Clip, sort_by=lib.CLIP_SORT)},
+        extra={
+            "sources_with_clips": len({c.source_id for c in clips}),
+            "clip_seconds_total": round(sum(c.duration_s for c in clips), 3),
+        },
+    )
+    return finish(
+        out_dir,
+        result,
+        head=f"no usable clips from {inputs} file(s) in {first_few(str(s) for s in cfg.sources)}",
+        none_found="no media files found",
+    )
 
 
 if __name__ == "__main__":

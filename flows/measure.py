@@ -23,17 +23,29 @@ def measure(params_path: str = "params.yaml", upstream: str = "data/separate", o
     params, cfg = stage_params(params_path, MeasureParams)
     clips = read_manifest(Path(upstream) / "clips.parquet", "measure")
     rows = from_frame(clips, lib.MeasureInput)
-    done, quarantined = map_rows(measure_row, rows, stage="measure", runner=params.runner, path_key="vocals_path",
-                                 desc="measure", params=cfg)
+    done, quarantined = map_rows(
+        measure_row, rows, stage="measure", runner=params.runner, path_key="vocals_path", desc="measure", params=cfg
+    )
     table = add_columns(clips, done, lib.Measured)
     voiced = [m for m in done.values() if math.isfinite(m.f0_hz)]
     extra: dict[str, float | int] = {"with_pitch": len(voiced)}
     if voiced:
-        extra["max_abs_disagreement_cents"] = round(max(abs(m.f0_disagreement_cents) for m in voiced
-                                                        if math.isfinite(m.f0_disagreement_cents)), 2)
-    return finish(Path(out), StageResult("measure", cfg, versions("praat-parselmouth", "pyworld", "numpy", "scipy"),
-                                         inputs=len(rows), kept=table.height, quarantined=quarantined,
-                                         tables={"clips.parquet": table}, extra=extra))
+        extra["max_abs_disagreement_cents"] = round(
+            max(abs(m.f0_disagreement_cents) for m in voiced if math.isfinite(m.f0_disagreement_cents)), 2
+        )
+    return finish(
+        Path(out),
+        StageResult(
+            "measure",
+            cfg,
+            versions("praat-parselmouth", "pyworld", "numpy", "scipy"),
+            inputs=len(rows),
+            kept=table.height,
+            quarantined=quarantined,
+            tables={"clips.parquet": table},
+            extra=extra,
+        ),
+    )
 
 
 if __name__ == "__main__":

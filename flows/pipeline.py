@@ -23,16 +23,28 @@ from ltxvoice.pipeline import PipelineError, run, workspace_lock
 
 
 @flow(name="pipeline")
-def pipeline(project_dir: str = ".", targets: list[str] | None = None, force: bool = False, pull: bool = False,
-             push: bool | None = None) -> dict[str, Any]:
+def pipeline(
+    project_dir: str = ".",
+    targets: list[str] | None = None,
+    force: bool = False,
+    pull: bool = False,
+    push: bool | None = None,
+) -> dict[str, Any]:
     """Reproduce the project's DVC pipeline (only what is stale, as `dvc repro` decides) and report
     what ran, what was skipped and the metric changes; publish the reports and plots of the stages
     that ran as artifacts. pull: `dvc pull` first; push: `dvc push` after (default: ops.push)."""
     root = Path(project_dir).resolve()
     params = load_params(root / "params.yaml") if (root / "params.yaml").is_file() else Params()
     with workspace_lock(root, holder=f"Prefect flow run {flow_run.get_name() or flow_run.get_id()}"):
-        result = run(root, targets or None, force=force, pull_first=pull,
-                     push_after=params.ops.push if push is None else push, log=t.log, step=t.step)
+        result = run(
+            root,
+            targets or None,
+            force=force,
+            pull_first=pull,
+            push_after=params.ops.push if push is None else push,
+            log=t.log,
+            step=t.step,
+        )
         t.publish(root, result)
     if result.error:
         raise PipelineError(result.error, {s.name: s.outcome for s in result.stages})

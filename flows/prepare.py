@@ -26,13 +26,31 @@ def prepare(params_path: str = "params.yaml", upstream: str = "data/separate", o
     out_dir = Path(out)
     media = prepare_output_dir(out_dir / "clips", "prepare")
     rows = from_frame(clips, lib.PrepareInput)
-    done, quarantined = map_rows(prepare_row, rows, stage="prepare", runner=params.runner, path_key="audio_path",
-                                 desc="prepare", params=cfg, out_dir=media)
+    done, quarantined = map_rows(
+        prepare_row,
+        rows,
+        stage="prepare",
+        runner=params.runner,
+        path_key="audio_path",
+        desc="prepare",
+        params=cfg,
+        out_dir=media,
+    )
     table = add_columns(clips, done, lib.Prepared)
     tools = {**versions("pyloudnorm", "numpy", "scipy", "ffmpeg-python"), "ffmpeg": ffmpeg_version()}
-    return finish(out_dir, StageResult("prepare", cfg, tools, inputs=len(rows), kept=table.height,
-                                       quarantined=quarantined, tables={"clips.parquet": table},
-                                       extra={"target_lufs": cfg.loudness_lufs}))
+    return finish(
+        out_dir,
+        StageResult(
+            "prepare",
+            cfg,
+            tools,
+            inputs=len(rows),
+            kept=table.height,
+            quarantined=quarantined,
+            tables={"clips.parquet": table},
+            extra={"target_lufs": cfg.loudness_lufs},
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -31,18 +31,49 @@ def shift(params_path: str = "params.yaml", upstream: str = "data/measure", out:
     clip_dir = prepare_output_dir(out_dir / "clips", "shift")
     plan = lib.plan_targets(dict(zip(clips["clip_id"], clips["f0_hz"])), cfg)
     rows = [r for r in from_frame(clips, lib.ShiftInput) if r.clip_id in plan.targets]
-    quarantined = [Quarantined("shift", r["audio_path"], r["clip_id"], plan.dropped[r["clip_id"]],
-                               _WHY[plan.dropped[r["clip_id"]]]) for r in clips.to_dicts() if r["clip_id"] in plan.dropped]
-    done, failed = map_rows(shift_row, rows, stage="shift", runner=params.runner, path_key="vocals_path",
-                            desc=f"shift ({cfg.engine})", plan=plan.targets, params=cfg, measure=params.measure,
-                            out_dir=clip_dir)
+    quarantined = [
+        Quarantined(
+            "shift", r["audio_path"], r["clip_id"], plan.dropped[r["clip_id"]], _WHY[plan.dropped[r["clip_id"]]]
+        )
+        for r in clips.to_dicts()
+        if r["clip_id"] in plan.dropped
+    ]
+    done, failed = map_rows(
+        shift_row,
+        rows,
+        stage="shift",
+        runner=params.runner,
+        path_key="vocals_path",
+        desc=f"shift ({cfg.engine})",
+        plan=plan.targets,
+        params=cfg,
+        measure=params.measure,
+        out_dir=clip_dir,
+    )
     table = add_columns(clips, done, lib.Shifted)
-    write_json(out_dir / "plan.json", {"mode": cfg.mode, "planned": len(plan.targets), "dropped": len(plan.dropped),
-                                       "r_source_target_planned": round(plan.r, 4)})
+    write_json(
+        out_dir / "plan.json",
+        {
+            "mode": cfg.mode,
+            "planned": len(plan.targets),
+            "dropped": len(plan.dropped),
+            "r_source_target_planned": round(plan.r, 4),
+        },
+    )
     tools = {**versions("praat-parselmouth", "pyworld", "numpy", "ffmpeg-python"), "ffmpeg": ffmpeg_version()}
-    return finish(out_dir, StageResult("shift", cfg, tools, inputs=clips.height, kept=table.height,
-                                       quarantined=quarantined + failed, tables={"clips.parquet": table},
-                                       extra={"r_source_target_planned": round(plan.r, 4)}))
+    return finish(
+        out_dir,
+        StageResult(
+            "shift",
+            cfg,
+            tools,
+            inputs=clips.height,
+            kept=table.height,
+            quarantined=quarantined + failed,
+            tables={"clips.parquet": table},
+            extra={"r_source_target_planned": round(plan.r, 4)},
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -24,13 +24,29 @@ def tiny_models(params_path: str = "params.yaml", out: str = "models/tiny") -> d
     for name in lib.GENERATORS:
         paths = write_model(name, out_dir, cfg.seed)
         written[name] = [str(p) for p in paths]
-    files = {str(p): sha256_file(p) for name in written for root in map(Path, written[name])
-             for p in ([root] if root.is_file() else sorted(q for q in root.rglob("*") if q.is_file()))}
-    tools = versions("ltx-core", "torch", "transformers", "tokenizers", "audio-separator", "openai-whisper",
-                     "ctranslate2")
-    return finish(out_dir, StageResult("tiny_models", cfg, tools, inputs=len(written), kept=len(written),
-                                       write_quarantine=False, write_metrics=False, provenance={"files": files},
-                                       extra={"files": len(files)}))
+    files = {
+        str(p): sha256_file(p)
+        for name in written
+        for root in map(Path, written[name])
+        for p in ([root] if root.is_file() else sorted(q for q in root.rglob("*") if q.is_file()))
+    }
+    tools = versions(
+        "ltx-core", "torch", "transformers", "tokenizers", "audio-separator", "openai-whisper", "ctranslate2"
+    )
+    return finish(
+        out_dir,
+        StageResult(
+            "tiny_models",
+            cfg,
+            tools,
+            inputs=len(written),
+            kept=len(written),
+            write_quarantine=False,
+            write_metrics=False,
+            provenance={"files": files},
+            extra={"files": len(files)},
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -24,11 +24,29 @@ def tones(params_path: str = "params.yaml", upstream: str = "data/shift", out: s
     out_dir = Path(out)
     tone_dir = prepare_output_dir(out_dir / "tones", "tones")
     rows = from_frame(clips, lib.TonesInput)
-    done, quarantined = map_rows(tone_row, rows, stage="tones", runner=params.runner, path_key="target_audio_path",
-                                 desc="tones", params=cfg, out_dir=tone_dir)
+    done, quarantined = map_rows(
+        tone_row,
+        rows,
+        stage="tones",
+        runner=params.runner,
+        path_key="target_audio_path",
+        desc="tones",
+        params=cfg,
+        out_dir=tone_dir,
+    )
     table = add_columns(clips, done, lib.Tone)
-    return finish(out_dir, StageResult("tones", cfg, versions("numpy", "scipy"), inputs=len(rows), kept=table.height,
-                                       quarantined=quarantined, tables={"clips.parquet": table}))
+    return finish(
+        out_dir,
+        StageResult(
+            "tones",
+            cfg,
+            versions("numpy", "scipy"),
+            inputs=len(rows),
+            kept=table.height,
+            quarantined=quarantined,
+            tables={"clips.parquet": table},
+        ),
+    )
 
 
 if __name__ == "__main__":

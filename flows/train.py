@@ -22,7 +22,9 @@ TOOLS = ("torch", "ltx-core", "peft", "accelerate", "safetensors", "bitsandbytes
 def train(params_path: str = "params.yaml", upstream: str = "data/encode", out: str = "data/train") -> dict:
     """Train the LoRA (resuming from the newest matching checkpoint) and write its curves and metrics."""
     params, cfg = stage_params(params_path, TrainParams)
-    folders = [VIDEO_DIR, AUDIO_DIR, CONDITIONS_DIR] + ([REFERENCE_DIR] if cfg.model.strategy == "audio_reference" else [])
+    folders = [VIDEO_DIR, AUDIO_DIR, CONDITIONS_DIR] + (
+        [REFERENCE_DIR] if cfg.model.strategy == "audio_reference" else []
+    )
     check_dvc_deps("train", [Path(upstream) / f for f in folders] + [cfg.model.checkpoint], pipeline_file(params_path))
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -31,10 +33,15 @@ def train(params_path: str = "params.yaml", upstream: str = "data/encode", out: 
     except (TrainingError, OptimizerUnavailable) as exc:
         raise StageError(str(exc)) from None
     if not result.lora.is_file():
-        raise StageError(f"train: the run ended at step {result.steps} of {cfg.optimization.steps} without a final LoRA")
+        raise StageError(
+            f"train: the run ended at step {result.steps} of {cfg.optimization.steps} without a final LoRA"
+        )
     write_curves(result.curve, out_dir / "curves.csv")
-    plot_curves(result.curve, out_dir / "curves.png", title=f"train: {cfg.model.strategy}, preset {cfg.lora.preset}, "
-                f"rank {cfg.lora.rank}")
+    plot_curves(
+        result.curve,
+        out_dir / "curves.png",
+        title=f"train: {cfg.model.strategy}, preset {cfg.lora.preset}, rank {cfg.lora.rank}",
+    )
     losses = [c[1] for c in result.curve]
     window = max(1, min(50, len(losses) // 10 or 1))
     metrics = {
@@ -47,9 +54,19 @@ def train(params_path: str = "params.yaml", upstream: str = "data/encode", out: 
         "processes": result.world_size,
     }
     shown = {k: metrics[k] for k in ("steps", "loss_first", "loss_last")}
-    return finish(out_dir, StageResult("train", cfg, versions(*TOOLS), inputs=result.items + len(result.quarantined),
-                                       kept=result.items, quarantined=result.quarantined, metrics=metrics,
-                                       shown={**shown, "samples_per_s": round(result.samples_per_second, 3)}))
+    return finish(
+        out_dir,
+        StageResult(
+            "train",
+            cfg,
+            versions(*TOOLS),
+            inputs=result.items + len(result.quarantined),
+            kept=result.items,
+            quarantined=result.quarantined,
+            metrics=metrics,
+            shown={**shown, "samples_per_s": round(result.samples_per_second, 3)},
+        ),
+    )
 
 
 if __name__ == "__main__":

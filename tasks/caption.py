@@ -15,6 +15,12 @@ from ltxvoice.models.asr import Transcriber
 
 
 @task(name="caption-clip", cache_policy=NO_CACHE)
-def caption_row(row: dict[str, Any], params: CaptionParams, recipe: str, labels: Mapping[Path, dict[str, str]],
-                dataset_dir: Path, transcriber: Transcriber | None) -> caption.Captioned:
+def caption_row(
+    row: dict[str, Any],
+    params: CaptionParams,
+    recipe: str,
+    labels: Mapping[Path, dict[str, str]],
+    dataset_dir: Path,
+    transcriber: Transcriber | None,
+) -> caption.Captioned:
     return caption.caption_clip(row, params, recipe, labels, dataset_dir, transcriber)

@@ -49,8 +49,9 @@ def run_mapped(
     else:
         batch = run_batch.with_options(name=f"{task.name}-batch", retries=0)
         groups = batches(items, size, runner.workers)
-        submit = [(len(g), lambda g=g: batch.submit(task.fn, g, kwargs, runner.retries, runner.retry_delay_s))
-                  for g in groups]
+        submit = [
+            (len(g), lambda g=g: batch.submit(task.fn, g, kwargs, runner.retries, runner.retry_delay_s)) for g in groups
+        ]
     slots = threading.BoundedSemaphore(runner.workers)
     futures = []
     with tqdm(total=len(items), desc=desc, unit="item", dynamic_ncols=True) as bar:
@@ -97,8 +98,9 @@ def batches(items: Sequence[T], size: int, workers: int) -> list[list[T]]:
 
 
 @task(name="batch", cache_policy=NO_CACHE)
-def run_batch(fn: Callable[..., T], items: list[Any], kwargs: dict[str, Any], retries: int,
-              delay_s: float) -> list[T | BaseException]:
+def run_batch(
+    fn: Callable[..., T], items: list[Any], kwargs: dict[str, Any], retries: int, delay_s: float
+) -> list[T | BaseException]:
     """``fn(item, **kwargs)`` for each item; an item that keeps failing yields its exception."""
     out: list[Any] = []
     for item in items:
@@ -155,4 +157,3 @@ def map_rows(
         else:
             done[clip_id] = result
     return done, quarantined
-

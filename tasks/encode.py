@@ -49,16 +49,18 @@ def encode_captions(rows: list[dict[str, Any]], params: EncodeParams, device: st
     out: dict[str, Any] = {}
     for row in rows:
         try:
-            out[row["clip_id"]] = encode.encode_caption(row["caption"], encoders,
-                                                        encode.lat.item_paths(root, row["clip_id"]).conditions).tokens
+            out[row["clip_id"]] = encode.encode_caption(
+                row["caption"], encoders, encode.lat.item_paths(root, row["clip_id"]).conditions
+            ).tokens
         except Exception as exc:  # noqa: BLE001 - quarantined by the flow
             out[row["clip_id"]] = exc
     return out
 
 
 @task(name="encode-media", cache_policy=NO_CACHE)
-def encode_media(rows: list[dict[str, Any]], bucket: encode.Bucket, params: EncodeParams, device: str, root: Path,
-                 batch: bool) -> list[encode.MediaResult]:
+def encode_media(
+    rows: list[dict[str, Any]], bucket: encode.Bucket, params: EncodeParams, device: str, root: Path, batch: bool
+) -> list[encode.MediaResult]:
     """Read and encode clips of one bucket; one result per row (with its error if it failed)."""
     encoders = models("media", params, device)
     inputs, failed = [], []

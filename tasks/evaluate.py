@@ -11,8 +11,13 @@ from prefect.cache_policies import NO_CACHE
 from ltxvoice.config import EvaluateParams
 from ltxvoice.evaluate import run as lib
 from ltxvoice.evaluate.sweep import Arm, Reference, Run
-from ltxvoice.models.lora_file import (CheckpointDistance, LoraReport, TransformerWeights, checkpoint_distance,
-                                      inspect_lora)
+from ltxvoice.models.lora_file import (
+    CheckpointDistance,
+    LoraReport,
+    TransformerWeights,
+    checkpoint_distance,
+    inspect_lora,
+)
 
 
 @task(name="evaluate-structure", cache_policy=NO_CACHE)
@@ -35,8 +40,9 @@ def generate_arm(generator: Any, arm: Arm, params: EvaluateParams, refs: list[Re
     """Every generation of one arm (one transformer build): the recipe's test at every seed."""
     from tqdm import tqdm
 
-    with tqdm(total=lib.generations_per_arm(params), desc=f"generate {arm.name}", unit="gen",
-              dynamic_ncols=True) as bar:
+    with tqdm(
+        total=lib.generations_per_arm(params), desc=f"generate {arm.name}", unit="gen", dynamic_ncols=True
+    ) as bar:
         return lib.run_arm(generator, arm, params, refs, progress=bar.update)
 
 

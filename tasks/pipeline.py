@@ -32,12 +32,18 @@ def step(name: str, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
 def publish(root: Path, result: pipeline.PipelineResult) -> list[str]:
     """The run report, its metric changes as a table, and the reports and plots of the stages that
     ran (dataset reports, training curves) as Prefect artifacts. Returns the artifact keys."""
-    create_markdown_artifact(key="pipeline-run", markdown=pipeline.report_markdown(result),
-                             description="Stages that ran or were skipped, and the metric changes")
+    create_markdown_artifact(
+        key="pipeline-run",
+        markdown=pipeline.report_markdown(result),
+        description="Stages that ran or were skipped, and the metric changes",
+    )
     keys = ["pipeline-run"]
     if result.changes:
-        create_table_artifact(key="pipeline-metric-changes", table=[c.__dict__ for c in result.changes],
-                              description="Metrics that changed in this run (old, new, change)")
+        create_table_artifact(
+            key="pipeline-metric-changes",
+            table=[c.__dict__ for c in result.changes],
+            description="Metrics that changed in this run (old, new, change)",
+        )
         keys.append("pipeline-metric-changes")
     ran = set(result.ran)
     items = [p for p in pipeline.find_publishable(root) if p.stage in ran or (p.stage == "plots" and ran)]

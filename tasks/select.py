@@ -13,5 +13,12 @@ from ltxvoice.config import MeasureParams, SelectParams
 
 @task(name="select-clip", cache_policy=NO_CACHE)
 def select_row(row: select.SelectInput, params: SelectParams, measure: MeasureParams) -> select.Selected:
-    return select.judge_files(Path(row.vocals_path), Path(row.shifted_vocals_path), row.target_hz,
-                              row.voiced_seconds, row.voiced_fraction, params, measure)
+    return select.judge_files(
+        Path(row.vocals_path),
+        Path(row.shifted_vocals_path),
+        row.target_hz,
+        row.voiced_seconds,
+        row.voiced_fraction,
+        params,
+        measure,
+    )

@@ -26,9 +26,18 @@ def _separator(params: SeparateParams) -> separate.VocalSeparator:
 
 
 @task(name="separate-clip", cache_policy=NO_CACHE)
-def separate_row(row: separate.SeparateInput, params: SeparateParams, out_dir: Path, cache_dir: Path,
-                 fingerprint: str) -> separate.Separated:
+def separate_row(
+    row: separate.SeparateInput, params: SeparateParams, out_dir: Path, cache_dir: Path, fingerprint: str
+) -> separate.Separated:
     # a clip whose stems are cached needs no model: a rerun that separates nothing new loads none
     cached = separate.is_cached(cache_dir, row.audio_sha256, fingerprint)
-    return separate.separate_clip(row.clip_id, Path(row.audio_path), row.audio_sha256, params, out_dir,
-                                  None if cached else _separator(params), cache_dir, fingerprint)
+    return separate.separate_clip(
+        row.clip_id,
+        Path(row.audio_path),
+        row.audio_sha256,
+        params,
+        out_dir,
+        None if cached else _separator(params),
+        cache_dir,
+        fingerprint,
+    )

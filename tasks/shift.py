@@ -16,8 +16,18 @@ def _path(value: str | None) -> Path | None:
 
 
 @task(name="shift-clip", cache_policy=NO_CACHE)
-def shift_row(row: shift.ShiftInput, plan: dict[str, shift.Planned], params: ShiftParams, measure: MeasureParams,
-              out_dir: Path) -> shift.Shifted:
-    return shift.shift_clip(row.clip_id, row.f0_hz, plan[row.clip_id], Path(row.vocals_path),
-                            _path(row.other_path), _path(row.video_path), params, measure.floor_hz,
-                            measure.ceiling_hz, out_dir)
+def shift_row(
+    row: shift.ShiftInput, plan: dict[str, shift.Planned], params: ShiftParams, measure: MeasureParams, out_dir: Path
+) -> shift.Shifted:
+    return shift.shift_clip(
+        row.clip_id,
+        row.f0_hz,
+        plan[row.clip_id],
+        Path(row.vocals_path),
+        _path(row.other_path),
+        _path(row.video_path),
+        params,
+        measure.floor_hz,
+        measure.ceiling_hz,
+        out_dir,
+    )

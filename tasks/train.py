@@ -25,6 +25,7 @@ def train_lora(params: TrainParams, params_path: str, upstream: str, out: str) -
     result_file.unlink(missing_ok=True)
     code = subprocess.run(launch_command(params, Path(params_path), Path(upstream), Path(out)), check=False).returncode
     if code != 0 or not result_file.is_file():
-        raise StageError(f"train: the {params.memory.processes}-process run failed (exit code {code}); "
-                         "see its log above")
+        raise StageError(
+            f"train: the {params.memory.processes}-process run failed (exit code {code}); see its log above"
+        )
     return result_from_json(json.loads(result_file.read_text(encoding="utf-8")))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-STEP = r'''
+STEP = r"""
 import json, os, pathlib, struct, sys, time, zlib
 import yaml
 
@@ -56,15 +56,25 @@ elif name == "score":
     (report / "report.md").write_text(f"# Score report\n\nscore {score}\n\n![chart](chart.png)\n")
 else:
     pathlib.Path("other.txt").write_text(str(params["demo"]["seed"]) + "\n")
-'''
+"""
 
 DVC_YAML = {
     "stages": {
-        "count": {"cmd": "python step.py count", "deps": ["step.py"], "params": ["tones.seed"],
-                  "outs": ["out/count.txt"], "metrics": [{"out/count.json": {"cache": False}}]},
-        "score": {"cmd": "python step.py score", "deps": ["step.py", "out/count.txt"], "params": ["select"],
-                  "outs": ["out/score.txt", "out/report"], "metrics": [{"out/score.json": {"cache": False}}],
-                  "plots": [{"out/curve.csv": {"x": "step", "y": "loss"}}]},
+        "count": {
+            "cmd": "python step.py count",
+            "deps": ["step.py"],
+            "params": ["tones.seed"],
+            "outs": ["out/count.txt"],
+            "metrics": [{"out/count.json": {"cache": False}}],
+        },
+        "score": {
+            "cmd": "python step.py score",
+            "deps": ["step.py", "out/count.txt"],
+            "params": ["select"],
+            "outs": ["out/score.txt", "out/report"],
+            "metrics": [{"out/score.json": {"cache": False}}],
+            "plots": [{"out/curve.csv": {"x": "step", "y": "loss"}}],
+        },
         "other": {"cmd": "python step.py other", "deps": ["step.py"], "params": ["demo.seed"], "outs": ["other.txt"]},
     }
 }
@@ -80,9 +90,14 @@ PARAMS = {
 
 def env() -> dict[str, str]:
     """The environment for git/dvc subprocesses: this interpreter's tools first on PATH."""
-    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-            "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    return {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+    }
 
 
 def sh(repo: Path, *args: str) -> str:

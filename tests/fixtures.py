@@ -12,15 +12,27 @@ def ffmpeg(*args: str) -> None:
     subprocess.run(["ffmpeg", *QUIET, *args], check=True, capture_output=True)
 
 
-def speech_wav(path: Path, text: str = "The quick brown fox jumps over the lazy dog by the river bank today.",
-               voice: str = "en+m3", pitch: int = 50) -> Path:
+def speech_wav(
+    path: Path,
+    text: str = "The quick brown fox jumps over the lazy dog by the river bank today.",
+    voice: str = "en+m3",
+    pitch: int = 50,
+) -> Path:
     subprocess.run(["espeak-ng", "-v", voice, "-p", str(pitch), "-w", str(path), text], check=True, capture_output=True)
     return path
 
 
-def talking_video(path: Path, seconds: float = 6.0, *, size: str = "320x240", fps: str = "30",
-                  audio: str | Path = "speech", rate: int = 44100, channels: int = 2,
-                  faststart: bool = True) -> Path:
+def talking_video(
+    path: Path,
+    seconds: float = 6.0,
+    *,
+    size: str = "320x240",
+    fps: str = "30",
+    audio: str | Path = "speech",
+    rate: int = 44100,
+    channels: int = 2,
+    faststart: bool = True,
+) -> Path:
     """A test-pattern video with speech (looped espeak-ng), a tone, silence, no audio, or a given WAV."""
     args = ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={fps}:duration={seconds}"]
     if isinstance(audio, Path):
@@ -98,8 +110,9 @@ def espeak_samples(voice: str, pitch: int, rate: int = 48000, text: str | None =
 
     from ltxvoice.media import read_audio
 
-    text = text or ("My grandmother kept a small garden full of mint, beans and tall sunflowers. "
-                    "The morning train was late again.")
+    text = text or (
+        "My grandmother kept a small garden full of mint, beans and tall sunflowers. The morning train was late again."
+    )
     with tempfile.TemporaryDirectory() as tmp:
         wav = speech_wav(Path(tmp) / "s.wav", text, voice, pitch)
         from ltxvoice.media import probe
@@ -107,12 +120,13 @@ def espeak_samples(voice: str, pitch: int, rate: int = 48000, text: str | None =
         return read_audio(wav, start_s=0, seconds=probe(wav).duration_s, rate=rate)
 
 
-def caption_manifest(root: Path, shapes: list[tuple[str, int, int, int]], *, reference: bool = True,
-                     fps: float = 25.0) -> Path:
+def caption_manifest(
+    root: Path, shapes: list[tuple[str, int, int, int]], *, reference: bool = True, fps: float = 25.0
+) -> Path:
     """A caption-stage manifest (the caption -> encode contract) over generated clips, written to
     ``<root>/clips.parquet``: one row per ``(clip_id, width, height, frames)``, each with a test-pattern
-    H.264 video of that shape at ``fps`` (hue turned per row, so no two clips are alike), espeak-ng speech as a 48 kHz mono WAV of the clip's length,
-    and (``reference``) a 2 s voiced reference tone at 180 Hz."""
+    H.264 video of that shape at ``fps`` (hue turned per row, so no two clips are alike), espeak-ng speech
+    as a 48 kHz mono WAV of the clip's length, and (``reference``) a 2 s voiced reference tone at 180 Hz."""
     import polars as pl
 
     from ltxvoice.config import TonesParams
@@ -121,24 +135,53 @@ def caption_manifest(root: Path, shapes: list[tuple[str, int, int, int]], *, ref
     from ltxvoice.tones import draw_timbre
 
     root.mkdir(parents=True, exist_ok=True)
-    speech = speech_wav(root / "speech.wav", "Please put the blue folder on the second shelf before you leave.",
-                        "en+f2", 50)
+    speech = speech_wav(
+        root / "speech.wav", "Please put the blue folder on the second shelf before you leave.", "en+f2", 50
+    )
     rows = []
     for n, (clip_id, width, height, frames) in enumerate(shapes):
         seconds = frames / fps
         video = root / f"{clip_id}.mp4"
-        ffmpeg("-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate={fps},hue=h={40 * n}", "-frames:v", str(frames),
-               "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(video))
+        ffmpeg(
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=size={width}x{height}:rate={fps},hue=h={40 * n}",
+            "-frames:v",
+            str(frames),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            str(video),
+        )
         samples = read_audio(speech, start_s=0.0, seconds=seconds, rate=48000)
         audio = write_wav(root / f"{clip_id}.wav", samples, 48000)
         tone = None
         if reference:
-            tone = write_wav(root / f"{clip_id}.tone.wav",
-                             synthesize(180.0, 2.0, 48000, draw_timbre(TonesParams(), n), seed=n), 48000)
-        rows.append({"clip_id": clip_id, "train_video_path": str(video), "train_audio_path": str(audio),
-                     "caption": f"TRGR a person speaks clearly, clip {n}", "reference_audio_path": str(tone) if tone else None,
-                     "frames": frames, "fps": fps, "width": width, "height": height, "duration_s": seconds,
-                     "recipe": "helium" if reference else "register", "target_hz": 180.0})
+            tone = write_wav(
+                root / f"{clip_id}.tone.wav",
+                synthesize(180.0, 2.0, 48000, draw_timbre(TonesParams(), n), seed=n),
+                48000,
+            )
+        rows.append(
+            {
+                "clip_id": clip_id,
+                "train_video_path": str(video),
+                "train_audio_path": str(audio),
+                "caption": f"TRGR a person speaks clearly, clip {n}",
+                "reference_audio_path": str(tone) if tone else None,
+                "frames": frames,
+                "fps": fps,
+                "width": width,
+                "height": height,
+                "duration_s": seconds,
+                "recipe": "helium" if reference else "register",
+                "target_hz": 180.0,
+            }
+        )
     path = root / "clips.parquet"
     pl.DataFrame(rows, schema_overrides={"reference_audio_path": pl.String}).write_parquet(path)
     return path
@@ -156,8 +199,13 @@ def vowel_formants(t):  # type: ignore[no-untyped-def]
     return [f1, f2, 2700.0, 3600.0, 4500.0]
 
 
-def vowel(f0_hz: float, ratio: float = 1.0, rate: int = 48000, seconds: float = 1.4,  # type: ignore[no-untyped-def]
-          formant_scale: float = 1.0):
+def vowel(
+    f0_hz: float,
+    ratio: float = 1.0,
+    rate: int = 48000,
+    seconds: float = 1.4,  # type: ignore[no-untyped-def]
+    formant_scale: float = 1.0,
+):
     """A source-filter utterance with known formants (``vowel_formants`` x ``formant_scale``):
     glottal pulses at ``f0_hz * ratio`` with 15% intonation, a -6 dB/octave source, a cascade of
     five resonators updated every 5 ms. ``ratio`` moves only the source, so ``vowel(f0, r)`` is what
@@ -180,6 +228,6 @@ def vowel(f0_hz: float, ratio: float = 1.0, rate: int = 48000, seconds: float = 
         for s in range(0, n, block):
             r = np.exp(-np.pi * bw / rate)
             c = 2 * r * np.cos(2 * np.pi * formant_scale * vowel_formants(t[s])[k] / rate)
-            out[s:s + block], state = lfilter([1 - c + r * r], [1.0, -c, r * r], y[s:s + block], zi=state)
+            out[s : s + block], state = lfilter([1 - c + r * r], [1.0, -c, r * r], y[s : s + block], zi=state)
         y = out
     return (0.3 * y / np.max(np.abs(y))).astype(np.float32)

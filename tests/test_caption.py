@@ -16,13 +16,24 @@ from ltxvoice.models.asr import Transcript
 
 
 def test_register_caption_matches_the_seed_and_parses_back() -> None:
-    text = caption.register_caption("woman sitting close to a microphone in warm dim lighting", "woman", "whispering",
-                                    'close your  "eyes"\n and listen', "intimate ASMR")
-    assert text == ("a woman sitting close to a microphone in warm dim lighting, (woman, whispering): "
-                    "\"close your 'eyes' and listen\", intimate ASMR")
-    assert caption.parse_register(text) == {"scene": "a woman sitting close to a microphone in warm dim lighting",
-                                            "gender": "woman", "manner": "whispering",
-                                            "transcript": "close your 'eyes' and listen", "suffix": "intimate ASMR"}
+    text = caption.register_caption(
+        "woman sitting close to a microphone in warm dim lighting",
+        "woman",
+        "whispering",
+        'close your  "eyes"\n and listen',
+        "intimate ASMR",
+    )
+    assert text == (
+        "a woman sitting close to a microphone in warm dim lighting, (woman, whispering): "
+        "\"close your 'eyes' and listen\", intimate ASMR"
+    )
+    assert caption.parse_register(text) == {
+        "scene": "a woman sitting close to a microphone in warm dim lighting",
+        "gender": "woman",
+        "manner": "whispering",
+        "transcript": "close your 'eyes' and listen",
+        "suffix": "intimate ASMR",
+    }
     # the seed's own examples (no suffix) parse too
     seed = 'a man at a desk late at night, (man, speaking softly): "I\'ve been thinking about this all day"'
     assert caption.parse_register(seed)["manner"] == "speaking softly"
@@ -31,13 +42,19 @@ def test_register_caption_matches_the_seed_and_parses_back() -> None:
 
 
 def test_talking_head_caption_matches_the_seed_and_parses_back() -> None:
-    text = caption.talking_head_caption("OHWXPERSON", "a man in a grey shirt, dark background.",
-                                        "a calm, low voice", "we leave at dawn")
-    assert text == ('[VISUAL] OHWXPERSON, a man in a grey shirt, dark background. [SPEECH] OHWXPERSON speaks in a '
-                    'calm, low voice: "we leave at dawn"')
-    assert caption.parse_talking_head(text) == {"trigger": "OHWXPERSON", "visual": "a man in a grey shirt, dark "
-                                                "background", "voice": "calm, low voice",
-                                                "transcript": "we leave at dawn"}
+    text = caption.talking_head_caption(
+        "OHWXPERSON", "a man in a grey shirt, dark background.", "a calm, low voice", "we leave at dawn"
+    )
+    assert text == (
+        "[VISUAL] OHWXPERSON, a man in a grey shirt, dark background. [SPEECH] OHWXPERSON speaks in a "
+        'calm, low voice: "we leave at dawn"'
+    )
+    assert caption.parse_talking_head(text) == {
+        "trigger": "OHWXPERSON",
+        "visual": "a man in a grey shirt, dark background",
+        "voice": "calm, low voice",
+        "transcript": "we leave at dawn",
+    }
     assert " speaks in an energetic" in caption.talking_head_caption("T", "v", "energetic voice", "x")
     with pytest.raises(ValueError):  # the trigger must be the same word in both places
         caption.parse_talking_head('[VISUAL] A, v. [SPEECH] B speaks in a x: "y"')
@@ -66,12 +83,15 @@ def test_label_table_problems_are_listed_with_lines(tmp_path: Path) -> None:
         caption.load_labels(path, REGISTER)
     lines = str(err.value).splitlines()
     assert any(":2: manner 'yelling' is not one of" in x for x in lines)
-    assert any(":3: gender 'robot'" in x for x in lines) and any(":3: 'a.mp4' is listed more than once" in x
-                                                                 for x in lines)
+    assert any(":3: gender 'robot'" in x for x in lines) and any(
+        ":3: 'a.mp4' is listed more than once" in x for x in lines
+    )
     assert any(":4: empty 'file'" in x for x in lines)
     with pytest.raises(caption.LabelsError, match="needs a 'visual' column"):
-        caption.load_labels(_table(tmp_path, "file,voice\na.mp4,x\n", "th.csv"),
-                            CaptionParams(template="talking_head", labels=Path("th.csv"), trigger="T"))
+        caption.load_labels(
+            _table(tmp_path, "file,voice\na.mp4,x\n", "th.csv"),
+            CaptionParams(template="talking_head", labels=Path("th.csv"), trigger="T"),
+        )
 
 
 @pytest.mark.parametrize(
@@ -79,8 +99,13 @@ def test_label_table_problems_are_listed_with_lines(tmp_path: Path) -> None:
     [(0.0, 8.0, True), (0.9, 6.0, True), (1.2, 6.0, False), (0.5, 4.0, False)],
 )
 def test_sidecar_fits_only_a_clip_holding_all_the_speech(start: float, duration: float, fits: bool) -> None:
-    row = {"source_transcript": "hello", "source_speech_start_s": 1.0, "source_speech_end_s": 6.9,
-           "start_s": start, "duration_s": duration}
+    row = {
+        "source_transcript": "hello",
+        "source_speech_start_s": 1.0,
+        "source_speech_end_s": 6.9,
+        "start_s": start,
+        "duration_s": duration,
+    }
     assert caption.sidecar_fits(row) is fits
     assert caption.sidecar_fits({**row, "source_transcript": None}) is False
 
@@ -91,9 +116,17 @@ def clip(tmp_path: Path) -> dict:
     video = tmp_path / "in.mp4"
     video.write_bytes(b"not really a video: caption only copies it")
     (tmp_path / "src").mkdir()
-    return {"clip_id": "c1", "source_path": str(tmp_path / "src" / "talk.mp4"), "source_transcript": "from the sidecar",
-            "source_speech_start_s": 0.5, "source_speech_end_s": 7.5, "start_s": 0.4, "duration_s": 4.0,
-            "prepared_video_path": str(video), "prepared_audio_path": str(audio)}
+    return {
+        "clip_id": "c1",
+        "source_path": str(tmp_path / "src" / "talk.mp4"),
+        "source_transcript": "from the sidecar",
+        "source_speech_start_s": 0.5,
+        "source_speech_end_s": 7.5,
+        "start_s": 0.4,
+        "duration_s": 4.0,
+        "prepared_video_path": str(video),
+        "prepared_audio_path": str(audio),
+    }
 
 
 def _asr(text: str = " hello   there ") -> caption.Transcriber:  # type: ignore[name-defined]
@@ -101,19 +134,24 @@ def _asr(text: str = " hello   there ") -> caption.Transcriber:  # type: ignore[
 
 
 def test_register_clip_uses_asr_when_the_sidecar_does_not_fit(clip: dict, tmp_path: Path) -> None:
-    labels = caption.load_labels(_table(tmp_path / "src", "file,gender,manner\ntalk.mp4,man,whispering quietly\n"),
-                                 REGISTER)
+    labels = caption.load_labels(
+        _table(tmp_path / "src", "file,gender,manner\ntalk.mp4,man,whispering quietly\n"), REGISTER
+    )
     out_dir = tmp_path / "ds"
     out_dir.mkdir()
     done = caption.caption_clip(clip, REGISTER, "register", labels, out_dir, _asr())
     assert done.transcript_source == "asr" and done.transcript == "hello there"
-    assert done.caption == 'a person speaking close to a microphone, (man, whispering quietly): "hello there", intimate ASMR'
+    assert (
+        done.caption
+        == 'a person speaking close to a microphone, (man, whispering quietly): "hello there", intimate ASMR'
+    )
     assert Path(done.caption_path).read_text() == done.caption + "\n"
     assert json.loads(done.transcript_words or "")[0] == [0.1, 0.4, "hello"]
     assert Path(done.train_video_path or "").read_bytes() == Path(clip["prepared_video_path"]).read_bytes()
     caption.write_dataset_files([done], out_dir, "register")
     assert json.loads((out_dir / "dataset.json").read_text()) == [
-        {"caption": done.caption, "video": "c1.mp4", "audio": "c1.wav"}]
+        {"caption": done.caption, "video": "c1.mp4", "audio": "c1.wav"}
+    ]
 
 
 def test_per_clip_reasons(clip: dict, tmp_path: Path) -> None:
@@ -142,8 +180,14 @@ def test_per_clip_reasons(clip: dict, tmp_path: Path) -> None:
     assert reason(head, clip) == "empty_trigger"
     # with the sidecar fitting the clip and a trigger, the talking-head caption is built from the sidecar
     fitting = {**clip, "start_s": 0.4, "duration_s": 7.2}
-    done = caption.caption_clip(fitting, head.model_copy(update={"trigger": "OHWX"}), "talking_head",
-                                caption.load_labels(table, head), out_dir, None)
+    done = caption.caption_clip(
+        fitting,
+        head.model_copy(update={"trigger": "OHWX"}),
+        "talking_head",
+        caption.load_labels(table, head),
+        out_dir,
+        None,
+    )
     assert done.transcript_source == "sidecar"
     assert caption.parse_talking_head(done.caption)["transcript"] == "from the sidecar"
     caption.write_dataset_files([done], out_dir, "talking_head")

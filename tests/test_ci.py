@@ -43,7 +43,9 @@ def test_a_param_change_reruns_exactly_its_stages_from_a_clean_clone(origin: tup
     assert (clone / "out" / "count.txt").read_text() == "3\n"  # pulled from the remote, not rebuilt
     assert [(c.metric, c.old, c.new) for c in result.params] == [("select.max_error_hz", 30.0, 40.0)]
     assert [(c.path, c.metric, c.old, c.new, c.change) for c in result.metrics] == [
-        ("out/score.json", "detail.limit_hz", 30.0, 40.0, 10.0), ("out/score.json", "score", 9.0, 12.0, 3.0)]
+        ("out/score.json", "detail.limit_hz", 30.0, 40.0, 10.0),
+        ("out/score.json", "score", 9.0, 12.0, 3.0),
+    ]
     assert result.run.pushed  # the new score outputs went to the remote
 
     report = ci.report_markdown(result)
@@ -71,14 +73,28 @@ def test_a_change_outside_the_watched_files_runs_nothing(origin: tuple[Path, str
     assert dvcrepo.runs(repo) == []
 
 
-def test_cli_writes_the_report_json_and_the_github_summary(origin: tuple[Path, str], tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_writes_the_report_json_and_the_github_summary(
+    origin: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     repo, base = origin
     dvcrepo.set_param(repo, "tones", "seed", 4)  # uncommitted: the workspace counts
     summary = tmp_path / "summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    out = CliRunner().invoke(app, ["ci", "--base", base, "--params", str(repo / "params.yaml"), "--no-push",
-                                   "--report", str(tmp_path / "r.md"), "--json", str(tmp_path / "r.json")])
+    out = CliRunner().invoke(
+        app,
+        [
+            "ci",
+            "--base",
+            base,
+            "--params",
+            str(repo / "params.yaml"),
+            "--no-push",
+            "--report",
+            str(tmp_path / "r.md"),
+            "--json",
+            str(tmp_path / "r.json"),
+        ],
+    )
     assert out.exit_code == 0, out.output
     data = json.loads((tmp_path / "r.json").read_text())
     assert data["ran"] == ["count", "score"] and data["skipped"] == ["other"]

@@ -60,8 +60,10 @@ def test_encode_and_tiny_models_commands_explain_themselves(tmp_path: Path) -> N
     for text in ("encode.checkpoint", "latents/<id>.pt", "conditions/<id>.pt", "verify"):
         assert text in _text(result.output)
     assert "ltx-2.3-tiny.safetensors" in _text(runner.invoke(app, ["tiny-models", "--help"]).output)
-    missing = runner.invoke(app, ["encode", "verify", "--encoded", str(tmp_path), "--params",
-                                  str(Path(__file__).parents[1] / "params.yaml")])
+    missing = runner.invoke(
+        app,
+        ["encode", "verify", "--encoded", str(tmp_path), "--params", str(Path(__file__).parents[1] / "params.yaml")],
+    )
     assert missing.exit_code == 1 and "items.parquet: table not found" in _text(missing.output)
 
 
@@ -71,8 +73,11 @@ def test_encode_params_are_checked() -> None:
     from ltxvoice.config import ParamsError, parse_params
 
     assert parse_params({"encode": {"buckets": ["256x256x121"]}}).encode.bucket_shapes == [(121, 256, 256)]
-    for bucket, message in (("256x250x121", "multiples of 32"), ("256x256x120", "frames % 8 must be 1"),
-                            ("256x256", "WIDTHxHEIGHTxFRAMES")):
+    for bucket, message in (
+        ("256x250x121", "multiples of 32"),
+        ("256x256x120", "frames % 8 must be 1"),
+        ("256x256", "WIDTHxHEIGHTxFRAMES"),
+    ):
         with pytest.raises(ParamsError, match=message):
             parse_params({"encode": {"buckets": [bucket]}})
     with pytest.raises(ParamsError, match="encode.buckets: .*same shape more than once"):

@@ -26,29 +26,41 @@ def _write(root: Path, files: dict[str, str]) -> None:
 def mini(tmp_path: Path) -> Path:
     """A project of four packages' worth of imports: absolute, relative, inside a function, a submodule
     named in ``from x import y``, and a module nothing imports."""
-    _write(tmp_path, {
-        "flows/__init__.py": "import tasks\n",
-        "flows/a.py": "from flows.common import run\nfrom ltxvoice import lib\n",
-        "flows/common.py": "import os\n",
-        "tasks/__init__.py": "",
-        "src/ltxvoice/__init__.py": "",
-        "src/ltxvoice/lib.py": "from .dsp import pitch\n\ndef f():\n    from ltxvoice.models.late import g\n",
-        "src/ltxvoice/dsp/__init__.py": "",
-        "src/ltxvoice/dsp/pitch.py": "from ..records import Row\n",
-        "src/ltxvoice/records.py": "import numpy\n",
-        "src/ltxvoice/models/__init__.py": "",
-        "src/ltxvoice/models/late.py": "",
-        "src/ltxvoice/unused.py": "",
-    })
+    _write(
+        tmp_path,
+        {
+            "flows/__init__.py": "import tasks\n",
+            "flows/a.py": "from flows.common import run\nfrom ltxvoice import lib\n",
+            "flows/common.py": "import os\n",
+            "tasks/__init__.py": "",
+            "src/ltxvoice/__init__.py": "",
+            "src/ltxvoice/lib.py": "from .dsp import pitch\n\ndef f():\n    from ltxvoice.models.late import g\n",
+            "src/ltxvoice/dsp/__init__.py": "",
+            "src/ltxvoice/dsp/pitch.py": "from ..records import Row\n",
+            "src/ltxvoice/records.py": "import numpy\n",
+            "src/ltxvoice/models/__init__.py": "",
+            "src/ltxvoice/models/late.py": "",
+            "src/ltxvoice/unused.py": "",
+        },
+    )
     return tmp_path
 
 
 def test_closure_follows_every_kind_of_import_and_runs_package_inits(mini: Path) -> None:
     got = [p.as_posix() for p in codedeps.closure(mini, "flows.a")]
-    assert got == ["flows/__init__.py", "flows/a.py", "flows/common.py", "src/ltxvoice/__init__.py",
-                   "src/ltxvoice/dsp/__init__.py", "src/ltxvoice/dsp/pitch.py", "src/ltxvoice/lib.py",
-                   "src/ltxvoice/models/__init__.py", "src/ltxvoice/models/late.py", "src/ltxvoice/records.py",
-                   "tasks/__init__.py"]
+    assert got == [
+        "flows/__init__.py",
+        "flows/a.py",
+        "flows/common.py",
+        "src/ltxvoice/__init__.py",
+        "src/ltxvoice/dsp/__init__.py",
+        "src/ltxvoice/dsp/pitch.py",
+        "src/ltxvoice/lib.py",
+        "src/ltxvoice/models/__init__.py",
+        "src/ltxvoice/models/late.py",
+        "src/ltxvoice/records.py",
+        "tasks/__init__.py",
+    ]
 
 
 def test_a_module_that_is_not_the_projects_is_an_error(mini: Path) -> None:
@@ -72,7 +84,8 @@ def test_check_names_stage_and_file_both_ways_and_write_fixes_it(mini: Path) -> 
         "      - flows/a.py\n"
         "      - src/ltxvoice/unused.py\n"
         "    outs:\n"
-        "      - data/out\n")
+        "      - data/out\n"
+    )
     problems = [str(p) for p in codedeps.check(mini, [Path("dvc.yaml")])]
     assert any("stage 'a' runs src/ltxvoice/dsp/pitch.py but does not list it" in p for p in problems)
     assert any("stage 'a' lists src/ltxvoice/unused.py under deps but does not import it" in p for p in problems)
@@ -87,7 +100,8 @@ def test_check_names_stage_and_file_both_ways_and_write_fixes_it(mini: Path) -> 
 def test_wdir_relative_deps(mini: Path) -> None:
     (mini / "recipes/r").mkdir(parents=True)
     (mini / "recipes/r/dvc.yaml").write_text(
-        "stages:\n  a:\n    wdir: ../..\n    cmd: python -m flows.a\n    deps:\n      - data/in\n")
+        "stages:\n  a:\n    wdir: ../..\n    cmd: python -m flows.a\n    deps:\n      - data/in\n"
+    )
     codedeps.write(mini, [Path("recipes/r/dvc.yaml")])
     assert codedeps.check(mini, [Path("recipes/r/dvc.yaml")]) == []
     assert "      - flows/a.py" in (mini / "recipes/r/dvc.yaml").read_text().splitlines()
@@ -113,8 +127,9 @@ def test_a_removed_dep_fails_the_check_naming_stage_and_file(tmp_path: Path) -> 
     assert removed != text
     (tmp_path / "dvc.yaml").write_text(removed)
     problems = [str(p) for p in codedeps.check(tmp_path, [Path("dvc.yaml")])]
-    assert problems == ["dvc.yaml: stage 'demo' runs src/ltxvoice/media.py but does not list it under deps "
-                        "(ltxvoice deps write)"]
+    assert problems == [
+        "dvc.yaml: stage 'demo' runs src/ltxvoice/media.py but does not list it under deps (ltxvoice deps write)"
+    ]
 
 
 def test_the_import_graph_has_no_cycle() -> None:
@@ -125,13 +140,17 @@ def test_the_import_graph_has_no_cycle() -> None:
 def test_a_planted_cycle_is_found(mini: Path) -> None:
     (mini / "src/ltxvoice/records.py").write_text("from ltxvoice import lib\n")
     found = codedeps.cycles(codedeps.import_graph(mini))
-    assert [p.as_posix() for p in found[0]] == ["src/ltxvoice/dsp/pitch.py", "src/ltxvoice/lib.py",
-                                                "src/ltxvoice/records.py"]
+    assert [p.as_posix() for p in found[0]] == [
+        "src/ltxvoice/dsp/pitch.py",
+        "src/ltxvoice/lib.py",
+        "src/ltxvoice/records.py",
+    ]
 
 
 def _changed(status: dict, stage: str) -> set[str]:
-    return {path for entry in status.get(stage, []) if isinstance(entry, dict)
-            for path in entry.get("changed deps", {})}
+    return {
+        path for entry in status.get(stage, []) if isinstance(entry, dict) for path in entry.get("changed deps", {})
+    }
 
 
 @pytest.mark.slow
@@ -183,8 +202,10 @@ def test_one_changed_byte_in_any_file_of_a_closure_makes_dvc_report_that_stage(t
                     status = repo.status()
                 for stage, files in closures.items():
                     if (name in files) != (stage in status):
-                        missed.append(f"{stage}: {name} {'changed' if name in files else 'not imported'}, "
-                                      f"but DVC reports {status.get(stage) or 'nothing'}")
+                        missed.append(
+                            f"{stage}: {name} {'changed' if name in files else 'not imported'}, "
+                            f"but DVC reports {status.get(stage) or 'nothing'}"
+                        )
     assert not missed, "\n".join(missed)
     assert len(alone) > 40 and in_folders
 
@@ -216,7 +237,9 @@ def test_a_stage_is_found_by_its_one_name() -> None:
             for path in (f"flows/{name}.py", f"tasks/{name}.py"):
                 if not (ROOT / path).is_file():
                     problems.append(f"{dvc_yaml}: {name}: no {path}")
-            if not ((ROOT / f"src/ltxvoice/{name}.py").is_file() or (ROOT / f"src/ltxvoice/{name}/__init__.py").is_file()):
+            if not (
+                (ROOT / f"src/ltxvoice/{name}.py").is_file() or (ROOT / f"src/ltxvoice/{name}/__init__.py").is_file()
+            ):
                 problems.append(f"{dvc_yaml}: {name}: no src/ltxvoice/{name}.py")
             if name not in Params.model_fields:
                 problems.append(f"{dvc_yaml}: {name}: no params section '{name}'")

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from ltxvoice.config import IngestParams, ParamsError, load_params, parse_params
 
@@ -34,8 +35,14 @@ def _error(data: dict) -> str:
         ({"ingest": {"sources": ["x"], "resize": "stretch"}}, "params.yaml: ingest.resize:"),
         ({"bogus": {}}, "params.yaml: bogus: unknown key"),
         ({"runner": {"workers": 0}}, "params.yaml: runner.workers: Input should be greater than or equal to 1"),
-        ({"demo": {"min_seconds": 9, "max_seconds": 8}}, "params.yaml: demo: min_seconds (9.0) must not exceed max_seconds"),
-        ({"measure": {"pitch_rate": 4000, "ceiling_hz": 1200}}, "params.yaml: measure: pitch_rate (4000) must be at least 4 times ceiling_hz"),
+        (
+            {"demo": {"min_seconds": 9, "max_seconds": 8}},
+            "params.yaml: demo: min_seconds (9.0) must not exceed max_seconds",
+        ),
+        (
+            {"measure": {"pitch_rate": 4000, "ceiling_hz": 1200}},
+            "params.yaml: measure: pitch_rate (4000) must be at least 4 times ceiling_hz",
+        ),
     ],
 )
 def test_bad_values_name_the_key(data: dict, expected: str) -> None:
@@ -75,7 +82,7 @@ def test_load_params_file_errors(tmp_path: Path) -> None:
 
 def test_params_are_frozen() -> None:
     cfg = IngestParams(sources=[Path("x")])
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         cfg.frames = 9  # type: ignore[misc]
 
 

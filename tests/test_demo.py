@@ -63,6 +63,7 @@ def test_make_clip_writes_a_talking_clip(tmp_path: Path) -> None:
     assert [r["file"] for r in rows] == sorted(c.file for c in made)
     assert {r["gender"] for r in rows} <= {"man", "woman"}
     for clip, row in zip(sorted(made, key=lambda c: c.file), rows):
+        assert row["file"] == clip.file
         whisper = row["espeak_voice"].endswith(("+whisper", "+whisperf"))
         assert row["manner"] in ({"whispering", "whispering quietly"} if whisper else {"speaking softly"})
         assert row["voice"].endswith("accent") and row["visual"] and row["scene"]
@@ -74,5 +75,12 @@ def test_bad_files_cover_every_reason(tmp_path: Path) -> None:
     good.write_bytes(b"\x00" * 1000)
     written = demo.write_bad_files(params, tmp_path, good)
     assert set(written) == {p.name for p in tmp_path.iterdir()} - {"good.mp4"}
-    assert set(written.values()) == {"empty_file", "unreadable", "no_audio_stream", "too_short", "silent",
-                                     "truncated", "unsupported_extension"}
+    assert set(written.values()) == {
+        "empty_file",
+        "unreadable",
+        "no_audio_stream",
+        "too_short",
+        "silent",
+        "truncated",
+        "unsupported_extension",
+    }

@@ -31,9 +31,18 @@ def test_bucket_rule_follows_the_trainer() -> None:
 
 
 def test_manifest_contract_is_checked() -> None:
-    good = {"clip_id": ["a"], "train_video_path": ["a.mp4"], "train_audio_path": ["a.wav"], "caption": ["c"],
-            "reference_audio_path": [None], "frames": [121], "fps": [25.0], "width": [256], "height": [256],
-            "recipe": ["register"]}
+    good = {
+        "clip_id": ["a"],
+        "train_video_path": ["a.mp4"],
+        "train_audio_path": ["a.wav"],
+        "caption": ["c"],
+        "reference_audio_path": [None],
+        "frames": [121],
+        "fps": [25.0],
+        "width": [256],
+        "height": [256],
+        "recipe": ["register"],
+    }
     lib.check_manifest(pl.DataFrame(good), "m.parquet")
     with pytest.raises(ValueError, match=r"m.parquet: missing column 'caption'; column 'frames' is Float64"):
         lib.check_manifest(pl.DataFrame({**good, "frames": [121.0]}).drop("caption"), "m.parquet")
@@ -147,9 +156,11 @@ def test_broken_items_fail_alone(tiny_ltx, small, tmp_path: Path) -> None:
 
     junk = tmp_path / "junk.mp4"
     junk.write_text("not a video")
-    for row, reason in ((dict(small["aa"], train_video_path=str(junk)), "unreadable"),
-                        (dict(small["aa"], train_audio_path=str(tmp_path / "gone.wav")), lib.MISSING_FILE),
-                        (small["aa"], lib.TOO_SHORT)):
+    for row, reason in (
+        (dict(small["aa"], train_video_path=str(junk)), "unreadable"),
+        (dict(small["aa"], train_audio_path=str(tmp_path / "gone.wav")), lib.MISSING_FILE),
+        (small["aa"], lib.TOO_SHORT),
+    ):
         with pytest.raises(MediaError) as caught:
             lib.read_media(row, B(25, 64, 64) if reason == lib.TOO_SHORT else bucket)
         assert caught.value.reason == reason
@@ -162,8 +173,16 @@ def test_verify_decodes_and_measures(tiny_ltx, small, tmp_path: Path) -> None:
     root = tmp_path / "enc"
     (result,) = lib.encode_media([lib.read_media(small["aa"], B(17, 64, 64))], media, root, batch=False)
     paths = lat.item_paths(root, "aa")
-    items = pl.DataFrame([{**small["aa"], "latents_path": str(paths.video), "audio_latents_path": str(paths.audio),
-                           "reference_audio_latents_path": str(paths.reference_audio)}])
+    items = pl.DataFrame(
+        [
+            {
+                **small["aa"],
+                "latents_path": str(paths.video),
+                "audio_latents_path": str(paths.audio),
+                "reference_audio_latents_path": str(paths.reference_audio),
+            }
+        ]
+    )
     decoders = lib.decoders(params, "cpu")
     summary = lib.verify(items, decoders, tmp_path / "verify", 1, params.checkpoint)
     assert summary["items"] == 1 and summary["non_finite_values"] == 0

@@ -22,11 +22,16 @@ pytestmark = pytest.mark.slow
 
 
 def _dvc(repo: Path, *args: str) -> str:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "PREFECT_HOME": str(repo / ".prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "300"}
-    done = subprocess.run([str(Path(sys.executable).parent / "dvc"), *args], cwd=repo, env=env,
-                          capture_output=True, text=True)
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "PREFECT_HOME": str(repo / ".prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "300",
+    }
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "dvc"), *args], cwd=repo, env=env, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout + done.stderr
 
@@ -47,8 +52,9 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in ("src", "tasks", "flows"):
         shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {k: stages[k] for k in ("tiny_models", "encode")}},
-                                                  sort_keys=False))
+    (repo / "dvc.yaml").write_text(
+        yaml.safe_dump({"stages": {k: stages[k] for k in ("tiny_models", "encode")}}, sort_keys=False)
+    )
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["encode"].update(buckets=["64x64x17"], video_dtype="float32", verify_samples=0)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
@@ -85,7 +91,8 @@ def test_encode_reruns_exactly_when_its_inputs_change(repo: Path) -> None:
 
     manifest = pl.read_parquet(repo / "data/caption/clips.parquet")
     manifest.with_columns(pl.col("caption").str.replace("TRGR", "NEWTRIGGER")).write_parquet(
-        repo / "data/caption/clips.parquet")  # what a changed trigger word does upstream
+        repo / "data/caption/clips.parquet"
+    )  # what a changed trigger word does upstream
     assert _ran(_dvc(repo, "repro")) == {"encode"}
     assert sha256_file(conditions) != first[conditions] and sha256_file(latents) == first[latents]
 

@@ -36,8 +36,9 @@ def _run(params: IngestParams, out: Path) -> tuple[list[ingest.Clip], list[Quara
 
 
 def test_clip_cutting_geometry(good_sources: Path, tmp_path: Path) -> None:
-    params = _params([good_sources], frames=33, fps=24.0, width=96, height=64, audio_rate=48000,
-                     max_clips_per_source=None)
+    params = _params(
+        [good_sources], frames=33, fps=24.0, width=96, height=64, audio_rate=48000, max_clips_per_source=None
+    )
     clips, quarantined = _run(params, tmp_path)
     assert quarantined == []
     # a.mp4 is 6 s -> 4 clips of 33/24 s; b.mkv is 11 s -> 8 clips
@@ -170,8 +171,9 @@ TALKING_HEAD = {"frames": 153, "max_frames": 249, "fps": 25.0, "trim": True, "tr
         (5.0, (0.0, 5.0), {}, []),
     ],
 )
-def test_variable_length_plan(duration: float, speech: tuple[float, float], kw: dict,
-                              expected: list[tuple[float, int]]) -> None:
+def test_variable_length_plan(
+    duration: float, speech: tuple[float, float], kw: dict, expected: list[tuple[float, int]]
+) -> None:
     params = IngestParams(sources=[Path("x")], **{**TALKING_HEAD, **kw})
     segments = ingest.plan_segments(duration, params, speech)
     assert [(pytest.approx(s.start_s, abs=1e-6), s.frames) for s in segments] == expected

@@ -40,8 +40,13 @@ def test_avx2_is_read_from_the_cpu_flags(tmp_path: Path, monkeypatch: pytest.Mon
 def _pitch(path: Path, **env: str) -> dict[str, float]:
     """``ltxvoice pitch`` in a new process, with OpenBLAS told to use another processor's kernels."""
     clean = {k: v for k, v in os.environ.items() if k not in kernels.CAPS and k != kernels.NATIVE}
-    done = subprocess.run([str(Path(sys.executable).parent / "ltxvoice"), "pitch", str(path)], env={**clean, **env},
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "ltxvoice"), "pitch", str(path)],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(done.stdout)
 
 

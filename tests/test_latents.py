@@ -72,12 +72,16 @@ def test_bad_files_fail_naming_the_file(tmp_path: Path) -> None:
     torch.save({"latents": torch.zeros(128, 2, 2, 2)}, tmp_path / "short.pt")
     with pytest.raises(lat.LatentFileError, match=r"short.pt: missing key\(s\) \['num_frames'"):
         lat.load_video_latents(tmp_path / "short.pt")
-    torch.save({"latents": torch.zeros(8, 10, 16), "num_time_steps": 11, "frequency_bins": 16, "duration": 1.0},
-               tmp_path / "lying.pt")
+    torch.save(
+        {"latents": torch.zeros(8, 10, 16), "num_time_steps": 11, "frequency_bins": 16, "duration": 1.0},
+        tmp_path / "lying.pt",
+    )
     with pytest.raises(lat.LatentFileError, match="do not match num_time_steps"):
         lat.load_audio_latents(tmp_path / "lying.pt")
-    torch.save({"latents": torch.full((8, 10, 16), float("nan")), "num_time_steps": 10, "frequency_bins": 16,
-                "duration": 1.0}, tmp_path / "nan.pt")
+    torch.save(
+        {"latents": torch.full((8, 10, 16), float("nan")), "num_time_steps": 10, "frequency_bins": 16, "duration": 1.0},
+        tmp_path / "nan.pt",
+    )
     with pytest.raises(lat.NonFiniteError, match="nan.pt: latents: 1280 NaN"):
         lat.load_audio_latents(tmp_path / "nan.pt")
     with pytest.raises(lat.LatentFileError, match="one T"):

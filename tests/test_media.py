@@ -30,8 +30,17 @@ def test_probe_unreadable(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("resize", "fps"), [("crop", 25.0), ("pad", 24.0)])
 def test_cut_video_frames_fps_size(good_sources: Path, tmp_path: Path, resize: str, fps: float) -> None:
     out = tmp_path / "clip.mp4"
-    written = cut_video(good_sources / "nested" / "b.mkv", out, start_s=1.0, frames=97, fps=fps,
-                        width=192, height=192, resize=resize, preset="ultrafast")  # type: ignore[arg-type]
+    written = cut_video(
+        good_sources / "nested" / "b.mkv",
+        out,
+        start_s=1.0,
+        frames=97,
+        fps=fps,
+        width=192,
+        height=192,
+        resize=resize,
+        preset="ultrafast",
+    )  # type: ignore[arg-type]
     assert written == 97 == count_frames(out)
     info = probe(out)
     assert (info.width, info.height) == (192, 192)
@@ -42,8 +51,17 @@ def test_cut_video_frames_fps_size(good_sources: Path, tmp_path: Path, resize: s
 def test_pad_letterboxes_and_crop_fills(tmp_path: Path) -> None:
     # A white 16:9 frame: letterboxed into a square it gets black bars, center-cropped it stays white.
     src = tmp_path / "white.mp4"
-    fixtures.ffmpeg("-f", "lavfi", "-i", "color=c=white:size=640x360:rate=25:duration=1", "-c:v", "libx264",
-                    "-pix_fmt", "yuv420p", str(src))
+    fixtures.ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=white:size=640x360:rate=25:duration=1",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        str(src),
+    )
     rows = {}
     for mode in ("crop", "pad"):
         out = tmp_path / f"{mode}.mp4"

@@ -20,8 +20,9 @@ pytestmark = pytest.mark.slow
 
 def _dvc(repo: Path, *args: str) -> str:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    done = subprocess.run([str(Path(sys.executable).parent / "dvc"), *args], cwd=repo, env=env,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "dvc"), *args], cwd=repo, env=env, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout + done.stderr
 
@@ -75,8 +76,24 @@ def test_repro_builds_then_noops_then_reruns_only_what_changed(repo: Path) -> No
     params["tones"]["seed"] = 7
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     tones_changed = _dvc(repo, "repro")
-    ran = {s for s in ("tiny_models", "demo", "ingest", "separate", "measure", "shift", "tones", "select", "caption",
-                       "encode", "train", "evaluate") if f"Running stage '{s}'" in tones_changed}
+    ran = {
+        s
+        for s in (
+            "tiny_models",
+            "demo",
+            "ingest",
+            "separate",
+            "measure",
+            "shift",
+            "tones",
+            "select",
+            "caption",
+            "encode",
+            "train",
+            "evaluate",
+        )
+        if f"Running stage '{s}'" in tones_changed
+    }
     assert ran == {"tones", "select", "caption", "encode", "train", "evaluate"}
 
     params = yaml.safe_load((repo / "params.yaml").read_text())
@@ -114,7 +131,8 @@ def test_undeclared_source_is_an_error_under_dvc(repo: Path) -> None:
     params["ingest"]["sources"] = ["data/demo/sources", "elsewhere"]
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    done = subprocess.run([str(Path(sys.executable).parent / "dvc"), "repro"], cwd=repo, env=env,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "dvc"), "repro"], cwd=repo, env=env, capture_output=True, text=True
+    )
     assert done.returncode != 0
     assert "elsewhere (from params.yaml) is not a dep of stage 'ingest'" in done.stdout + done.stderr

@@ -28,7 +28,10 @@ def test_builds_then_noops_then_reruns_exactly_what_a_param_change_touches(repo:
     assert first.error is None and first.ran == ["count", "score", "other"]
     assert dvcrepo.runs(repo) == ["count", "score", "other"]
     assert {(c.path, c.metric, c.new) for c in first.changes} == {
-        ("out/count.json", "n", 3), ("out/score.json", "score", 9.0), ("out/score.json", "detail.limit_hz", 30.0)}
+        ("out/count.json", "n", 3),
+        ("out/score.json", "score", 9.0),
+        ("out/score.json", "detail.limit_hz", 30.0),
+    }
     assert all(c.old is None and c.change is None for c in first.changes)  # new metrics, nothing to subtract
 
     again = lib.run(repo)
@@ -41,7 +44,9 @@ def test_builds_then_noops_then_reruns_exactly_what_a_param_change_touches(repo:
     assert changed.ran == ["score"] and changed.skipped == ["count", "other"]
     assert dvcrepo.runs(repo) == ["score"]
     assert [(c.metric, c.old, c.new, c.change) for c in changed.changes] == [
-        ("detail.limit_hz", 30.0, 40.0, 10.0), ("score", 9.0, 12.0, 3.0)]
+        ("detail.limit_hz", 30.0, 40.0, 10.0),
+        ("score", 9.0, 12.0, 3.0),
+    ]
     report = lib.report_markdown(changed)
     assert "| score | ran | params.yaml: select modified |" in report
     assert "| count | skipped |  |" in report
@@ -69,9 +74,12 @@ def test_targets_reproduce_a_stage_and_what_it_needs_only(repo: Path) -> None:
 
 def test_a_failing_stage_is_reported_with_how_far_the_run_got(repo: Path) -> None:
     step = repo / "step.py"
-    step.write_text(step.read_text().replace('    limit = params["select"]["max_error_hz"]\n',
-                                             '    limit = params["select"]["max_error_hz"]\n'
-                                             '    if limit == 13.0:\n        sys.exit("unlucky limit")\n'))
+    step.write_text(
+        step.read_text().replace(
+            '    limit = params["select"]["max_error_hz"]\n',
+            '    limit = params["select"]["max_error_hz"]\n    if limit == 13.0:\n        sys.exit("unlucky limit")\n',
+        )
+    )
     lib.run(repo)
     dvcrepo.set_param(repo, "select", "max_error_hz", 13.0)
     result = lib.run(repo)
@@ -107,10 +115,14 @@ def test_diff_metrics_and_flatten() -> None:
 
 
 def test_describe_status_reads_every_shape_dvc_status_uses() -> None:
-    entries = [{"changed deps": {"params.yaml": {"tones": "modified"}, "data/a.parquet": "modified"}},
-               {"changed outs": {"data/b": "deleted"}}, "always changed"]
-    assert lib.describe_status(entries) == ("params.yaml: tones modified; data/a.parquet: modified; "
-                                            "data/b: deleted; always changed")
+    entries = [
+        {"changed deps": {"params.yaml": {"tones": "modified"}, "data/a.parquet": "modified"}},
+        {"changed outs": {"data/b": "deleted"}},
+        "always changed",
+    ]
+    assert lib.describe_status(entries) == (
+        "params.yaml: tones modified; data/a.parquet: modified; data/b: deleted; always changed"
+    )
     assert lib.describe_status(entries, limit=2) == "params.yaml: tones modified; data/a.parquet: modified and 2 more"
 
 
@@ -119,7 +131,9 @@ def test_reports_and_plots_of_the_stages_are_found_and_rendered(repo: Path, tmp_
     lib.run(repo)
     found = lib.find_publishable(repo)
     assert [(p.stage, p.kind, p.path.as_posix()) for p in found] == [
-        ("score", "markdown", "out/report/report.md"), ("score", "data", "out/curve.csv")]
+        ("score", "markdown", "out/report/report.md"),
+        ("score", "data", "out/curve.csv"),
+    ]
     assert [p.key for p in found] == ["score-out-report", "score-out-curve"]
 
     report = lib.publishable_markdown(found[0], repo, tmp_path)
@@ -165,13 +179,21 @@ def test_workspace_lock_refuses_a_second_holder_and_names_the_first(repo: Path) 
 
 def test_workspace_lock_across_processes_and_after_a_crash(repo: Path) -> None:
     holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(f"""
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
             import sys, time
             from ltxvoice.pipeline import workspace_lock
             with workspace_lock({str(repo)!r}, holder="the other process"):
                 print("held", flush=True)
                 time.sleep(60)
-        """)], stdout=subprocess.PIPE, text=True, env=dvcrepo.env())
+        """),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=dvcrepo.env(),
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         with pytest.raises(lib.WorkspaceBusy, match=r"the other process"):

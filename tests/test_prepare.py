@@ -44,8 +44,9 @@ def test_prepare_clip_keeps_length_and_video(tmp_path: Path, speech: tuple[np.nd
     stereo_quiet = np.tile(samples[:n] * 0.05, 1)
     vocals = write_wav(tmp_path / "v.wav", stereo_quiet, 44100)  # another rate: resampled, length kept in time
     video = fixtures.talking_video(tmp_path / "clip.mp4", 97 / 24, size="192x192", fps="24")
-    row = prepare.PrepareInput(clip_id="abc", vocals_path=str(vocals), audio_path=str(vocals), video_path=str(video),
-                               separation_model="none")
+    row = prepare.PrepareInput(
+        clip_id="abc", vocals_path=str(vocals), audio_path=str(vocals), video_path=str(video), separation_model="none"
+    )
     out = prepare.prepare_clip(row, PrepareParams(loudness_lufs=-23.0), tmp_path)
     audio, out_rate = read_wav(Path(out.prepared_audio_path))
     assert out_rate == 48000 and audio.size == round(stereo_quiet.size * 48000 / 44100)

@@ -35,8 +35,9 @@ class Added:
 
 
 def test_schema_follows_the_dataclass() -> None:
-    assert schema_of(Row) == pl.Schema({"id": pl.String, "n": pl.Int64, "x": pl.Float64, "ok": pl.Boolean,
-                                        "note": pl.String})
+    assert schema_of(Row) == pl.Schema(
+        {"id": pl.String, "n": pl.Int64, "x": pl.Float64, "ok": pl.Boolean, "note": pl.String}
+    )
     assert list(schema_of(Row, Added)) == ["id", "n", "x", "ok", "note", "score"]
     with pytest.raises(TypeError, match="already declared"):
         schema_of(Row, Row)
@@ -84,6 +85,9 @@ def test_content_id_is_stable_and_sensitive() -> None:
 
 
 def test_quarantine_counts() -> None:
-    q = [Quarantined("ingest", "a", None, "silent", ""), Quarantined("ingest", "b", None, "silent", ""),
-         Quarantined("ingest", "c", None, "empty_file", "")]
+    q = [
+        Quarantined("ingest", "a", None, "silent", ""),
+        Quarantined("ingest", "b", None, "silent", ""),
+        Quarantined("ingest", "c", None, "empty_file", ""),
+    ]
     assert quarantine_counts(q) == {"empty_file": 1, "silent": 2}

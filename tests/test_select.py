@@ -20,8 +20,9 @@ def voice() -> tuple[np.ndarray, object]:
 
 
 def _judge(x: np.ndarray, y: np.ndarray, target: float, before, **kw: float):  # type: ignore[no-untyped-def]
-    return judge(x, y, 48000, target, before.voiced_seconds, before.voiced_fraction, SelectParams(**kw),
-                 MeasureParams())
+    return judge(
+        x, y, 48000, target, before.voiced_seconds, before.voiced_fraction, SelectParams(**kw), MeasureParams()
+    )
 
 
 def test_on_target_shift_is_kept(voice) -> None:  # type: ignore[no-untyped-def]
@@ -58,12 +59,18 @@ def test_whispered_original_is_rejected() -> None:
 
 
 def test_report_counts_reasons_and_draws(tmp_path: Path) -> None:
-    pairs = pl.DataFrame({
-        "f0_hz": [100.0, 150.0, 200.0, 250.0], "target_hz": [120.0, 140.0, 230.0, 260.0],
-        "semitones": [3.2, -1.2, 2.4, 0.7], "error_hz": [1.0, -2.0, 40.0, 0.5],
-        "kept": [True, True, False, True], "reason": [None, None, OFF_TARGET, None],
-        "shift_mode": ["bounded"] * 4, "engine": ["psola"] * 4,
-    })
+    pairs = pl.DataFrame(
+        {
+            "f0_hz": [100.0, 150.0, 200.0, 250.0],
+            "target_hz": [120.0, 140.0, 230.0, 260.0],
+            "semitones": [3.2, -1.2, 2.4, 0.7],
+            "error_hz": [1.0, -2.0, 40.0, 0.5],
+            "kept": [True, True, False, True],
+            "reason": [None, None, OFF_TARGET, None],
+            "shift_mode": ["bounded"] * 4,
+            "engine": ["psola"] * 4,
+        }
+    )
     metrics = dataset_report(pairs, {"no_pitch": 2}, tmp_path)
     assert metrics["kept"] == 3 and metrics["rejected_by_reason"] == {OFF_TARGET: 1}
     assert metrics["left_out_before_select"] == {"no_pitch": 2}

@@ -30,8 +30,14 @@ def _free_port() -> int:
 
 def _cli(*args: str, cwd: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
     """`ltxvoice <args>` from this checkout, in its own process group (so it and its children stop together)."""
-    return subprocess.Popen([sys.executable, "-c", "from ltxvoice.cli import app; app()", *args], cwd=cwd, env=env,
-                            stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", "from ltxvoice.cli import app; app()", *args],
+        cwd=cwd,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -60,16 +66,24 @@ def _wait(what: str, check, timeout: float, log: Path) -> object:  # type: ignor
 @pytest.fixture()
 def stack(tmp_path: Path) -> Iterator[tuple[Path, str, Path]]:
     """(tiny project, API URL, log folder) with `ltxvoice server` running, stopped afterwards."""
-    env = {**dvcrepo.env(), "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
-           "PREFECT_HOME": str(tmp_path / "prefect-home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env = {
+        **dvcrepo.env(),
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
     env.pop("PREFECT_API_URL", None)
     project = dvcrepo.make_repo(tmp_path / "project")
     port = _free_port()
     api = f"http://127.0.0.1:{port}/api"
     server = _cli("server", "--port", str(port), cwd=project, env=env, log=tmp_path / "server.log")
     try:
-        _wait("the server", lambda: urllib.request.urlopen(f"{api}/health", timeout=5).status == 200, 240,
-              tmp_path / "server.log")
+        _wait(
+            "the server",
+            lambda: urllib.request.urlopen(f"{api}/health", timeout=5).status == 200,
+            240,
+            tmp_path / "server.log",
+        )
         yield project, api, tmp_path
     finally:
         _stop(server)
@@ -93,9 +107,14 @@ def test_serve_schedules_runs_and_never_overlaps(stack: tuple[Path, str, Path]) 
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     project, api, logs = stack
-    env = {**dvcrepo.env(), "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
-           "PREFECT_HOME": str(logs / "prefect-home"), "PREFECT_API_URL": api,
-           "PREFECT_RUNNER_POLL_FREQUENCY": "1", "LTXV_TEST_STAGE_SLEEP": "6"}
+    env = {
+        **dvcrepo.env(),
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+        "PREFECT_HOME": str(logs / "prefect-home"),
+        "PREFECT_API_URL": api,
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+        "LTXV_TEST_STAGE_SLEEP": "6",
+    }
     served = _cli("serve", cwd=project, env=env, log=logs / "serve.log")
 
     async def scenario() -> tuple:

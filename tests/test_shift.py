@@ -55,8 +55,12 @@ def test_unpitched_clips_get_no_target() -> None:
 
 
 def _video_md5(path: Path) -> str:
-    out = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v", "-c", "copy", "-f", "md5", "-"],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-map", "0:v", "-c", "copy", "-f", "md5", "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return out.stdout.strip()
 
 
@@ -65,11 +69,16 @@ def test_shift_clip_remixes_and_keeps_video_untouched(tmp_path: Path, with_other
     video = fixtures.talking_video(tmp_path / "v.mp4", 3.0, audio="none")
     speech = fixtures.espeak_samples("en+f4", 60)[: 3 * 48000]
     vocals = write_wav(tmp_path / "vocals.wav", speech, 48000)
-    other = write_wav(tmp_path / "other.wav", 0.01 * np.sin(np.arange(speech.size) / 10).astype(np.float32), 48000) if with_other else None
+    other = (
+        write_wav(tmp_path / "other.wav", 0.01 * np.sin(np.arange(speech.size) / 10).astype(np.float32), 48000)
+        if with_other
+        else None
+    )
     out = tmp_path / "out"
     out.mkdir()
-    result = shift_clip("c1", 220.0, Planned(target_hz=277.18, semitones=4.0), vocals, other, video, ShiftParams(),
-                        60.0, 600.0, out)
+    result = shift_clip(
+        "c1", 220.0, Planned(target_hz=277.18, semitones=4.0), vocals, other, video, ShiftParams(), 60.0, 600.0, out
+    )
     mix, rate = read_wav(Path(result.target_audio_path))
     assert rate == 48000 and mix.size == speech.size
     shifted_vocals, _ = read_wav(Path(result.shifted_vocals_path))
@@ -87,8 +96,18 @@ def test_shift_clip_records_and_honours_the_envelope_choice(tmp_path: Path) -> N
     for restore in (True, False):
         out = tmp_path / str(restore)
         out.mkdir()
-        result = shift_clip("c1", 120.0, Planned(target_hz=151.2, semitones=4.0), vocals, None, None,
-                            ShiftParams(restore_envelope=restore), 60.0, 600.0, out)
+        result = shift_clip(
+            "c1",
+            120.0,
+            Planned(target_hz=151.2, semitones=4.0),
+            vocals,
+            None,
+            None,
+            ShiftParams(restore_envelope=restore),
+            60.0,
+            600.0,
+            out,
+        )
         assert result.envelope_restored is restore
         outputs[restore] = read_wav(Path(result.target_audio_path))[0]
     raw = shift_samples(speech, 48000, 4.0, "psola", floor=60.0, ceiling=600.0, restore=False)

@@ -130,10 +130,14 @@ def label_for(source_path: str, table: Mapping[Path, dict[str, str]], params: Ca
 
 # --- templates -----------------------------------------------------------------------------------
 
-_REGISTER = re.compile(r'^(?P<scene>.+?), \((?P<gender>[^,()]+), (?P<manner>[^()]+)\): "(?P<transcript>[^"]+)"'
-                       r'(?:, (?P<suffix>[^"]+))?$')
-_TALKING_HEAD = re.compile(r'^\[VISUAL\] (?P<trigger>\S+), (?P<visual>.+?)\. \[SPEECH\] (?P=trigger) speaks in an? '
-                           r'(?P<voice>.+?): "(?P<transcript>[^"]+)"$')
+_REGISTER = re.compile(
+    r'^(?P<scene>.+?), \((?P<gender>[^,()]+), (?P<manner>[^()]+)\): "(?P<transcript>[^"]+)"'
+    r'(?:, (?P<suffix>[^"]+))?$'
+)
+_TALKING_HEAD = re.compile(
+    r"^\[VISUAL\] (?P<trigger>\S+), (?P<visual>.+?)\. \[SPEECH\] (?P=trigger) speaks in an? "
+    r'(?P<voice>.+?): "(?P<transcript>[^"]+)"$'
+)
 
 
 def clean_transcript(text: str) -> str:
@@ -161,8 +165,10 @@ def talking_head_caption(trigger: str, visual: str, voice: str, transcript: str)
     """``[VISUAL] TRIGGER, [visual]. [SPEECH] TRIGGER speaks in a [voice]: "[transcript]"`` (the AV seed)."""
     voice = _without_article(voice)
     article = "an" if voice[:1].lower() in "aeiou" else "a"
-    return (f"[VISUAL] {trigger}, {visual.strip().rstrip('.')}. [SPEECH] {trigger} speaks in {article} {voice}: "
-            f'"{clean_transcript(transcript)}"')
+    return (
+        f"[VISUAL] {trigger}, {visual.strip().rstrip('.')}. [SPEECH] {trigger} speaks in {article} {voice}: "
+        f'"{clean_transcript(transcript)}"'
+    )
 
 
 def parse_register(caption: str) -> dict[str, str]:
@@ -182,6 +188,7 @@ def parse_talking_head(caption: str) -> dict[str, str]:
 
 
 # --- transcripts ---------------------------------------------------------------------------------
+
 
 def sidecar_fits(row: Mapping[str, Any]) -> bool:
     """True when the source has a sidecar transcript and the clip holds all of the source's speech."""
@@ -203,14 +210,18 @@ class TranscriptResult:
     words_json: str | None
 
 
-def transcript_for(row: Mapping[str, Any], audio_path: Path, params: CaptionParams,
-                   transcriber: Transcriber | None) -> TranscriptResult:
+def transcript_for(
+    row: Mapping[str, Any], audio_path: Path, params: CaptionParams, transcriber: Transcriber | None
+) -> TranscriptResult:
     """The clip's transcript by ``caption.transcript``: sidecar, ASR, or sidecar when it fits."""
     if params.transcript != "asr" and sidecar_fits(row):
         return TranscriptResult(clean_transcript(row["source_transcript"]), "sidecar", None, None, None)
     if params.transcript == "sidecar":
-        why = "has no sidecar transcript" if not row.get("source_transcript") else (
-            "holds only part of its source's speech, so the source's sidecar transcript does not describe it")
+        why = (
+            "has no sidecar transcript"
+            if not row.get("source_transcript")
+            else ("holds only part of its source's speech, so the source's sidecar transcript does not describe it")
+        )
         raise ItemError(NO_TRANSCRIPT, f"the clip {why} (caption.transcript: sidecar)")
     if transcriber is None:
         raise ValueError("transcript_for needs a transcriber when ASR may be used")
@@ -226,6 +237,7 @@ def transcript_for(row: Mapping[str, Any], audio_path: Path, params: CaptionPara
 
 
 # --- one clip ------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Captioned:
@@ -254,8 +266,14 @@ def media_of(row: Mapping[str, Any], recipe: str) -> tuple[str | None, str, str 
     return row.get("prepared_video_path"), row["prepared_audio_path"], None
 
 
-def caption_clip(row: Mapping[str, Any], params: CaptionParams, recipe: str, labels: Mapping[Path, dict[str, str]],
-                 dataset_dir: Path, transcriber: Transcriber | None) -> Captioned:
+def caption_clip(
+    row: Mapping[str, Any],
+    params: CaptionParams,
+    recipe: str,
+    labels: Mapping[Path, dict[str, str]],
+    dataset_dir: Path,
+    transcriber: Transcriber | None,
+) -> Captioned:
     """Caption one clip and copy its media, with a ``.txt`` caption, into ``dataset_dir``."""
     clip_id = row["clip_id"]
     video, audio, reference = media_of(row, recipe)
@@ -268,8 +286,9 @@ def caption_clip(row: Mapping[str, Any], params: CaptionParams, recipe: str, lab
         label = label_for(row["source_path"], labels, params)
         transcript = transcript_for(row, Path(audio), params, transcriber)
         if params.template == "register":
-            caption = register_caption(label.get("scene") or params.scene, label["gender"], label["manner"],
-                                       transcript.text, params.suffix)
+            caption = register_caption(
+                label.get("scene") or params.scene, label["gender"], label["manner"], transcript.text, params.suffix
+            )
             parse = parse_register
         else:
             trigger = (label.get("trigger") or params.trigger).strip()
@@ -285,8 +304,11 @@ def caption_clip(row: Mapping[str, Any], params: CaptionParams, recipe: str, lab
             raise ItemError(BAD_CAPTION, str(exc)) from None
 
     copies = {}
-    for kind, src, name in (("video", video, f"{clip_id}.mp4"), ("audio", audio, f"{clip_id}.wav"),
-                            ("reference", reference, f"{clip_id}.reference.wav")):
+    for kind, src, name in (
+        ("video", video, f"{clip_id}.mp4"),
+        ("audio", audio, f"{clip_id}.wav"),
+        ("reference", reference, f"{clip_id}.reference.wav"),
+    ):
         if src:
             copies[kind] = dataset_dir / name
             shutil.copyfile(src, copies[kind])
@@ -312,15 +334,21 @@ def caption_clip(row: Mapping[str, Any], params: CaptionParams, recipe: str, lab
 
 # --- dataset files -------------------------------------------------------------------------------
 
+
 def write_dataset_files(captioned: list[Captioned], dataset_dir: Path, template: str) -> list[Path]:
     """``dataset.json`` (official LTX-2 trainer columns) and, for talking_head, ``CAPTIONS.json``."""
+
     def rel(p: str | None) -> str | None:
         return Path(p).name if p else None
 
     entries = []
     for c in captioned:
-        entry = {"caption": c.caption, "video": rel(c.train_video_path), "audio": rel(c.train_audio_path),
-                 "reference_audio": rel(c.reference_audio_path)}
+        entry = {
+            "caption": c.caption,
+            "video": rel(c.train_video_path),
+            "audio": rel(c.train_audio_path),
+            "reference_audio": rel(c.reference_audio_path),
+        }
         entries.append({k: v for k, v in entry.items() if v is not None})
     written = [dataset_dir / "dataset.json"]
     written[0].write_text(json.dumps(entries, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

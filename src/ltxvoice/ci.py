@@ -83,8 +83,10 @@ def resolve_base(root: Path, ref: str) -> str | None:
     try:
         return git(root, "rev-parse", "--verify", f"{ref}^{{commit}}").strip()
     except CIError:
-        raise CIError(f"base ref '{ref}' is not a commit here (fetch it first, e.g. `git fetch --depth=2`, "
-                      "or actions/checkout with fetch-depth: 0)") from None
+        raise CIError(
+            f"base ref '{ref}' is not a commit here (fetch it first, e.g. `git fetch --depth=2`, "
+            "or actions/checkout with fetch-depth: 0)"
+        ) from None
 
 
 def changed_files(root: Path, base: str | None) -> list[str]:
@@ -109,8 +111,12 @@ def params_files(root: Path) -> list[str]:
     from dvc.dependency.param import ParamsDependency
 
     with pipeline.open_repo(root) as repo:
-        files = {str(Path(dep.fs_path).relative_to(Path(root).resolve()))
-                 for stage in repo.index.stages for dep in stage.deps if isinstance(dep, ParamsDependency)}
+        files = {
+            str(Path(dep.fs_path).relative_to(Path(root).resolve()))
+            for stage in repo.index.stages
+            for dep in stage.deps
+            if isinstance(dep, ParamsDependency)
+        }
     return sorted(files | {"params.yaml"})
 
 

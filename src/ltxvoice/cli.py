@@ -79,10 +79,12 @@ def ingest(
 @app.command()
 def evaluate(
     params: Path = PARAMS_OPT,
-    checkpoint: Path = typer.Option(None, "--checkpoint", dir_okay=False,
-                                    help="Evaluate this one LoRA file instead of every checkpoint of `train`."),
-    out: str = typer.Option(None, help="Output folder (default: data/evaluate; with --checkpoint: "
-                                       "data/evaluate_one/<file name>)."),
+    checkpoint: Path = typer.Option(
+        None, "--checkpoint", dir_okay=False, help="Evaluate this one LoRA file instead of every checkpoint of `train`."
+    ),
+    out: str = typer.Option(
+        None, help="Output folder (default: data/evaluate; with --checkpoint: data/evaluate_one/<file name>)."
+    ),
 ) -> None:
     """Evaluate LoRA checkpoints (stage `evaluate`).
 
@@ -134,9 +136,11 @@ def shift(
     out: Path = typer.Argument(..., dir_okay=False, help="Output WAV."),
     semitones: float = typer.Option(..., help="Shift, e.g. -3 or 7."),
     engine: str = typer.Option("psola", help="psola (Praat PSOLA) or world (WORLD vocoder)."),
-    restore_envelope: bool = typer.Option(True, "--restore-envelope/--engine-envelope",
-                                          help="Put the original's spectral envelope back (as the stage's default) "
-                                               "or keep the engine's output as it is."),
+    restore_envelope: bool = typer.Option(
+        True,
+        "--restore-envelope/--engine-envelope",
+        help="Put the original's spectral envelope back (as the stage's default) or keep the engine's output as it is.",
+    ),
 ) -> None:
     """Shift one file's pitch by SEMITONES, keeping formants and the exact length (as stage `shift` does)."""
     from ltxvoice.dsp.pitch import adapted_range, praat_track
@@ -150,8 +154,10 @@ def shift(
     lo, hi = adapted_range(f0, 60.0, 600.0) if f0 == f0 else (60.0, 600.0)
     moved = shift_samples(samples, rate, semitones, engine, floor=lo, ceiling=hi, restore=restore_envelope)  # type: ignore[arg-type]
     write_wav(out, moved, rate)
-    typer.echo(f"{out}: {samples.size / rate:.2f} s shifted {semitones:+g} st with {engine}"
-               f"{', envelope restored' if restore_envelope else ''}")
+    typer.echo(
+        f"{out}: {samples.size / rate:.2f} s shifted {semitones:+g} st with {engine}"
+        f"{', envelope restored' if restore_envelope else ''}"
+    )
 
 
 @app.command()
@@ -206,8 +212,11 @@ def params_check(params: Path = PARAMS_OPT) -> None:
     typer.echo(f"{params}: ok ({', '.join(sections)})")
 
 
-deps_app = typer.Typer(help="A stage's code is one of its deps: check or write the code deps of dvc.yaml files.",
-                       no_args_is_help=True, rich_markup_mode=None)
+deps_app = typer.Typer(
+    help="A stage's code is one of its deps: check or write the code deps of dvc.yaml files.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 app.add_typer(deps_app, name="deps")
 DVC_FILES_ARG = typer.Argument(None, help="dvc.yaml files (default: the project's, the root one and the recipes').")
 
@@ -293,8 +302,11 @@ def encode(
     if ctx.invoked_subcommand is None:
         flow_module = importlib.import_module("flows.encode")
         common = importlib.import_module("flows.common")
-        raise typer.Exit(common.run_flow(flow_module.encode, "encode",
-                                         ["--params-path", str(params), "--upstream", upstream, "--out", out]))
+        raise typer.Exit(
+            common.run_flow(
+                flow_module.encode, "encode", ["--params-path", str(params), "--upstream", upstream, "--out", out]
+            )
+        )
 
 
 @encode_app.command("verify")
@@ -336,8 +348,11 @@ app.add_typer(lora_app, name="lora")
 @lora_app.command("inspect")
 def lora_inspect(
     file: Path = typer.Argument(..., help="LoRA .safetensors file."),
-    model: Path | None = typer.Option(None, "--model", help="Unified LTX-2.3 checkpoint to match keys against "
-                                      "(default: the LTX-2.3 transformer's architecture)."),
+    model: Path | None = typer.Option(
+        None,
+        "--model",
+        help="Unified LTX-2.3 checkpoint to match keys against (default: the LTX-2.3 transformer's architecture).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Check a LoRA file: tensor count, dtypes, all finite, modules touched (video / audio /
@@ -384,12 +399,14 @@ def _project_prefect_home() -> None:
 @app.command()
 def pipeline(
     params: Path = PARAMS_OPT,
-    target: list[str] = typer.Option(None, "--target", "-t",
-                                     help="Reproduce only this stage and what it needs (repeatable)."),
+    target: list[str] = typer.Option(
+        None, "--target", "-t", help="Reproduce only this stage and what it needs (repeatable)."
+    ),
     force: bool = typer.Option(False, help="Rerun the stages even if DVC finds them up to date."),
     pull: bool = typer.Option(False, help="`dvc pull` from the default remote first."),
-    push: bool = typer.Option(None, "--push/--no-push",
-                              help="`dvc push` after a run that changed something (default: ops.push)."),
+    push: bool = typer.Option(
+        None, "--push/--no-push", help="`dvc push` after a run that changed something (default: ops.push)."
+    ),
 ) -> None:
     """Run the whole pipeline now as one Prefect flow (what a schedule runs).
 
@@ -404,13 +421,16 @@ def pipeline(
 
     try:
         with shared_api():  # the stage flows dvc repro starts report to the same API
-            summary = flow(project_dir=str(params.resolve().parent), targets=target or None, force=force, pull=pull,
-                           push=push)
+            summary = flow(
+                project_dir=str(params.resolve().parent), targets=target or None, force=force, pull=pull, push=push
+            )
     except (PipelineError, WorkspaceBusy, ParamsError) as exc:
         raise _fail(f"pipeline: {exc}") from None
     ran, skipped = ", ".join(summary["ran"]) or "nothing", ", ".join(summary["skipped"]) or "nothing"
-    typer.echo(f"ran: {ran}; up to date: {skipped}; {len(summary['metric_changes'])} metric(s) changed "
-               "(report: Prefect artifact 'pipeline-run')")
+    typer.echo(
+        f"ran: {ran}; up to date: {skipped}; {len(summary['metric_changes'])} metric(s) changed "
+        "(report: Prefect artifact 'pipeline-run')"
+    )
 
 
 @app.command()
@@ -423,8 +443,12 @@ def server(port: int = typer.Option(4200, help="Port on 127.0.0.1.")) -> None:
     import sys
 
     _project_prefect_home()
-    env = {**os.environ, "PREFECT_UI_ENABLED": "true", "PREFECT_SERVER_API_HOST": "127.0.0.1",
-           "PREFECT_SERVER_API_PORT": str(port)}
+    env = {
+        **os.environ,
+        "PREFECT_UI_ENABLED": "true",
+        "PREFECT_SERVER_API_HOST": "127.0.0.1",
+        "PREFECT_SERVER_API_PORT": str(port),
+    }
     env.pop("PREFECT_API_URL", None)  # the server must not try to talk to another API
     argv = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)]
     typer.echo(f"Prefect server on http://127.0.0.1:{port} (home {env['PREFECT_HOME']})", err=True)
@@ -453,8 +477,10 @@ def serve(
             reply.read()
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise _fail(f"serve: no Prefect API at {api} ({reason}); start one with `ltxvoice server` in another "
-                    "terminal, or pass --api-url") from None
+        raise _fail(
+            f"serve: no Prefect API at {api} ({reason}); start one with `ltxvoice server` in another "
+            "terminal, or pass --api-url"
+        ) from None
     os.environ["PREFECT_API_URL"] = api
     _project_prefect_home()
     from flows.pipeline import serve as serve_flow
@@ -469,9 +495,12 @@ def serve(
 def ci(
     base: str = typer.Option("HEAD", help="Git ref to compare with (CI: the PR base or the commit before the push)."),
     params: Path = PARAMS_OPT,
-    watch: list[str] = typer.Option(None, help="Glob of files whose change triggers a run (repeatable; default: "
-                                    "params.yaml, dvc.yaml, dvc.lock, *.dvc); every params file a stage reads "
-                                    "always counts."),
+    watch: list[str] = typer.Option(
+        None,
+        help="Glob of files whose change triggers a run (repeatable; default: "
+        "params.yaml, dvc.yaml, dvc.lock, *.dvc); every params file a stage reads "
+        "always counts.",
+    ),
     pull: bool = typer.Option(True, "--pull/--no-pull", help="`dvc pull --allow-missing` before reproducing."),
     push: bool = typer.Option(True, "--push/--no-push", help="`dvc push` after reproducing."),
     report: Path = typer.Option(None, help="Also write the markdown report here."),
@@ -493,8 +522,14 @@ def ci(
     _checked_params(params)
     root = params.resolve().parent
     try:
-        result = lib.check(root, base, watch=watch or lib.DEFAULT_WATCH, pull=pull, push=push,
-                           log=lambda line: typer.echo(line, err=True))
+        result = lib.check(
+            root,
+            base,
+            watch=watch or lib.DEFAULT_WATCH,
+            pull=pull,
+            push=push,
+            log=lambda line: typer.echo(line, err=True),
+        )
     except (lib.CIError, PipelineError) as exc:
         raise _fail(f"ci: {exc}", 2) from None
     text = lib.report_markdown(result)

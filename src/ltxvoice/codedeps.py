@@ -49,10 +49,14 @@ class Problem:
 
     def __str__(self) -> str:
         if self.kind == "missing":
-            return (f"{self.dvc_yaml}: stage '{self.stage}' runs {self.path} but does not list it under deps "
-                    "(ltxvoice deps write)")
-        return (f"{self.dvc_yaml}: stage '{self.stage}' lists {self.path} under deps but does not import it "
-                "(ltxvoice deps write)")
+            return (
+                f"{self.dvc_yaml}: stage '{self.stage}' runs {self.path} but does not list it under deps "
+                "(ltxvoice deps write)"
+            )
+        return (
+            f"{self.dvc_yaml}: stage '{self.stage}' lists {self.path} under deps but does not import it "
+            "(ltxvoice deps write)"
+        )
 
 
 # ------------------------------------------------------------------------------------- import graph
@@ -145,8 +149,12 @@ def closure(root: Path, module: str) -> list[Path]:
 
 def import_graph(root: Path) -> dict[Path, set[Path]]:
     """Every project module -> the project modules it imports directly (parent packages excluded)."""
-    files = sorted(p.relative_to(root) for base in {root / b / pkg for pkg, b in PACKAGES.items()}
-                   for p in base.rglob("*.py") if "__pycache__" not in p.parts)
+    files = sorted(
+        p.relative_to(root)
+        for base in {root / b / pkg for pkg, b in PACKAGES.items()}
+        for p in base.rglob("*.py")
+        if "__pycache__" not in p.parts
+    )
     graph: dict[Path, set[Path]] = {}
     for path in files:
         targets = {module_file(root, n) for n in imported_names(root, path) if n.split(".")[0] in PACKAGES}
@@ -232,8 +240,9 @@ def read_stages(dvc_yaml: Path, root: Path) -> list[StageDecl]:
         wdir = (dvc_yaml.parent / str(body.get("wdir", "."))).resolve()
         cmd = body.get("cmd")
         module = command_module(cmd if isinstance(cmd, str) else " ".join(cmd or []))
-        deps = tuple(_relative((wdir / str(d)).resolve(), root.resolve()) for d in body.get("deps") or []
-                     if isinstance(d, str))
+        deps = tuple(
+            _relative((wdir / str(d)).resolve(), root.resolve()) for d in body.get("deps") or [] if isinstance(d, str)
+        )
         stages.append(StageDecl(str(name), module, deps))
     return stages
 
@@ -250,15 +259,19 @@ def compact(root: Path, files: Iterable[Path]) -> list[str]:
     """Closure files as deps: a folder stands for its files when every file in it (recursively,
     caches aside) is in the closure, so a list stays short without declaring more than is run."""
     wanted = {f.as_posix() for f in files}
-    folders = sorted({p for f in files for p in f.parents if p.as_posix() not in (".", "src")},
-                     key=lambda p: len(p.parts))
+    folders = sorted(
+        {p for f in files for p in f.parents if p.as_posix() not in (".", "src")}, key=lambda p: len(p.parts)
+    )
     out: list[str] = []
     covered: set[str] = set()
     for folder in folders:
         if any(folder.is_relative_to(Path(c)) for c in covered):
             continue
-        inside = [p.relative_to(root).as_posix() for p in (root / folder).rglob("*")
-                  if p.is_file() and "__pycache__" not in p.parts]
+        inside = [
+            p.relative_to(root).as_posix()
+            for p in (root / folder).rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts
+        ]
         if inside and all(p in wanted for p in inside) and folder.parent.as_posix() not in ("", "."):
             covered.add(folder.as_posix())
             out.append(folder.as_posix())
@@ -278,9 +291,15 @@ def check_stage(root: Path, dvc_yaml: Path, stage: StageDecl) -> list[Problem]:
     code = [d for d in stage.deps if is_code(d)]
     problems = [Problem(dvc_yaml, stage.name, f, "missing") for f in files if not any(_covers(d, f) for d in code)]
     for dep in code:
-        declared = [dep] if (root / dep).is_file() else [
-            p.relative_to(root).as_posix() for p in (root / dep).rglob("*")
-            if p.is_file() and "__pycache__" not in p.parts]
+        declared = (
+            [dep]
+            if (root / dep).is_file()
+            else [
+                p.relative_to(root).as_posix()
+                for p in (root / dep).rglob("*")
+                if p.is_file() and "__pycache__" not in p.parts
+            ]
+        )
         problems += [Problem(dvc_yaml, stage.name, p, "extra") for p in declared if p not in files]
     return problems
 
@@ -292,9 +311,14 @@ def check(root: Path, dvc_yamls: Iterable[Path]) -> list[Problem]:
 
 def dvc_files(root: Path) -> list[Path]:
     """The project's dvc.yaml files (the root one, then the recipes'), relative to ``root``."""
-    found = [p.relative_to(root) for p in root.rglob("dvc.yaml")
-             if not any(part.startswith(".") or part in ("data", "models", "node_modules") for part in
-                        p.relative_to(root).parts[:-1])]
+    found = [
+        p.relative_to(root)
+        for p in root.rglob("dvc.yaml")
+        if not any(
+            part.startswith(".") or part in ("data", "models", "node_modules")
+            for part in p.relative_to(root).parts[:-1]
+        )
+    ]
     return sorted(found, key=lambda p: (len(p.parts), p.as_posix()))
 
 

@@ -8,8 +8,8 @@ per problem that names the key, before any stage does work.
 
 from __future__ import annotations
 
-from pathlib import Path
 import typing
+from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, overload
 
 import yaml
@@ -49,7 +49,9 @@ class RunnerParams(Section):
         "thread", description="thread: a thread pool in the flow's process; dask: a Dask cluster (prefect-dask)."
     )
     dask_address: str | None = Field(
-        None, description="kind dask: scheduler address (tcp://host:8786); null starts a local cluster of `workers` processes."
+        None,
+        description="kind dask: scheduler address (tcp://host:8786); "
+        "null starts a local cluster of `workers` processes.",
     )
 
     @model_validator(mode="after")
@@ -80,9 +82,7 @@ class DemoParams(Section):
     @model_validator(mode="after")
     def _check(self) -> DemoParams:
         if self.min_seconds > self.max_seconds:
-            raise ValueError(
-                f"min_seconds ({self.min_seconds}) must not exceed max_seconds ({self.max_seconds})"
-            )
+            raise ValueError(f"min_seconds ({self.min_seconds}) must not exceed max_seconds ({self.max_seconds})")
         return self
 
 
@@ -137,12 +137,15 @@ class IngestParams(Section):
         2, ge=1, le=64, description="x264 threads; fixed so encoded bytes do not depend on the machine."
     )
     max_frames: int | None = Field(
-        None, ge=1, le=1025,
+        None,
+        ge=1,
+        le=1025,
         description="null: every clip is exactly `frames` long. Otherwise clips are variable: as long as the "
         "source (or its speech, with trim) allows, from `frames` up to this, always frames % 8 == 1.",
     )
     trim: bool = Field(
-        False, description="Skip leading silence: the first clip starts at the source's first speech (minus "
+        False,
+        description="Skip leading silence: the first clip starts at the source's first speech (minus "
         "trim_pad_s); with max_frames, trailing silence is left out too. Speech is never cut.",
     )
     trim_threshold_db: float = Field(
@@ -168,7 +171,9 @@ class IngestParams(Section):
     @model_validator(mode="after")
     def _check(self) -> IngestParams:
         if self.max_frames is not None and self.max_frames < self.frames:
-            raise ValueError(f"max_frames ({self.max_frames}) must not be below frames ({self.frames}), the shortest clip")
+            raise ValueError(
+                f"max_frames ({self.max_frames}) must not be below frames ({self.frames}), the shortest clip"
+            )
         clash = sorted(set(self.extensions) & set(SIDECAR_EXTENSIONS))
         if clash:
             raise ValueError(f"extensions {clash} are sidecar (transcript/label) extensions, not media")
@@ -248,7 +253,9 @@ class MeasureParams(Section):
                 f"analysis_rate ({self.analysis_rate}) must be at least twice max_formant_hz ({self.max_formant_hz:g})"
             )
         if self.pitch_rate < 4 * self.ceiling_hz:
-            raise ValueError(f"pitch_rate ({self.pitch_rate}) must be at least 4 times ceiling_hz ({self.ceiling_hz:g})")
+            raise ValueError(
+                f"pitch_rate ({self.pitch_rate}) must be at least 4 times ceiling_hz ({self.ceiling_hz:g})"
+            )
         return self
 
 
@@ -268,8 +275,9 @@ class ShiftParams(Section):
     max_dropped_share: float = Field(0.3, ge=0, le=1, description="...but never more than this share of the clips.")
     engine: Literal["world", "psola"] = Field("psola", description="world: WORLD vocoder; psola: Praat PSOLA.")
     restore_envelope: bool = Field(
-        True, description="Put the original's spectral envelope back on the engine's output, frame by frame "
-                          "(ltxvoice.dsp.shifting.restore_envelope); false keeps the engine's output as it is.",
+        True,
+        description="Put the original's spectral envelope back on the engine's output, frame by frame "
+        "(ltxvoice.dsp.shifting.restore_envelope); false keeps the engine's output as it is.",
     )
     seed: int = Field(0, ge=0)
     audio_bitrate: str = Field("192k", pattern=r"^\d+k$", description="AAC bitrate of the target clip's audio.")
@@ -277,9 +285,13 @@ class ShiftParams(Section):
     @model_validator(mode="after")
     def _check(self) -> ShiftParams:
         if self.min_semitones >= self.cap_semitones:
-            raise ValueError(f"min_semitones ({self.min_semitones:g}) must be below cap_semitones ({self.cap_semitones:g})")
+            raise ValueError(
+                f"min_semitones ({self.min_semitones:g}) must be below cap_semitones ({self.cap_semitones:g})"
+            )
         if self.target_min_hz >= self.target_max_hz:
-            raise ValueError(f"target_min_hz ({self.target_min_hz:g}) must be below target_max_hz ({self.target_max_hz:g})")
+            raise ValueError(
+                f"target_min_hz ({self.target_min_hz:g}) must be below target_max_hz ({self.target_max_hz:g})"
+            )
         return self
 
 
@@ -305,12 +317,20 @@ class TonesParams(Section):
     jitter_percent: Span = (0.0, 1.0)
     shimmer_percent: Span = (0.0, 6.0)
     breath_snr_db: Span = (15.0, 40.0)
-    vowels: list[Literal["a", "e", "i", "o", "u"]] = Field(default_factory=lambda: ["a", "e", "i", "o", "u"], min_length=1)
+    vowels: list[Literal["a", "e", "i", "o", "u"]] = Field(
+        default_factory=lambda: ["a", "e", "i", "o", "u"], min_length=1
+    )
 
     @model_validator(mode="after")
     def _check(self) -> TonesParams:
-        for name in ("rolloff_db_per_octave", "vibrato_rate_hz", "vibrato_cents", "jitter_percent",
-                     "shimmer_percent", "breath_snr_db"):
+        for name in (
+            "rolloff_db_per_octave",
+            "vibrato_rate_hz",
+            "vibrato_cents",
+            "jitter_percent",
+            "shimmer_percent",
+            "breath_snr_db",
+        ):
             _span(getattr(self, name), name)
         return self
 
@@ -338,7 +358,10 @@ class PrepareParams(Section):
     audio_rate: int = Field(48000, ge=16000, le=96000)
     loudness_lufs: float = Field(-23.0, ge=-50, le=-5, description="Integrated loudness target (ITU-R BS.1770).")
     max_peak_dbfs: float = Field(
-        -1.0, ge=-20, le=0, description="A clip whose peak would exceed this after the gain is quarantined, not clipped."
+        -1.0,
+        ge=-20,
+        le=0,
+        description="A clip whose peak would exceed this after the gain is quarantined, not clipped.",
     )
     audio_bitrate: str = Field("192k", pattern=r"^\d+k$", description="AAC bitrate of the prepared clip's audio.")
 
@@ -351,7 +374,8 @@ class AsrParams(Section):
 
     backend: Literal["faster-whisper", "openai-whisper"] = "faster-whisper"
     model: str = Field(
-        "small", min_length=1,
+        "small",
+        min_length=1,
         description="A model folder (faster-whisper: CTranslate2 folder; openai-whisper: .pt file) or a model "
         "name the backend already has in its local cache (no download is attempted).",
     )
@@ -366,23 +390,29 @@ class CaptionParams(Section):
     """Captions in a recipe's format, written into the manifest and as the trainers' sidecar files."""
 
     template: Literal["constant", "register", "talking_head"] = Field(
-        "constant", description="constant: `text` for every clip (helium); register: `a [scene], ([gender], "
-        "[manner]): \"[transcript]\", intimate ASMR`; talking_head: `[VISUAL] TRIGGER, [visual]. [SPEECH] TRIGGER "
-        "speaks in a [voice]: \"[transcript]\"`.",
+        "constant",
+        description="constant: `text` for every clip (helium); register: `a [scene], ([gender], "
+        '[manner]): "[transcript]", intimate ASMR`; talking_head: `[VISUAL] TRIGGER, [visual]. [SPEECH] TRIGGER '
+        'speaks in a [voice]: "[transcript]"`.',
     )
     text: str = Field("a person speaking", description="template constant: the caption.")
     labels: Path | None = Field(
-        None, description="Per-source label table (CSV or YAML) with a `file` column (path relative to the table); "
+        None,
+        description="Per-source label table (CSV or YAML) with a `file` column (path relative to the table); "
         "register needs gender + manner (scene optional), talking_head needs visual + voice (trigger optional).",
     )
-    scene: str = Field("a person speaking close to a microphone", min_length=1,
-                       description="register: the scene when the label table has none for a source.")
+    scene: str = Field(
+        "a person speaking close to a microphone",
+        min_length=1,
+        description="register: the scene when the label table has none for a source.",
+    )
     suffix: str = Field("intimate ASMR", description="register: what follows the transcript.")
     genders: list[str] = Field(default_factory=lambda: ["woman", "man"], min_length=1)
     manners: list[str] = Field(default_factory=lambda: list(MANNERS), min_length=1)
     trigger: str = Field("", description="talking_head: the trigger word (a label table `trigger` column overrides).")
     transcript: Literal["asr", "sidecar", "prefer_sidecar"] = Field(
-        "prefer_sidecar", description="Where transcripts come from. A source's sidecar text is used only when the "
+        "prefer_sidecar",
+        description="Where transcripts come from. A source's sidecar text is used only when the "
         "clip holds all of the source's speech; otherwise ASR (prefer_sidecar) or a quarantine (sidecar).",
     )
     asr: AsrParams = AsrParams()
@@ -420,28 +450,38 @@ def parse_bucket(text: str) -> tuple[int, int, int]:
 class EncodeParams(Section):
     """Latents, reference latents and text conditions with LTX-2.3 (ltx-core), in the trainer's layout."""
 
-    checkpoint: Path = Field(Path("models/tiny/ltx-2.3-tiny.safetensors"),
-                             description="Unified LTX-2.3 safetensors (VAEs, vocoder, text projection).")
+    checkpoint: Path = Field(
+        Path("models/tiny/ltx-2.3-tiny.safetensors"),
+        description="Unified LTX-2.3 safetensors (VAEs, vocoder, text projection).",
+    )
     text_encoder: Path = Field(Path("models/tiny/gemma"), description="Gemma 3 folder (Hugging Face layout).")
     buckets: list[str] = Field(
-        default_factory=lambda: ["256x256x121", "192x192x97"], min_length=1,
+        default_factory=lambda: ["256x256x121", "192x192x97"],
+        min_length=1,
         description="WxHxF shapes; each clip goes to the bucket nearest its aspect ratio with at most its "
-        "frames (then most frames, then largest), is scaled/center-cropped to it and cut to its frames.")
+        "frames (then most frames, then largest), is scaled/center-cropped to it and cut to its frames.",
+    )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: cuda when there is a GPU.")
     video_dtype: Literal["bfloat16", "float32"] = Field(
-        "bfloat16", description="Video VAE weights and stored video latents (the trainer: bfloat16).")
+        "bfloat16", description="Video VAE weights and stored video latents (the trainer: bfloat16)."
+    )
     audio_dtype: Literal["float32", "bfloat16"] = Field(
-        "float32", description="Audio VAE weights and stored audio latents (the trainer: float32).")
+        "float32", description="Audio VAE weights and stored audio latents (the trainer: float32)."
+    )
     text_dtype: Literal["bfloat16", "float32"] = Field(
-        "bfloat16", description="Gemma + text projection weights and stored conditions (the trainer: bfloat16).")
+        "bfloat16", description="Gemma + text projection weights and stored conditions (the trainer: bfloat16)."
+    )
     compute_dtype: Literal["auto", "float32", "bfloat16"] = Field(
-        "auto", description="What the models run in; outputs are stored in the three dtypes above either way. "
+        "auto",
+        description="What the models run in; outputs are stored in the three dtypes above either way. "
         "auto: those dtypes on cuda, float32 on cpu (a CPU without native bf16 runs the video VAE's bf16 "
-        "Conv3d ~240x slower than float32).")
+        "Conv3d ~240x slower than float32).",
+    )
     batch_size: int = Field(4, ge=1, le=256, description="Clips of one bucket per VAE call on a GPU (1 on a CPU).")
     torch_threads: int = Field(2, ge=1, le=256, description="Torch CPU threads.")
     verify_samples: int = Field(
-        2, ge=0, le=1000, description="Decode this many items back to WAV/MP4 and measure them (0: off).")
+        2, ge=0, le=1000, description="Decode this many items back to WAV/MP4 and measure them (0: off)."
+    )
 
     @field_validator("buckets")
     @classmethod
@@ -460,14 +500,20 @@ class EncodeParams(Section):
 class TrainModelParams(Section):
     """``train.model``: what is trained on, and how (the strategy)."""
 
-    checkpoint: Path = Field(Path("models/ltx-2.3-22b-dev.safetensors"),
-                             description="Unified LTX-2.3 checkpoint (transformer + text connectors are used).")
+    checkpoint: Path = Field(
+        Path("models/ltx-2.3-22b-dev.safetensors"),
+        description="Unified LTX-2.3 checkpoint (transformer + text connectors are used).",
+    )
     strategy: Literal["audio_reference", "text_to_av"] = Field(
-        "audio_reference", description="audio_reference: helium IC-LoRA; text_to_av: register, talking head.")
+        "audio_reference", description="audio_reference: helium IC-LoRA; text_to_av: register, talking head."
+    )
     reference_placement: Literal["negative", "overlap"] = Field(
-        "negative", description="negative: reference before the target timeline (ID-LoRA); overlap: both from 0.")
+        "negative", description="negative: reference before the target timeline (ID-LoRA); overlap: both from 0."
+    )
     reference_gap_s: float = Field(0.04, ge=0, le=10, description="negative placement: gap before 0 (s).")
-    first_frame_p: float = Field(0.0, ge=0, le=1, description="Probability a sample's first latent frame is given clean.")
+    first_frame_p: float = Field(
+        0.0, ge=0, le=1, description="Probability a sample's first latent frame is given clean."
+    )
 
 
 class TrainLoraParams(Section):
@@ -533,11 +579,14 @@ class TrainMemoryParams(Section):
     mixed_precision: Literal["bf16", "no"] = Field("bf16", description="bf16 autocast, or fp32 throughout.")
     gradient_checkpointing: float = Field(1.0, ge=0, le=1, description="Share of blocks recomputed in backward.")
     checkpoint_keep: Literal["nothing", "attention"] = Field(
-        "nothing", description="What a recomputed block keeps from its forward: nothing, or the attention outputs.")
+        "nothing", description="What a recomputed block keeps from its forward: nothing, or the attention outputs."
+    )
     base_weights: Literal["bf16", "fp8", "int8"] = Field("bf16", description="Storage of the frozen block weights.")
     fp8_matmul: bool = Field(False, description="FP8 tensor-core matmuls for the frozen base (CUDA, base_weights fp8).")
     fp8_grad: bool = Field(False, description="With fp8_matmul: the backward's input-gradient matmuls in FP8 too.")
-    offload_blocks: bool = Field(False, description="Frozen block weights in CPU memory, one block on the GPU at a time.")
+    offload_blocks: bool = Field(
+        False, description="Frozen block weights in CPU memory, one block on the GPU at a time."
+    )
     compile: bool = Field(False, description="torch.compile every transformer block.")
     attention: Literal["default", "pytorch", "cudnn", "xformers", "flash_attention_3"] = "default"
     processes: int = Field(1, ge=1, le=64, description="GPUs; more than 1 launches torchrun.")
@@ -556,7 +605,9 @@ class TrainMemoryParams(Section):
         if self.processes > 1 and self.offload_blocks:
             raise key_error("offload_blocks", "is a single-GPU memory mode; use processes 1")
         if self.distributed == "fsdp" and (self.base_weights != "bf16" or self.offload_blocks):
-            raise key_error("distributed", "fsdp shards bf16 weights itself: use base_weights bf16 and no offload_blocks")
+            raise key_error(
+                "distributed", "fsdp shards bf16 weights itself: use base_weights bf16 and no offload_blocks"
+            )
         return self
 
 
@@ -621,8 +672,11 @@ class EvalSamplerParams(Section):
 class EvalHeliumParams(Section):
     """The controlled helium sweep: one caption, fixed seeds, reference tones across a pitch range."""
 
-    caption: str = Field("A person speaks.", min_length=1, description="Not a key of this section: the constant, "
-                         "pitch-free training caption, `caption.text`.")
+    caption: str = Field(
+        "A person speaks.",
+        min_length=1,
+        description="Not a key of this section: the constant, pitch-free training caption, `caption.text`.",
+    )
     tones_hz: list[float] = Field(default_factory=lambda: [90.0, 120.0, 160.0, 210.0, 280.0], min_length=3)
     tone_seconds: float = Field(2.0, gt=0.2, le=10, description="Length of each reference tone.")
     tone_seed: int = Field(0, ge=0, description="One timbre for every tone (drawn as stage tones draws them).")
@@ -676,8 +730,9 @@ class EvaluateParams(Section):
     and on (fused by ltx-core) for the recipe's controlled test, and video drift."""
 
     recipe: Literal["helium", "register", "talking_head"] = Field(
-        "helium", description="Not a key of this section: the top-level `recipe` (helium: tone sweep; "
-        "register/talking_head: the labelled prompts)."
+        "helium",
+        description="Not a key of this section: the top-level `recipe` (helium: tone sweep; "
+        "register/talking_head: the labelled prompts).",
     )
     model: Path = Field(description="The LTX-2.3 unified checkpoint the LoRAs were trained on.")
     checkpoints: Path = Field(Path("data/train/checkpoints"), description="Folder of step_<N>.safetensors.")
@@ -693,12 +748,14 @@ class EvaluateParams(Section):
     dtype: Literal["auto", "float32", "bfloat16"] = Field("auto", description="auto: bfloat16 on cuda, float32 on cpu.")
     torch_threads: int = Field(1, ge=1, le=256, description="Torch CPU threads (on a busy CPU more are slower).")
     text_encoder: Literal["gemma", "random"] = Field(
-        "gemma", description="gemma: the prompts go through the Gemma folder `gemma` and the checkpoint's text path; "
-        "random: seeded Gemma-shaped hidden states per prompt (no text encoder; labelled as such)."
+        "gemma",
+        description="gemma: the prompts go through the Gemma folder `gemma` and the checkpoint's text path; "
+        "random: seeded Gemma-shaped hidden states per prompt (no text encoder; labelled as such).",
     )
     gemma: Path | None = Field(
-        Path("models/tiny/gemma"), description="Gemma 3 folder (= encode.text_encoder); also sizes the checkpoint's "
-        "text projection. null: the Gemma 3 12B shape (text_encoder must then be random)."
+        Path("models/tiny/gemma"),
+        description="Gemma 3 folder (= encode.text_encoder); also sizes the checkpoint's "
+        "text projection. null: the Gemma 3 12B shape (text_encoder must then be random).",
     )
     prompts: dict[str, str] = Field(
         default_factory=dict, description="register/talking_head: label -> prompt (e.g. manner keyword -> caption)."
@@ -788,12 +845,9 @@ class Params(BaseModel):
     tiny_models: TinyModelsParams = TinyModelsParams()
     encode: EncodeParams = EncodeParams()
 
-
     train: TrainParams = TrainParams()
 
-
     evaluate: EvaluateParams | None = None
-
 
     ops: OpsParams = OpsParams()
 

@@ -91,8 +91,10 @@ PITCH_RANGE = {"male": (15, 85), "female": (15, 85)}
 GENDER_WORD = {"female": "woman", "male": "man"}
 ACCENT = {"en": "British English", "en-us": "American English", "de": "German", "fr": "French", "es": "Spanish"}
 SCENE = "a flat cartoon face in front of a plain wall"
-VISUAL = ("a flat cartoon face centred in the frame, facing the camera, dark oval eyes that blink now and then, "
-          "a plain shaded background, the mouth opening and closing with the speech")
+VISUAL = (
+    "a flat cartoon face centred in the frame, facing the camera, dark oval eyes that blink now and then, "
+    "a plain shaded background, the mouth opening and closing with the speech"
+)
 
 
 def manner_label(gender: str, whisper: bool) -> str:
@@ -103,8 +105,11 @@ def manner_label(gender: str, whisper: bool) -> str:
 
 def voice_label(gender: str, whisper: bool, espeak_pitch: int, language: str) -> str:
     """e.g. 'low-pitched male synthetic voice with a German accent' (fits 'speaks in a ...')."""
-    height = "whispered" if whisper else ("low-pitched" if espeak_pitch < 40 else "mid-pitched" if espeak_pitch < 65
-                                          else "high-pitched")
+    height = (
+        "whispered"
+        if whisper
+        else ("low-pitched" if espeak_pitch < 40 else "mid-pitched" if espeak_pitch < 65 else "high-pitched")
+    )
     accent = ACCENT.get(language) or ACCENT.get(language.split("-")[0], language)
     article = "an" if accent[:1].upper() in "AEIOU" else "a"
     return f"{height} {gender} synthetic voice with {article} {accent} accent"
@@ -210,7 +215,7 @@ def mouth_envelope(samples: np.ndarray, rate: int, fps: float, frames: int) -> n
     out = np.zeros(frames)
     for f in range(frames):
         center = int(round((f + 0.5) * hop))
-        seg = samples[max(0, center - win // 2): center + win // 2]
+        seg = samples[max(0, center - win // 2) : center + win // 2]
         out[f] = float(np.sqrt(np.mean(seg.astype(np.float64) ** 2))) if seg.size else 0.0
     ref = np.percentile(out, 95) if np.any(out > 0) else 1.0
     env = np.clip(out / max(ref, 1e-9), 0.0, 1.0)
@@ -335,19 +340,30 @@ def write_bad_files(params: DemoParams, out_dir: Path, good_example: Path) -> di
     (out_dir / "bad_unsupported.xyz").write_bytes(b"\x00\x01 not a format anyone reads")
     lavfi = {"format": "lavfi"}
     quiet = ("-nostdin", "-hide_banner", "-loglevel", "error")
-    vid_args = {"vcodec": "libx264", "pix_fmt": "yuv420p", "preset": "veryfast", "threads": 2,
-                "movflags": "+faststart", "map_metadata": -1, "fflags": "+bitexact", "flags:v": "+bitexact"}
+    vid_args = {
+        "vcodec": "libx264",
+        "pix_fmt": "yuv420p",
+        "preset": "veryfast",
+        "threads": 2,
+        "movflags": "+faststart",
+        "map_metadata": -1,
+        "fflags": "+bitexact",
+        "flags:v": "+bitexact",
+    }
     testsrc = ffmpeg.input(f"testsrc2=size={w}x{h}:rate={fps:g}:duration=6", **lavfi)
     ffmpeg.output(testsrc, str(out_dir / "bad_no_audio.mp4"), **vid_args).global_args(*quiet).run(
-        overwrite_output=True, capture_stderr=True)
+        overwrite_output=True, capture_stderr=True
+    )
     short_v = ffmpeg.input(f"testsrc2=size={w}x{h}:rate={fps:g}:duration=2", **lavfi)
     short_a = ffmpeg.input("sine=frequency=220:sample_rate=22050:duration=2", **lavfi)
     ffmpeg.output(short_v, short_a, str(out_dir / "bad_too_short.mp4"), acodec="aac", **vid_args).global_args(
-        *quiet).run(overwrite_output=True, capture_stderr=True)
+        *quiet
+    ).run(overwrite_output=True, capture_stderr=True)
     silent_v = ffmpeg.input(f"testsrc2=size={w}x{h}:rate={fps:g}:duration=6", **lavfi)
     silent_a = ffmpeg.input("anullsrc=channel_layout=mono:sample_rate=22050", **lavfi)
     ffmpeg.output(silent_v, silent_a, str(out_dir / "bad_silent.mp4"), acodec="aac", t=6, **vid_args).global_args(
-        *quiet).run(overwrite_output=True, capture_stderr=True)
+        *quiet
+    ).run(overwrite_output=True, capture_stderr=True)
     data = good_example.read_bytes()
     (out_dir / "bad_truncated.mp4").write_bytes(data[: int(len(data) * 0.4)])
     return dict(BAD_FILES)

@@ -43,9 +43,16 @@ STAGE = "encode"
 
 # The caption -> encode contract: columns the manifest must have (and their types).
 REQUIRED_COLUMNS: dict[str, pl.DataType] = {
-    "clip_id": pl.String(), "train_video_path": pl.String(), "train_audio_path": pl.String(),
-    "caption": pl.String(), "reference_audio_path": pl.String(), "frames": pl.Int64(), "fps": pl.Float64(),
-    "width": pl.Int64(), "height": pl.Int64(), "recipe": pl.String(),
+    "clip_id": pl.String(),
+    "train_video_path": pl.String(),
+    "train_audio_path": pl.String(),
+    "caption": pl.String(),
+    "reference_audio_path": pl.String(),
+    "frames": pl.Int64(),
+    "fps": pl.Float64(),
+    "width": pl.Int64(),
+    "height": pl.Int64(),
+    "recipe": pl.String(),
 }
 
 NO_BUCKET = "no_bucket"
@@ -81,8 +88,10 @@ def choose_bucket(frames: int, height: int, width: int, buckets: Sequence[Bucket
     fitting = [b for b in buckets if b.frames <= frames]
     if not fitting or height <= 0 or width <= 0:
         return None
-    return min(fitting, key=lambda b: (abs(math.log(width / height) - math.log(b.width / b.height)),
-                                       -b.frames, -(b.height * b.width)))
+    return min(
+        fitting,
+        key=lambda b: (abs(math.log(width / height) - math.log(b.width / b.height)), -b.frames, -(b.height * b.width)),
+    )
 
 
 def buckets_of(params: EncodeParams) -> list[Bucket]:
@@ -162,7 +171,9 @@ def read_media(row: dict[str, Any], bucket: Bucket) -> MediaInputs:
     audio_path = _existing(row["train_audio_path"], "training audio")
     frames = read_frames(video_path, frames=bucket.frames, width=bucket.width, height=bucket.height)
     if frames.shape[0] < bucket.frames:
-        raise ItemError(TOO_SHORT, f"{video_path} has {frames.shape[0]} frames, bucket {bucket.name} needs {bucket.frames}")
+        raise ItemError(
+            TOO_SHORT, f"{video_path} has {frames.shape[0]} frames, bucket {bucket.name} needs {bucket.frames}"
+        )
     audio, rate = read_wav(audio_path)
     length = round(bucket.frames * rate / row["fps"])
     audio = audio[:length] if audio.size >= length else np.pad(audio, (0, length - audio.size))
@@ -171,9 +182,16 @@ def read_media(row: dict[str, Any], bucket: Bucket) -> MediaInputs:
         reference, reference_rate = read_wav(_existing(row["reference_audio_path"], "reference audio"))
         if reference.size == 0:
             raise ItemError("empty_file", f"{row['reference_audio_path']} has no samples")
-    return MediaInputs(clip_id=row["clip_id"], bucket=bucket, fps=float(row["fps"]), frames=frames,
-                       audio=audio.astype(np.float32), audio_rate=rate, reference=reference,
-                       reference_rate=reference_rate)
+    return MediaInputs(
+        clip_id=row["clip_id"],
+        bucket=bucket,
+        fps=float(row["fps"]),
+        frames=frames,
+        audio=audio.astype(np.float32),
+        audio_rate=rate,
+        reference=reference,
+        reference_rate=reference_rate,
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -230,8 +248,12 @@ class TextEncoders:
         dtype = compute_dtype(params, params.text_dtype, device)
         self.text_encoder = load_text_encoder(params.text_encoder, device=device, dtype=dtype)
         self.embeddings_processor = load_ltx_components(
-            params.checkpoint, device=device, components=("embeddings_processor",), dtype=dtype,
-            gemma_root=params.text_encoder)["embeddings_processor"]
+            params.checkpoint,
+            device=device,
+            components=("embeddings_processor",),
+            dtype=dtype,
+            gemma_root=params.text_encoder,
+        )["embeddings_processor"]
 
     def __call__(self, caption: str) -> lat.TextConditions:
         from ltxvoice.models.gemma import caption_features
@@ -252,14 +274,20 @@ class MediaEncoders:
         self.video_stored, self.audio_stored = _dtype(params.video_dtype), _dtype(params.audio_dtype)
         self.video_dtype = compute_dtype(params, params.video_dtype, device)
         self.audio_dtype = compute_dtype(params, params.audio_dtype, device)
-        video = load_ltx_components(params.checkpoint, device=device, components=("video_encoder",),
-                                    dtype=self.video_dtype)
-        audio = load_ltx_components(params.checkpoint, device=device, components=("audio_encoder",),
-                                    dtype=self.audio_dtype)
+        video = load_ltx_components(
+            params.checkpoint, device=device, components=("video_encoder",), dtype=self.video_dtype
+        )
+        audio = load_ltx_components(
+            params.checkpoint, device=device, components=("audio_encoder",), dtype=self.audio_dtype
+        )
         self.video_encoder, self.audio_encoder = video["video_encoder"], audio["audio_encoder"]
         enc = self.audio_encoder
-        self.audio_processor = AudioProcessor(target_sample_rate=enc.sample_rate, mel_bins=enc.mel_bins,
-                                              mel_hop_length=enc.mel_hop_length, n_fft=enc.n_fft).to(device)
+        self.audio_processor = AudioProcessor(
+            target_sample_rate=enc.sample_rate,
+            mel_bins=enc.mel_bins,
+            mel_hop_length=enc.mel_hop_length,
+            n_fft=enc.n_fft,
+        ).to(device)
 
     def video(self, clips: Sequence[np.ndarray]) -> list[Any]:
         """uint8 [F, H, W, 3] clips of one shape -> latents [128, F', H', W'] (stored video dtype, CPU)."""
@@ -328,11 +356,15 @@ def encode_media(inputs: Sequence[MediaInputs], encoders: MediaEncoders, root: P
     refs: list[Any] = [None] * len(inputs)
     for key in sorted({(i.audio_rate, i.audio.size) for i in inputs}):
         idx = [n for n, i in enumerate(inputs) if (i.audio_rate, i.audio.size) == key]
-        for n, r in zip(idx, _batched(lambda w, rate=key[0]: encoders.audio(w, rate), [inputs[n].audio for n in idx], batch)):
+        for n, r in zip(
+            idx, _batched(lambda w, rate=key[0]: encoders.audio(w, rate), [inputs[n].audio for n in idx], batch)
+        ):
             audios[n] = r
     ref_keys = sorted({(i.reference_rate, i.reference.size) for i in inputs if i.reference is not None})
     for key in ref_keys:
-        idx = [n for n, i in enumerate(inputs) if i.reference is not None and (i.reference_rate, i.reference.size) == key]
+        idx = [
+            n for n, i in enumerate(inputs) if i.reference is not None and (i.reference_rate, i.reference.size) == key
+        ]
         encoded = _batched(lambda w, rate=key[0]: encoders.audio(w, rate), [inputs[n].reference for n in idx], batch)
         for n, r in zip(idx, encoded):
             refs[n] = r
@@ -344,9 +376,12 @@ def encode_media(inputs: Sequence[MediaInputs], encoders: MediaEncoders, root: P
                     raise r
             records: list[tuple[lat.Record, Path]] = [
                 (lat.VideoLatents(video, item.fps), paths.video),
-                (lat.AudioLatents(audio, item.audio.size / item.audio_rate), paths.audio)]
+                (lat.AudioLatents(audio, item.audio.size / item.audio_rate), paths.audio),
+            ]
             if ref is not None:
-                records.append((lat.AudioLatents(ref, item.reference.size / item.reference_rate), paths.reference_audio))
+                records.append(
+                    (lat.AudioLatents(ref, item.reference.size / item.reference_rate), paths.reference_audio)
+                )
             for record, _ in records:  # check all before writing any
                 for key, value in record.to_dict().items():
                     if hasattr(value, "is_floating_point"):
@@ -387,12 +422,17 @@ def remove_item(root: Path, clip_id: str) -> None:
 def encoded_record(row: dict[str, Any], bucket: Bucket, media: MediaResult, text_tokens: int, root: Path) -> Encoded:
     paths = lat.item_paths(root, row["clip_id"])
     return Encoded(
-        bucket=bucket.name, latents_path=str(paths.video), audio_latents_path=str(paths.audio),
+        bucket=bucket.name,
+        latents_path=str(paths.video),
+        audio_latents_path=str(paths.audio),
         conditions_path=str(paths.conditions),
         reference_audio_latents_path=str(paths.reference_audio) if media.reference_shape else None,
-        video_latent_shape=media.video_shape, audio_latent_shape=media.audio_shape,
-        reference_audio_latent_shape=media.reference_shape, audio_seconds=round(media.audio_seconds, 6),
-        text_tokens=text_tokens, caption_sha256=caption_sha256(row["caption"]),
+        video_latent_shape=media.video_shape,
+        audio_latent_shape=media.audio_shape,
+        reference_audio_latent_shape=media.reference_shape,
+        audio_seconds=round(media.audio_seconds, 6),
+        text_tokens=text_tokens,
+        caption_sha256=caption_sha256(row["caption"]),
     )
 
 
@@ -443,10 +483,13 @@ class Decoders:
         from ltxvoice.models.ltx import load_ltx_components
 
         self.device = device
-        audio = load_ltx_components(checkpoint, device=device, components=("audio_decoder", "vocoder"), dtype=audio_dtype)
+        audio = load_ltx_components(
+            checkpoint, device=device, components=("audio_decoder", "vocoder"), dtype=audio_dtype
+        )
         self.audio_decoder, self.vocoder = audio["audio_decoder"], audio["vocoder"]
-        self.video_decoder = load_ltx_components(checkpoint, device=device, components=("video_decoder",),
-                                                 dtype=video_dtype)["video_decoder"]
+        self.video_decoder = load_ltx_components(
+            checkpoint, device=device, components=("video_decoder",), dtype=video_dtype
+        )["video_decoder"]
         self.video_dtype, self.audio_dtype = video_dtype, audio_dtype
 
     def audio(self, latents: Any) -> tuple[np.ndarray, int]:
@@ -470,8 +513,12 @@ class Decoders:
 
 def decoders(params: EncodeParams, device: str) -> Decoders:
     """The decoders of ``params.checkpoint``, running in the dtypes the encoders run in."""
-    return Decoders(params.checkpoint, device, compute_dtype(params, params.video_dtype, device),
-                    compute_dtype(params, params.audio_dtype, device))
+    return Decoders(
+        params.checkpoint,
+        device,
+        compute_dtype(params, params.video_dtype, device),
+        compute_dtype(params, params.audio_dtype, device),
+    )
 
 
 def _pitch(samples: np.ndarray, rate: int, target: float | None) -> float:
@@ -526,19 +573,30 @@ def verify_item(row: dict[str, Any], decoders: Decoders, out_dir: Path) -> Verif
         ref_pitch, ref_db = _pitch(ref_mono, ref_rate, target), rms_dbfs(ref_mono)
     decoded_frames = decoders.video(video.latents)
     bad += int((~np.isfinite(decoded_frames)).sum())
-    frames = read_frames(Path(row["train_video_path"]), frames=decoded_frames.shape[0], width=decoded_frames.shape[2],
-                         height=decoded_frames.shape[1])
+    frames = read_frames(
+        Path(row["train_video_path"]),
+        frames=decoded_frames.shape[0],
+        width=decoded_frames.shape[2],
+        height=decoded_frames.shape[1],
+    )
     pixels = ((np.nan_to_num(decoded_frames).clip(-1, 1) + 1.0) * 127.5).round().astype(np.uint8)
     video_mp4 = write_frames(out_dir / f"{clip_id}.video.mp4", pixels, video.fps)
     return Verified(
-        clip_id=clip_id, audio_wav=str(audio_wav), video_mp4=str(video_mp4), reference_wav=ref_wav,
-        target_hz=target, input_pitch_hz=round(input_pitch, 3), decoded_pitch_hz=round(decoded_pitch, 3),
+        clip_id=clip_id,
+        audio_wav=str(audio_wav),
+        video_mp4=str(video_mp4),
+        reference_wav=ref_wav,
+        target_hz=target,
+        input_pitch_hz=round(input_pitch, 3),
+        decoded_pitch_hz=round(decoded_pitch, 3),
         decoded_vs_target_cents=round(_cents(decoded_pitch, target), 2),
         decoded_vs_input_cents=round(_cents(decoded_pitch, input_pitch if math.isfinite(input_pitch) else None), 2),
         reference_decoded_pitch_hz=None if ref_pitch is None else round(ref_pitch, 3),
-        input_dbfs=round(rms_dbfs(source), 2), decoded_dbfs=round(rms_dbfs(mono), 2),
+        input_dbfs=round(rms_dbfs(source), 2),
+        decoded_dbfs=round(rms_dbfs(mono), 2),
         reference_decoded_dbfs=None if ref_db is None else round(ref_db, 2),
-        video_psnr_db=round(_psnr(decoded_frames, frames), 3), non_finite_values=bad,
+        video_psnr_db=round(_psnr(decoded_frames, frames), 3),
+        non_finite_values=bad,
     )
 
 
@@ -560,23 +618,32 @@ def verification_report(rows: Sequence[Verified], out_dir: Path, checkpoint: Pat
         "median_video_psnr_db": median([r.video_psnr_db for r in rows]),
         "unpitched_decoded": sum(1 for r in rows if not math.isfinite(r.decoded_pitch_hz)),
     }
-    items = [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.__dict__.items()}
-             for r in rows]
+    items = [
+        {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.__dict__.items()} for r in rows
+    ]
     write_json(out_dir / "report.json", {"checkpoint": str(checkpoint), "summary": summary, "items": items})
     lines = [
-        "# Decoded-latent check", "",
+        "# Decoded-latent check",
+        "",
         f"Latents decoded back through the audio VAE decoder + vocoder and the video VAE decoder of `{checkpoint}`.",
         "Listen to the WAVs and watch the MP4s beside this file. Pitch: Praat median F0 of the decoded speech;",
         "target: the pair's target pitch (input pitch when the recipe has none). A random-weight test checkpoint",
-        "decodes noise: its numbers only show that the path runs.", "",
-        "| what | value |", "|---|---|", *[f"| {k} | {v} |" for k, v in summary.items()], "",
-        "| clip | target Hz | input Hz | decoded Hz | cents vs target | input dBFS | decoded dBFS | ref Hz | PSNR dB | NaN/Inf |",
+        "decodes noise: its numbers only show that the path runs.",
+        "",
+        "| what | value |",
+        "|---|---|",
+        *[f"| {k} | {v} |" for k, v in summary.items()],
+        "",
+        "| clip | target Hz | input Hz | decoded Hz | cents vs target | input dBFS | decoded dBFS | ref Hz | PSNR dB "
+        "| NaN/Inf |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        lines.append(f"| {r.clip_id} | {r.target_hz} | {_fmt(r.input_pitch_hz)} | {_fmt(r.decoded_pitch_hz)} | "
-                     f"{_fmt(r.decoded_vs_target_cents)} | {r.input_dbfs} | {r.decoded_dbfs} | "
-                     f"{_fmt(r.reference_decoded_pitch_hz)} | {r.video_psnr_db} | {r.non_finite_values} |")
+        lines.append(
+            f"| {r.clip_id} | {r.target_hz} | {_fmt(r.input_pitch_hz)} | {_fmt(r.decoded_pitch_hz)} | "
+            f"{_fmt(r.decoded_vs_target_cents)} | {r.input_dbfs} | {r.decoded_dbfs} | "
+            f"{_fmt(r.reference_decoded_pitch_hz)} | {r.video_psnr_db} | {r.non_finite_values} |"
+        )
     (out_dir / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return summary
 

@@ -129,7 +129,9 @@ def scan(params: IngestParams) -> tuple[list[Path], list[Quarantined]]:
                 candidates.add(path)
             elif ext not in SIDECAR_EXTENSIONS:
                 accepted = " ".join(params.extensions)
-                rejected.append(_quarantine(path, UNSUPPORTED, f"extension '{ext or '(none)'}' is not one of: {accepted}"))
+                rejected.append(
+                    _quarantine(path, UNSUPPORTED, f"extension '{ext or '(none)'}' is not one of: {accepted}")
+                )
     return sorted(candidates), sorted(rejected, key=lambda q: q.path)
 
 
@@ -298,8 +300,13 @@ def cut(src: Source, params: IngestParams, out_dir: Path) -> CutResult:
         speech = None
     segments = plan_segments(info.duration_s, params, speech)
     if not segments:
-        result.quarantined.append(_quarantine(path, TOO_SHORT, f"{info.duration_s:.2f} s long: no clip of "
-                                              f"{params.frames} frames fits around its speech"))
+        result.quarantined.append(
+            _quarantine(
+                path,
+                TOO_SHORT,
+                f"{info.duration_s:.2f} s long: no clip of {params.frames} frames fits around its speech",
+            )
+        )
     for index, segment in enumerate(segments):
         cid = clip_id(src.sha256, segment, params)
         try:
@@ -307,7 +314,8 @@ def cut(src: Source, params: IngestParams, out_dir: Path) -> CutResult:
         except MediaError as exc:
             _remove(out_dir / f"{cid}.mp4", out_dir / f"{cid}.wav")
             result.quarantined.append(
-                _quarantine(path, exc.reason, f"clip at {segment.start_s:.2f} s: {exc.detail}", cid))
+                _quarantine(path, exc.reason, f"clip at {segment.start_s:.2f} s: {exc.detail}", cid)
+            )
             continue
         result.clips.append(clip)
     return result

@@ -29,11 +29,11 @@ _late: list[bool] = []  # set by pin() when a library it caps was already loaded
 
 # What each library reads, with the value that caps it at AVX2.
 CAPS = {
-    "OPENBLAS_CORETYPE": "Haswell",                     # NumPy/SciPy's OpenBLAS (DYNAMIC_ARCH)
+    "OPENBLAS_CORETYPE": "Haswell",  # NumPy/SciPy's OpenBLAS (DYNAMIC_ARCH)
     "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",  # NumPy's dispatched loops above x86-64-v3
-    "ATEN_CPU_CAPABILITY": "avx2",                      # PyTorch's own CPU kernels
-    "ONEDNN_MAX_CPU_ISA": "AVX2",                       # PyTorch's oneDNN convolutions and matmuls
-    "MKL_CBWR": "AVX2",                                 # MKL's conditional numerical reproducibility
+    "ATEN_CPU_CAPABILITY": "avx2",  # PyTorch's own CPU kernels
+    "ONEDNN_MAX_CPU_ISA": "AVX2",  # PyTorch's oneDNN convolutions and matmuls
+    "MKL_CBWR": "AVX2",  # MKL's conditional numerical reproducibility
 }
 
 

@@ -82,8 +82,13 @@ class VideoLatents:
         return int(self.latents.shape[3])
 
     def to_dict(self) -> dict[str, Any]:
-        return {"latents": self.latents.contiguous(), "num_frames": self.num_frames, "height": self.height,
-                "width": self.width, "fps": float(self.fps)}
+        return {
+            "latents": self.latents.contiguous(),
+            "num_frames": self.num_frames,
+            "height": self.height,
+            "width": self.width,
+            "fps": float(self.fps),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], what: str = "video latents") -> VideoLatents:
@@ -91,8 +96,9 @@ class VideoLatents:
         latents = data["latents"]
         shape = [data["num_frames"], data["height"], data["width"]]
         if latents.ndim != 4 or list(latents.shape[1:]) != shape:
-            raise LatentFileError(f"{what}: latents of shape {list(latents.shape)} do not match "
-                                  f"num_frames/height/width {shape}")
+            raise LatentFileError(
+                f"{what}: latents of shape {list(latents.shape)} do not match num_frames/height/width {shape}"
+            )
         return cls(latents=latents, fps=float(data["fps"]))
 
 
@@ -116,16 +122,25 @@ class AudioLatents:
         return int(self.latents.shape[2])
 
     def to_dict(self) -> dict[str, Any]:
-        return {"latents": self.latents.contiguous(), "num_time_steps": self.num_time_steps,
-                "frequency_bins": self.frequency_bins, "duration": float(self.duration)}
+        return {
+            "latents": self.latents.contiguous(),
+            "num_time_steps": self.num_time_steps,
+            "frequency_bins": self.frequency_bins,
+            "duration": float(self.duration),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], what: str = "audio latents") -> AudioLatents:
         _require(data, ("latents", "num_time_steps", "frequency_bins", "duration"), what)
         latents = data["latents"]
-        if latents.ndim != 3 or [latents.shape[1], latents.shape[2]] != [data["num_time_steps"], data["frequency_bins"]]:
-            raise LatentFileError(f"{what}: latents of shape {list(latents.shape)} do not match num_time_steps/"
-                                  f"frequency_bins {[data['num_time_steps'], data['frequency_bins']]}")
+        if latents.ndim != 3 or [latents.shape[1], latents.shape[2]] != [
+            data["num_time_steps"],
+            data["frequency_bins"],
+        ]:
+            raise LatentFileError(
+                f"{what}: latents of shape {list(latents.shape)} do not match num_time_steps/"
+                f"frequency_bins {[data['num_time_steps'], data['frequency_bins']]}"
+            )
         return cls(latents=latents, duration=float(data["duration"]))
 
 
@@ -140,8 +155,10 @@ class TextConditions:
     def __post_init__(self) -> None:
         v, a, m = self.video_prompt_embeds, self.audio_prompt_embeds, self.prompt_attention_mask
         if v.ndim != 2 or a.ndim != 2 or m.ndim != 1 or not (v.shape[0] == a.shape[0] == m.shape[0]):
-            raise LatentFileError(f"text conditions must be [T, Dv], [T, Da] and [T] with one T, got "
-                                  f"{list(v.shape)}, {list(a.shape)}, {list(m.shape)}")
+            raise LatentFileError(
+                f"text conditions must be [T, Dv], [T, Da] and [T] with one T, got "
+                f"{list(v.shape)}, {list(a.shape)}, {list(m.shape)}"
+            )
 
     @property
     def tokens(self) -> int:
@@ -149,9 +166,11 @@ class TextConditions:
         return int(self.prompt_attention_mask.sum())
 
     def to_dict(self) -> dict[str, Any]:
-        return {"video_prompt_embeds": self.video_prompt_embeds.contiguous(),
-                "audio_prompt_embeds": self.audio_prompt_embeds.contiguous(),
-                "prompt_attention_mask": self.prompt_attention_mask.to(torch.bool).contiguous()}
+        return {
+            "video_prompt_embeds": self.video_prompt_embeds.contiguous(),
+            "audio_prompt_embeds": self.audio_prompt_embeds.contiguous(),
+            "prompt_attention_mask": self.prompt_attention_mask.to(torch.bool).contiguous(),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], what: str = "text conditions") -> TextConditions:
@@ -225,9 +244,12 @@ class ItemPaths:
 
 def item_paths(root: Path, clip_id: str) -> ItemPaths:
     name = f"{clip_id}.pt"
-    return ItemPaths(video=root / LATENTS_DIR / name, audio=root / AUDIO_LATENTS_DIR / name,
-                     conditions=root / CONDITIONS_DIR / name,
-                     reference_audio=root / REFERENCE_AUDIO_LATENTS_DIR / name)
+    return ItemPaths(
+        video=root / LATENTS_DIR / name,
+        audio=root / AUDIO_LATENTS_DIR / name,
+        conditions=root / CONDITIONS_DIR / name,
+        reference_audio=root / REFERENCE_AUDIO_LATENTS_DIR / name,
+    )
 
 
 @dataclass(frozen=True)
@@ -244,6 +266,10 @@ class Item:
 def load_item(root: Path, clip_id: str) -> Item:
     """One clip's files; the reference audio latents are ``None`` when the root has none for it."""
     paths = item_paths(root, clip_id)
-    return Item(clip_id=clip_id, video=load_video_latents(paths.video), audio=load_audio_latents(paths.audio),
-                conditions=load_text_conditions(paths.conditions),
-                reference_audio=load_audio_latents(paths.reference_audio) if paths.reference_audio.is_file() else None)
+    return Item(
+        clip_id=clip_id,
+        video=load_video_latents(paths.video),
+        audio=load_audio_latents(paths.audio),
+        conditions=load_text_conditions(paths.conditions),
+        reference_audio=load_audio_latents(paths.reference_audio) if paths.reference_audio.is_file() else None,
+    )

@@ -43,8 +43,9 @@ class Measured:
     f2_hz: float
 
 
-def measure_samples(samples: np.ndarray, rate: int, params: MeasureParams,
-                    floor: float | None = None, ceiling: float | None = None) -> Measured:
+def measure_samples(
+    samples: np.ndarray, rate: int, params: MeasureParams, floor: float | None = None, ceiling: float | None = None
+) -> Measured:
     """Pitch, voicing and formants of mono audio; ``floor``/``ceiling`` override the params' range."""
     lo, hi = floor or params.floor_hz, ceiling or params.ceiling_hz
     p = resample(samples, rate, params.pitch_rate)

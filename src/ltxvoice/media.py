@@ -82,8 +82,10 @@ def probe(path: Path) -> Probe:
     except ffmpeg.Error as exc:
         raise MediaError("unreadable", f"ffprobe could not read it: {_last_line(exc.stderr)}") from None
     streams = info.get("streams", [])
-    video = next((s for s in streams if s.get("codec_type") == "video"
-                  and not s.get("disposition", {}).get("attached_pic")), None)
+    video = next(
+        (s for s in streams if s.get("codec_type") == "video" and not s.get("disposition", {}).get("attached_pic")),
+        None,
+    )
     audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
     durations = [d for d in (_float(s.get("duration")) for s in (video, audio) if s) if d]
     duration = min(durations) if durations else _float(info.get("format", {}).get("duration"))
@@ -221,11 +223,21 @@ def mux_audio(video: Path, audio: Path, dst: Path, bitrate: str = "192k") -> Pat
     """The video stream copied bit for bit, with ``audio`` as its AAC soundtrack."""
     v = ffmpeg.input(str(video)).video
     a = ffmpeg.input(str(audio)).audio
-    out = ffmpeg.output(v, a, str(dst), vcodec="copy", acodec="aac", audio_bitrate=bitrate, movflags="+faststart",
-                        map_metadata=-1, **{"fflags": "+bitexact", "flags:a": "+bitexact"})
+    out = ffmpeg.output(
+        v,
+        a,
+        str(dst),
+        vcodec="copy",
+        acodec="aac",
+        audio_bitrate=bitrate,
+        movflags="+faststart",
+        map_metadata=-1,
+        **{"fflags": "+bitexact", "flags:a": "+bitexact"},
+    )
     try:
         out.global_args("-nostdin", "-hide_banner", "-loglevel", "error").run(
-            capture_stdout=True, capture_stderr=True, overwrite_output=True)
+            capture_stdout=True, capture_stderr=True, overwrite_output=True
+        )
     except ffmpeg.Error as exc:
         raise MediaError("mux_failed", (exc.stderr or b"").decode("utf-8", "replace").strip()[-300:]) from None
     return dst
@@ -256,14 +268,26 @@ def write_frames(path: Path, frames: np.ndarray, fps: float, *, crf: int = 18, t
     """Write RGB uint8 frames ``[F, H, W, 3]`` as an H.264 mp4 (for looking at, e.g. decoded latents)."""
     count, height, width, _ = frames.shape
     path.parent.mkdir(parents=True, exist_ok=True)
-    out = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}",
-                       r=str(fps_fraction(fps))).output(
-        str(path), vcodec="libx264", pix_fmt="yuv420p", crf=crf, preset="medium", threads=threads,
-        movflags="+faststart", map_metadata=-1, **{"fflags": "+bitexact", "flags:v": "+bitexact"})
+    out = ffmpeg.input(
+        "pipe:", format="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}", r=str(fps_fraction(fps))
+    ).output(
+        str(path),
+        vcodec="libx264",
+        pix_fmt="yuv420p",
+        crf=crf,
+        preset="medium",
+        threads=threads,
+        movflags="+faststart",
+        map_metadata=-1,
+        **{"fflags": "+bitexact", "flags:v": "+bitexact"},
+    )
     try:
         out.global_args("-nostdin", "-hide_banner", "-loglevel", "error").run(
-            input=np.ascontiguousarray(frames, dtype=np.uint8).tobytes(), capture_stdout=True, capture_stderr=True,
-            overwrite_output=True)
+            input=np.ascontiguousarray(frames, dtype=np.uint8).tobytes(),
+            capture_stdout=True,
+            capture_stderr=True,
+            overwrite_output=True,
+        )
     except ffmpeg.Error as exc:
         raise MediaError("unwritable", f"ffmpeg could not write {path}: {_last_line(exc.stderr)}") from None
     return path

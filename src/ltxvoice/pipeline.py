@@ -40,8 +40,14 @@ T = TypeVar("T")
 Outcome = Literal["ran", "skipped", "failed", "not reached", "not a target"]
 
 LOCK_NAME = "ltxvoice-pipeline.lock"
-IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
-               ".svg": "image/svg+xml", ".webp": "image/webp"}
+IMAGE_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".svg": "image/svg+xml",
+    ".webp": "image/webp",
+}
 DATA_TYPES = (".csv", ".tsv", ".json", ".yaml", ".yml")
 
 
@@ -398,8 +404,15 @@ def run(
         outcomes = step("repro", reproduce, root, targets, force=force, log=log)
     except PipelineError as exc:
         outcomes, error = exc.outcomes, str(exc)
-    result = assemble(order, stale, outcomes, before, step("metrics", metrics_snapshot, root), error=error,
-                      seconds=time.perf_counter() - started)
+    result = assemble(
+        order,
+        stale,
+        outcomes,
+        before,
+        step("metrics", metrics_snapshot, root),
+        error=error,
+        seconds=time.perf_counter() - started,
+    )
     if push_after and not error and result.ran:
         result.pushed = step("push", push, root, log=log)
     return result
@@ -426,8 +439,9 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 def changes_table(changes: Sequence[MetricChange], what: str = "metric") -> str:
     if not changes:
         return f"No {what} changed."
-    return markdown_table(["file", what, "old", "new", "change"],
-                          [[c.path, c.metric, c.old, c.new, c.change] for c in changes])
+    return markdown_table(
+        ["file", what, "old", "new", "change"], [[c.path, c.metric, c.old, c.new, c.change] for c in changes]
+    )
 
 
 def report_markdown(result: PipelineResult, title: str = "Pipeline run") -> str:
@@ -467,8 +481,9 @@ def find_publishable(root: Path | str) -> list[Publishable]:
     found: list[Publishable] = []
     seen: set[Path] = set()
 
-    def add(stage: str, kind: Literal["markdown", "image", "data"], path: Path,
-            props: Mapping[str, Any] | None = None) -> None:
+    def add(
+        stage: str, kind: Literal["markdown", "image", "data"], path: Path, props: Mapping[str, Any] | None = None
+    ) -> None:
         rel = path.resolve().relative_to(root) if path.resolve().is_relative_to(root) else path
         if rel not in seen:
             seen.add(rel)
@@ -477,8 +492,9 @@ def find_publishable(root: Path | str) -> list[Publishable]:
     with open_repo(root) as repo:
         order = {name: i for i, name in enumerate(stage_names_of(repo))}
         stages = sorted(repo.index.stages, key=lambda s: order.get(s.addressing, 0))
-        dvcfiles = sorted({Path(s.dvcfile.path).resolve() for s in stages
-                           if s.dvcfile.path.endswith(("dvc.yaml", "dvc.yml"))})
+        dvcfiles = sorted(
+            {Path(s.dvcfile.path).resolve() for s in stages if s.dvcfile.path.endswith(("dvc.yaml", "dvc.yml"))}
+        )
         for stage in stages:
             for out in stage.outs:
                 path = Path(out.fs_path)
@@ -491,7 +507,7 @@ def find_publishable(root: Path | str) -> list[Publishable]:
     for dvcfile in dvcfiles:
         spec = yaml.safe_load(dvcfile.read_text(encoding="utf-8")) or {}
         for entry in spec.get("plots") or []:
-            for name, props in (entry.items() if isinstance(entry, Mapping) else [(entry, {})]):
+            for name, props in entry.items() if isinstance(entry, Mapping) else [(entry, {})]:
                 props = props if isinstance(props, Mapping) else {}
                 files = list(props["y"]) if isinstance(props.get("y"), Mapping) else [name]
                 for f in files:
@@ -560,8 +576,14 @@ def read_plot_data(path: Path) -> list[dict[str, Any]]:
     return [dict(r) for r in data]
 
 
-def chart(rows: Sequence[Mapping[str, Any]], out_png: Path, *, x: str | None = None,
-          y: Sequence[str] | str | None = None, title: str = "") -> Path:
+def chart(
+    rows: Sequence[Mapping[str, Any]],
+    out_png: Path,
+    *,
+    x: str | None = None,
+    y: Sequence[str] | str | None = None,
+    title: str = "",
+) -> Path:
     """A line chart of plot data (a training curve: ``y`` against ``x``, by default every numeric
     column against ``step``/``epoch``/the row number), written as a PNG."""
     import matplotlib
@@ -602,8 +624,13 @@ def publishable_markdown(item: Publishable, root: Path, scratch: Path) -> str:
         return title + image_markdown(path, item.path.name) + "\n"
     rows = read_plot_data(path)
     y = item.props.get("y")
-    png = chart(rows, scratch / f"{item.key}.png", x=item.props.get("x"),
-                y=y if isinstance(y, (str, list)) else None, title=item.path.name)
+    png = chart(
+        rows,
+        scratch / f"{item.key}.png",
+        x=item.props.get("x"),
+        y=y if isinstance(y, (str, list)) else None,
+        title=item.path.name,
+    )
     tail = rows[-5:]
     table = markdown_table(list(tail[0]), [list(r.values()) for r in tail]) if tail else ""
     return title + image_markdown(png, item.path.name) + f"\n\nLast {len(tail)} of {len(rows)} rows:\n\n{table}\n"
@@ -627,8 +654,10 @@ def workspace_lock(root: Path | str, holder: str = "") -> Iterator[Path]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             who = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "another process"
-            raise WorkspaceBusy(f"{root}: another pipeline run is using this workspace ({who}); "
-                                "it was left alone, try again when it has finished") from None
+            raise WorkspaceBusy(
+                f"{root}: another pipeline run is using this workspace ({who}); "
+                "it was left alone, try again when it has finished"
+            ) from None
         info = f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}"
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{info}{', ' + holder if holder else ''}\n".encode(), 0)

@@ -60,7 +60,9 @@ def integrated_loudness(samples: np.ndarray, rate: int) -> float:
     return float(pyloudnorm.Meter(rate).integrated_loudness(samples.astype(np.float64)))
 
 
-def normalize(samples: np.ndarray, rate: int, target_lufs: float, max_peak_dbfs: float) -> tuple[np.ndarray, float, float]:
+def normalize(
+    samples: np.ndarray, rate: int, target_lufs: float, max_peak_dbfs: float
+) -> tuple[np.ndarray, float, float]:
     """``samples`` gained to ``target_lufs``; returns (audio, loudness before, gain dB).
 
     Raises MediaError('silent') when the loudness cannot be measured and MediaError('would_clip') when
@@ -102,8 +104,9 @@ def prepare_clip(row: PrepareInput, params: PrepareParams, out_dir: Path) -> Pre
         prepared_video_path=str(video_path) if video_path else None,
         prepared_audio_sha256=sha256_file(audio_path),
         prepared_video_sha256=sha256_file(video_path) if video_path else None,
-        prepared_from="vocals" if params.audio == "vocals" and row.separation_model != "none" else (
-            "mix" if params.audio == "mix" else "mix (separate.model none)"),
+        prepared_from="vocals"
+        if params.audio == "vocals" and row.separation_model != "none"
+        else ("mix" if params.audio == "mix" else "mix (separate.model none)"),
         prepared_rate=params.audio_rate,
         loudness_before_lufs=round(before, 3),
         loudness_lufs=round(integrated_loudness(audio, params.audio_rate), 3),

@@ -86,8 +86,11 @@ def judge(
     floor, ceiling = adapted_range(target_hz, measure.floor_hz, measure.ceiling_hz)
     xp = resample(original, rate, measure.pitch_rate)
     yp = resample(shifted, rate, measure.pitch_rate)
-    after = praat_track(yp, measure.pitch_rate, floor, ceiling) if measure.method == "praat" else \
-        world_track(yp, measure.pitch_rate, floor, ceiling)
+    after = (
+        praat_track(yp, measure.pitch_rate, floor, ceiling)
+        if measure.method == "praat"
+        else world_track(yp, measure.pitch_rate, floor, ceiling)
+    )
     before = praat_track(xp, measure.pitch_rate, measure.floor_hz, measure.ceiling_hz)
     x = resample(original, rate, measure.analysis_rate)
     y = resample(shifted, rate, measure.analysis_rate)
@@ -116,12 +119,21 @@ def judge(
     )
 
 
-def judge_files(original: Path, shifted: Path, target_hz: float, voiced_seconds: float, voiced_fraction: float,
-                select: SelectParams, measure: MeasureParams) -> Selected:
+def judge_files(
+    original: Path,
+    shifted: Path,
+    target_hz: float,
+    voiced_seconds: float,
+    voiced_fraction: float,
+    select: SelectParams,
+    measure: MeasureParams,
+) -> Selected:
     x, rate = read_wav(original)
     y, rate_y = read_wav(shifted)
     if rate != rate_y or x.size != y.size:
-        raise MediaError("length_mismatch", f"{shifted} is {y.size} samples at {rate_y} Hz, {original} {x.size} at {rate} Hz")
+        raise MediaError(
+            "length_mismatch", f"{shifted} is {y.size} samples at {rate_y} Hz, {original} {x.size} at {rate} Hz"
+        )
     return judge(x, y, rate, target_hz, voiced_seconds, voiced_fraction, select, measure)
 
 
@@ -182,11 +194,22 @@ def _plots(pairs: pl.DataFrame, out_dir: Path) -> None:
     fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=100)
     ax.scatter(kept["f0_hz"], kept["target_hz"], s=14, label=f"kept ({kept.height})")
     if rejected.height:
-        ax.scatter(rejected["f0_hz"], rejected["target_hz"], s=14, marker="x", c="tab:red",
-                   label=f"rejected ({rejected.height})")
+        ax.scatter(
+            rejected["f0_hz"],
+            rejected["target_hz"],
+            s=14,
+            marker="x",
+            c="tab:red",
+            label=f"rejected ({rejected.height})",
+        )
     ax.plot([50, 500], [50, 500], lw=0.8, c="grey")
-    ax.set(xscale="log", yscale="log", xlabel="source pitch (Hz)", ylabel="target pitch (Hz)",
-           title=f"r (kept) = {pearson(kept['f0_hz'].to_list(), kept['target_hz'].to_list()):.2f}")
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="source pitch (Hz)",
+        ylabel="target pitch (Hz)",
+        title=f"r (kept) = {pearson(kept['f0_hz'].to_list(), kept['target_hz'].to_list()):.2f}",
+    )
     ticks = [60, 100, 150, 200, 300, 400]
     ax.set_xticks(ticks, [str(t) for t in ticks])
     ax.set_yticks(ticks, [str(t) for t in ticks])

@@ -85,8 +85,13 @@ def load_separator(params: SeparateParams, output_dir: Path) -> Any:
             output_format="WAV",
             sample_rate=44100,
             use_soundfile=True,
-            mdxc_params={"segment_size": params.segment_size, "override_model_segment_size": True,
-                         "batch_size": 1, "overlap": params.overlap, "pitch_shift": 0},
+            mdxc_params={
+                "segment_size": params.segment_size,
+                "override_model_segment_size": True,
+                "batch_size": 1,
+                "overlap": params.overlap,
+                "pitch_shift": 0,
+            },
         )
         separator.load_model(params.model)
     except SystemExit:

@@ -148,17 +148,26 @@ def plan_targets(sources: dict[str, float], params: ShiftParams) -> Plan:
     keep = np.ones(len(ids), bool)
     while True:
         v = np.full(len(ids), np.nan)
-        v[keep] = _bounded(u[keep], q[keep], params) if params.mode == "bounded" else _decorrelated(u[keep], q[keep], params)
+        v[keep] = (
+            _bounded(u[keep], q[keep], params) if params.mode == "bounded" else _decorrelated(u[keep], q[keep], params)
+        )
         r = pearson(u[keep], v[keep])
-        if params.mode == "bounded" or not (abs(r) > params.max_r) or (len(ids) - keep.sum() + 1) > params.max_dropped_share * len(ids):
+        if (
+            params.mode == "bounded"
+            or not (abs(r) > params.max_r)
+            or (len(ids) - keep.sum() + 1) > params.max_dropped_share * len(ids)
+        ):
             break
         center = np.median(u[keep])
         extreme = np.argmax(np.where(keep, np.abs(u - center), -1.0))
         keep[extreme] = False
     lo, hi = _st(params.target_min_hz), _st(params.target_max_hz)
     v = np.clip(v, np.maximum(u - params.cap_semitones, lo), np.minimum(u + params.cap_semitones, hi))
-    targets = {c: Planned(target_hz=round(float(_hz(vi)), 4), semitones=round(float(vi - ui), 4))
-               for c, ui, vi, k in zip(ids, u, v, keep) if k}
+    targets = {
+        c: Planned(target_hz=round(float(_hz(vi)), 4), semitones=round(float(vi - ui), 4))
+        for c, ui, vi, k in zip(ids, u, v, keep)
+        if k
+    }
     dropped.update({c: PITCH_EXTREME for c, k in zip(ids, keep) if not k})
     hz = [sources[c] for c in targets]
     return Plan(targets, dropped, pearson(hz, [t.target_hz for t in targets.values()]))
@@ -179,17 +188,23 @@ def shift_clip(
     """Shift the vocals to the plan, re-mix, write ``<id>.wav`` (and ``<id>.mp4`` with the untouched video)."""
     vocals, rate = read_wav(vocals_path)
     lo, hi = adapted_range(source_f0_hz, floor_hz, ceiling_hz)
-    moved = shift_samples(vocals, rate, plan.semitones, params.engine, floor=lo, ceiling=hi,
-                          restore=params.restore_envelope)
+    moved = shift_samples(
+        vocals, rate, plan.semitones, params.engine, floor=lo, ceiling=hi, restore=params.restore_envelope
+    )
     if moved.size != vocals.size or not np.all(np.isfinite(moved)):
-        raise MediaError("shift_failed", f"{params.engine} returned {moved.size} samples for {vocals.size}, or non-finite values")
+        raise MediaError(
+            "shift_failed", f"{params.engine} returned {moved.size} samples for {vocals.size}, or non-finite values"
+        )
     mix = moved
     shifted_vocals = out_dir / f"{clip_id}.vocals.wav"
     if other_path is not None:
         other, other_rate = read_wav(other_path)
         if other_rate != rate or other.size != vocals.size:
-            raise MediaError("stem_mismatch", f"other stem {other_path} is {other.size} samples at {other_rate} Hz, "
-                                              f"vocals {vocals.size} at {rate} Hz")
+            raise MediaError(
+                "stem_mismatch",
+                f"other stem {other_path} is {other.size} samples at {other_rate} Hz, "
+                f"vocals {vocals.size} at {rate} Hz",
+            )
         write_wav(shifted_vocals, moved, rate)
         mix = moved + other
     peak = float(np.max(np.abs(mix))) if mix.size else 0.0
@@ -214,5 +229,3 @@ def shift_clip(
         target_audio_sha256=sha256_file(audio_out),
         target_video_sha256=sha256_file(video_out) if video_out else None,
     )
-
-

@@ -61,13 +61,22 @@ def write_json(path: Path, data: Mapping[str, Any]) -> Path:
     return path
 
 
-def write_provenance(path: Path, stage: str, params: BaseModel, tools: Mapping[str, str],
-                     more: Mapping[str, Any] | None = None) -> Path:
+def write_provenance(
+    path: Path, stage: str, params: BaseModel, tools: Mapping[str, str], more: Mapping[str, Any] | None = None
+) -> Path:
     """Record what made a stage's artifacts: its params section, the versions of its tools, the CPU
     kernels the numerical libraries were held to (``ltxvoice.kernels``) and whatever else the stage
     adds (``more``: model fingerprints, the device, file hashes)."""
-    return write_json(path, {**(more or {}), "stage": stage, "params": params.model_dump(mode="json"),
-                             "versions": dict(tools), "cpu_kernels": kernels.describe()})
+    return write_json(
+        path,
+        {
+            **(more or {}),
+            "stage": stage,
+            "params": params.model_dump(mode="json"),
+            "versions": dict(tools),
+            "cpu_kernels": kernels.describe(),
+        },
+    )
 
 
 @dataclass
@@ -97,15 +106,21 @@ class StageResult:
     write_metrics: bool = True
 
     def summary(self, seconds: float = 0.0) -> Summary:
-        return Summary(stage=self.stage, inputs=self.inputs, kept=self.kept,
-                       quarantined=self.rejected + self.quarantined, seconds=seconds,
-                       extra={**self.extra, **self.shown})
+        return Summary(
+            stage=self.stage,
+            inputs=self.inputs,
+            kept=self.kept,
+            quarantined=self.rejected + self.quarantined,
+            seconds=seconds,
+            extra={**self.extra, **self.shown},
+        )
 
     def metrics_data(self) -> dict[str, Any]:
         if self.metrics is not None:
             return dict(self.metrics)
-        return Summary(stage=self.stage, inputs=self.inputs, kept=self.kept, quarantined=self.quarantined,
-                       extra=dict(self.extra)).metrics()
+        return Summary(
+            stage=self.stage, inputs=self.inputs, kept=self.kept, quarantined=self.quarantined, extra=dict(self.extra)
+        ).metrics()
 
 
 def write_result(out_dir: Path, result: StageResult) -> dict[str, Any]:

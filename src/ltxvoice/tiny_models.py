@@ -25,8 +25,9 @@ def write_ltx_bundle(out_dir: Path, seed: int) -> list[Path]:
     """The LTX-2.3 unified checkpoint and the Gemma 3 folder whose hidden states its text projection
     takes (``<out_dir>/ltx-2.3-tiny.safetensors``, ``<out_dir>/gemma/``)."""
     gemma = write_tiny_gemma(out_dir / GEMMA_FOLDER, seed=seed)
-    checkpoint = write_tiny_ltx_checkpoint(out_dir / LTX_CHECKPOINT, seed=seed,
-                                           gemma=(TINY_TEXT["hidden_size"], TINY_TEXT["num_hidden_layers"]))
+    checkpoint = write_tiny_ltx_checkpoint(
+        out_dir / LTX_CHECKPOINT, seed=seed, gemma=(TINY_TEXT["hidden_size"], TINY_TEXT["num_hidden_layers"])
+    )
     return [checkpoint, gemma]
 
 
@@ -39,8 +40,10 @@ def write_roformer(out_dir: Path, seed: int) -> list[Path]:
 def write_whisper(out_dir: Path, seed: int) -> list[Path]:
     """``<out_dir>/faster-whisper/`` (CTranslate2 folder) and ``<out_dir>/openai-whisper/tiny.pt``, for
     ``caption.asr.model`` with either backend (random weights: transcripts are gibberish)."""
-    return [write_tiny_faster_whisper(out_dir / "faster-whisper", seed=seed),
-            write_tiny_openai_whisper(out_dir / "openai-whisper" / "tiny.pt", seed=seed)]
+    return [
+        write_tiny_faster_whisper(out_dir / "faster-whisper", seed=seed),
+        write_tiny_openai_whisper(out_dir / "openai-whisper" / "tiny.pt", seed=seed),
+    ]
 
 
 GENERATORS: dict[str, Callable[[Path, int], list[Path]]] = {

@@ -71,5 +71,9 @@ def make_tone(clip_id: str, target_hz: float, params: TonesParams, out_dir: Path
     timbre = draw_timbre(params, seed)
     samples = synthesize(target_hz, params.seconds, params.rate, timbre, seed=seed, level_dbfs=params.level_dbfs)
     path = write_wav(out_dir / f"{clip_id}.tone.wav", samples, params.rate)
-    return Tone(tone_path=str(path), tone_sha256=sha256_file(path), tone_seconds=params.seconds,
-                **{f"tone_{k}": v for k, v in asdict(timbre).items()})
+    return Tone(
+        tone_path=str(path),
+        tone_sha256=sha256_file(path),
+        tone_seconds=params.seconds,
+        **{f"tone_{k}": v for k, v in asdict(timbre).items()},
+    )

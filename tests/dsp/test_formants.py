@@ -59,7 +59,8 @@ def test_burg_lpc_would_report_a_change_that_is_not_there() -> None:
         f1 = []
         for signal in (x, y):
             burg = parselmouth.Sound(signal, sampling_frequency=RATE).to_formant_burg(
-                time_step=0.01, max_number_of_formants=5.0, maximum_formant=5500.0, window_length=0.04)
+                time_step=0.01, max_number_of_formants=5.0, maximum_formant=5500.0, window_length=0.04
+            )
             f1.append(np.array([burg.get_value_at_time(1, float(v)) for v in t]))
         ok = np.isfinite(f1[0]) & np.isfinite(f1[1]) & (f1[0] >= 2 * before.f0_at(t))
         worst = max(worst, abs(float(np.median(f1[1][ok] / f1[0][ok])) - 1.0))

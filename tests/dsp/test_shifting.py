@@ -25,8 +25,9 @@ def voices() -> dict[str, tuple[np.ndarray, int]]:
 
 @pytest.mark.parametrize("engine", ["psola", "world"])
 @pytest.mark.parametrize("semitones", [-7, -3, 3, 7])
-def test_shift_lands_on_target_and_keeps_length(voices: dict[str, tuple[np.ndarray, int]], engine: str,
-                                                semitones: int) -> None:
+def test_shift_lands_on_target_and_keeps_length(
+    voices: dict[str, tuple[np.ndarray, int]], engine: str, semitones: int
+) -> None:
     params = MeasureParams()
     for name, (x, rate) in voices.items():
         source = measure_samples(x, rate, params).f0_hz
@@ -72,8 +73,16 @@ def test_formants_stay_within_5_percent(name: str, engine: str, semitones: int) 
     params = MeasureParams()
     lo, hi = adapted_range(before.f0_hz, params.floor_hz, params.ceiling_hz)
     y = shift(x, rate, semitones, engine, floor=lo, ceiling=hi)  # type: ignore[arg-type]
-    verdict = judge(x, y, rate, before.f0_hz * 2 ** (semitones / 12), before.voiced_seconds, before.voiced_fraction,
-                    SelectParams(), params)
+    verdict = judge(
+        x,
+        y,
+        rate,
+        before.f0_hz * 2 ** (semitones / 12),
+        before.voiced_seconds,
+        before.voiced_fraction,
+        SelectParams(),
+        params,
+    )
     assert abs(verdict.f1_change) <= 0.05 and abs(verdict.f2_change) <= 0.05, verdict  # nan fails too
 
 

@@ -62,13 +62,15 @@ class StandIn:
         outputs = []
         for seed in seeds:
             tone = reference.tone_hz if reference else 0.0
-            rng = np.random.default_rng([zlib.crc32(arm.name.encode()), seed, int(tone * 100), zlib.crc32(prompt.encode())])
+            rng = np.random.default_rng(
+                [zlib.crc32(arm.name.encode()), seed, int(tone * 100), zlib.crc32(prompt.encode())]
+            )
             seed_offset = np.random.default_rng([seed, 7]).normal(0, beh.seed_sd)
             n = int(self.seconds * RATE)
             whisper = beh.whisper_keyword is not None and beh.whisper_keyword in prompt
             if whisper or rng.random() < beh.p_unvoiced:
                 y = rng.standard_normal(n).astype(np.float32)
-                y *= 10 ** (beh.whisper_level_dbfs / 20) / np.sqrt(np.mean(y ** 2))
+                y *= 10 ** (beh.whisper_level_dbfs / 20) / np.sqrt(np.mean(y**2))
             else:
                 f0 = float(np.clip(beh.pitch(tone or 150.0, seed_offset, rng), 70.0, 500.0))
                 y = synthesize(f0, self.seconds, RATE, self.timbre, seed=seed, level_dbfs=beh.level_dbfs)
@@ -87,7 +89,9 @@ class StandIn:
             if self.video:
                 base = np.random.default_rng([seed, 11]).standard_normal((1, 4, 2, 2, 2))
                 latent = base + arm.strength * 0.001 * np.random.default_rng([seed, 12]).standard_normal(base.shape)
-            outputs.append(Output(seed=seed, waveform=y.astype(np.float32), rate=RATE, span_s=span, video_latent=latent))
+            outputs.append(
+                Output(seed=seed, waveform=y.astype(np.float32), rate=RATE, span_s=span, video_latent=latent)
+            )
         return outputs
 
 

@@ -20,11 +20,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _dvc(repo: Path, *args: str) -> str:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "PREFECT_HOME": str(repo / ".prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-           "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180", "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([str(Path(sys.executable).parent / "dvc"), *args], cwd=repo, env=env,
-                          capture_output=True, text=True)
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "PREFECT_HOME": str(repo / ".prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+        "OMP_NUM_THREADS": "1",
+    }
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "dvc"), *args], cwd=repo, env=env, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout + done.stderr
 
@@ -76,8 +82,11 @@ def test_repro_runs_noops_and_goes_stale_on_checkpoint_or_param_change(repo: Pat
     assert "params.yaml" in status and "modified:" in status and "evaluate" in status
     params_file.write_text(original)
 
-    extra = save_lora(repo / "data/train/checkpoints/step_000010.safetensors",
-                      lora_tensors(tiny_ltx, HELIUM, rank=2, seed=4, scale=0.2), step=10)
+    extra = save_lora(
+        repo / "data/train/checkpoints/step_000010.safetensors",
+        lora_tensors(tiny_ltx, HELIUM, rank=2, seed=4, scale=0.2),
+        step=10,
+    )
     status = _dvc(repo, "status")
     assert "changed deps" in status and "data/train/checkpoints" in status
     extra.unlink()

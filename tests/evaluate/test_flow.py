@@ -29,9 +29,19 @@ def prefect_harness() -> Iterator[None]:
 def params(tmp: Path, model: Path, **over: object) -> Path:
     data = yaml.safe_load((ROOT / "params.yaml").read_text())
     ev = data["evaluate"]
-    ev.update(model=str(model), checkpoints=str(tmp / "checkpoints"), final=str(tmp / "lora.safetensors"),
-              seeds=2, frames=9, width=32, height=32, strengths=[1.0], sample_seeds=1, text_encoder="random",
-              gemma=str(Path(model).parent / "gemma"))
+    ev.update(
+        model=str(model),
+        checkpoints=str(tmp / "checkpoints"),
+        final=str(tmp / "lora.safetensors"),
+        seeds=2,
+        frames=9,
+        width=32,
+        height=32,
+        strengths=[1.0],
+        sample_seeds=1,
+        text_encoder="random",
+        gemma=str(Path(model).parent / "gemma"),
+    )
     ev["sampler"].update(steps=2, batch_size=2)
     ev["helium"].update(tones_hz=[100.0, 160.0, 250.0], tone_seconds=0.5)
     ev["stats"].update(bootstrap=200, min_seeds=2)
@@ -99,11 +109,16 @@ def test_plots_samples_and_report(evaluated: tuple[Path, dict]) -> None:
     slope = pl.read_csv(out / "plots" / "slope.csv")
     assert slope["step"].to_list() == [10, 20]
     assert {"base_slope", "base_slope_lo", "lora_1_slope", "lora_1_vs_base_hi"} <= set(slope.columns)
-    assert pl.read_csv(out / "plots" / "structure.csv")["distance_to_previous"].to_list()[1] == pytest.approx(0.08, abs=0.002)
+    assert pl.read_csv(out / "plots" / "structure.csv")["distance_to_previous"].to_list()[1] == pytest.approx(
+        0.08, abs=0.002
+    )
     assert "lora_1_ratio" in pl.read_csv(out / "plots" / "drift.csv").columns
     samples = sorted(p.relative_to(out / "samples").as_posix() for p in (out / "samples").rglob("*.wav"))
-    assert samples == [f"{prefix}/tone_{t}Hz_seed0.wav" for prefix in
-                       ("base", "step_000010/lora@1", "step_000020/lora@1") for t in (100, 160, 250)]
+    assert samples == [
+        f"{prefix}/tone_{t}Hz_seed0.wav"
+        for prefix in ("base", "step_000010/lora@1", "step_000020/lora@1")
+        for t in (100, 160, 250)
+    ]
     report = (out / "report" / "report.md").read_text()
     assert "random-weight" in report and "random-context" in report and "step_000015 | non_finite" in report
     assert (out / "report" / "slope.png").is_file() and (out / "report" / "drift.png").is_file()
@@ -111,21 +126,31 @@ def test_plots_samples_and_report(evaluated: tuple[Path, dict]) -> None:
     assert artifact is not None and "random-weight" in str(artifact.data)
 
 
-def test_one_checkpoint_through_the_cli_with_prompts(project: Path, tiny_ltx: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_checkpoint_through_the_cli_with_prompts(
+    project: Path, tiny_ltx: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from typer.testing import CliRunner
 
     from ltxvoice.cli import app
 
-    p = params(project, tiny_ltx, recipe="register",
-               prompts={"whispering": "(woman, whispering): \"hello\"", "none": "(woman): \"hello\""})
+    p = params(
+        project,
+        tiny_ltx,
+        recipe="register",
+        prompts={"whispering": '(woman, whispering): "hello"', "none": '(woman): "hello"'},
+    )
     monkeypatch.chdir(project)
-    res = CliRunner().invoke(app, ["evaluate", "--params", str(p), "--checkpoint", "checkpoints/step_000010.safetensors"])
+    res = CliRunner().invoke(
+        app, ["evaluate", "--params", str(p), "--checkpoint", "checkpoints/step_000010.safetensors"]
+    )
     assert res.exit_code == 0, res.output
     out = project / "data" / "evaluate_one" / "step_000010"
     m = json.loads((out / "metrics" / "step_000010.json").read_text())
     assert set(m["conditions"]["lora@1"]) == {"whispering", "none"} and "helium" not in m
     assert "distance_to_previous" not in m
-    res = CliRunner().invoke(app, ["evaluate", "--params", str(p), "--checkpoint", "checkpoints/step_000015.safetensors"])
+    res = CliRunner().invoke(
+        app, ["evaluate", "--params", str(p), "--checkpoint", "checkpoints/step_000015.safetensors"]
+    )
     assert res.exit_code == 1 and "non_finite" in res.output
 
 

@@ -13,9 +13,9 @@ import torch
 from ltxvoice.config import EvalSamplerParams
 from ltxvoice.evaluate import sampler as smp
 from ltxvoice.evaluate.sampler import LTXGenerator, LTXModels, Shape, generate
-from ltxvoice.models.ltx import load_transformer
-from ltxvoice.models.lora_file import lora_module
 from ltxvoice.evaluate.sweep import Arm
+from ltxvoice.models.lora_file import lora_module
+from ltxvoice.models.ltx import load_transformer
 from tests.evaluate.loras import HELIUM, lora_tensors, save_lora
 from tests.evaluate.standin import tone_references
 
@@ -81,7 +81,9 @@ def test_reference_tokens_are_clean_before_the_timeline_and_steer_the_output(mod
     neg = smp._append_reference(state, ref, tools.patchifier, 2, "negative", 0.0)
     over = smp._append_reference(state, ref, tools.patchifier, 2, "overlap", 0.0)
     n = ref.shape[2]
-    assert neg.latent.shape[1] == 9 + n and (neg.denoise_mask[:, 9:] == 0).all() and (neg.denoise_mask[:, :9] == 1).all()
+    assert (
+        neg.latent.shape[1] == 9 + n and (neg.denoise_mask[:, 9:] == 0).all() and (neg.denoise_mask[:, :9] == 1).all()
+    )
     assert neg.positions[:, :, 9:].max() <= 0 and neg.positions[:, :, :9].min() >= 0
     assert over.positions[:, :, 9:].min() >= 0
     torch.testing.assert_close(neg.clean_latent[:1, 9:], tools.patchifier.patchify(ref))

@@ -28,9 +28,18 @@ from ltxvoice.evaluate.stats import (
 TONES = (90.0, 120.0, 160.0, 210.0, 280.0)
 
 
-def simulate(lora_a: float, *, base_a: float = 0.0, noise: float = 5.0, seeds: int = 10, p_unvoiced: float = 0.0,
-             seed_sd: float = 10.0, seed_slope_sd: float = 0.0, rng_seed: int = 0,
-             scale: str = "hz") -> list[SweepPoint]:
+def simulate(
+    lora_a: float,
+    *,
+    base_a: float = 0.0,
+    noise: float = 5.0,
+    seeds: int = 10,
+    p_unvoiced: float = 0.0,
+    seed_sd: float = 10.0,
+    seed_slope_sd: float = 0.0,
+    rng_seed: int = 0,
+    scale: str = "hz",
+) -> list[SweepPoint]:
     """Pitch = a * tone + b + noise (in Hz, or in semitones above 100 Hz), with a per-seed offset
     and a per-seed deviation of the slope (generations of one seed are correlated)."""
     rng = np.random.default_rng(rng_seed)
@@ -92,8 +101,10 @@ def test_leaking_base_arm_is_detected_and_not_credited_to_the_lora() -> None:
 
 
 def test_semitone_scale_recovers_a_log_slope() -> None:
-    _, lora = analyse_sweep(simulate(0.6, noise=0.3, seed_sd=1.0, scale="semitones"),
-                            SweepRules(scale="semitones", bootstrap=1000, min_seeds=6))
+    _, lora = analyse_sweep(
+        simulate(0.6, noise=0.3, seed_sd=1.0, scale="semitones"),
+        SweepRules(scale="semitones", bootstrap=1000, min_seeds=6),
+    )
     assert lora.fit.slope.lo <= 0.6 <= lora.fit.slope.hi
     assert lora.verdict == TRACKS
 
@@ -109,8 +120,10 @@ def test_confidence_intervals_cover_the_true_slope_at_the_nominal_rate() -> None
     covered = covered_diff = 0
     n = 200
     for i in range(n):
-        _, lora = analyse_sweep(simulate(0.7, noise=20.0, seed_slope_sd=0.15, rng_seed=100 + i),
-                                SweepRules(scale="hz", bootstrap=600, seed=i))
+        _, lora = analyse_sweep(
+            simulate(0.7, noise=20.0, seed_slope_sd=0.15, rng_seed=100 + i),
+            SweepRules(scale="hz", bootstrap=600, seed=i),
+        )
         covered += lora.fit.slope.lo <= 0.7 <= lora.fit.slope.hi
         covered_diff += lora.vs_base.lo <= 0.7 <= lora.vs_base.hi
     assert 0.89 <= covered / n <= 0.99

@@ -57,8 +57,9 @@ def test_unvoiced_generator_is_flagged() -> None:
 
 
 def test_tone_leaking_into_the_base_output_is_detected() -> None:
-    (base, lora), _ = sweep({"base": Behaviour(a=0.0, b=160.0, leak=0.7),
-                             "lora@1": Behaviour(a=0.0, b=160.0, leak=0.7)})
+    (base, lora), _ = sweep(
+        {"base": Behaviour(a=0.0, b=160.0, leak=0.7), "lora@1": Behaviour(a=0.0, b=160.0, leak=0.7)}
+    )
     assert base.leak is True and base.fit.slope.lo > 0.5
     assert lora.verdict == DOES_NOT_TRACK  # its slope is the leak, which the base arm has too
 
@@ -67,11 +68,14 @@ def test_reference_outside_the_generated_span_is_never_measured() -> None:
     """The decoded audio holds the reference tone first; only the span after it is measured, so
     the base arm shows no leak. The same audio measured whole (a generator misreporting its span)
     would show one: the span is what keeps the reference out."""
-    honest, _ = sweep({"base": Behaviour(a=0.0, b=160.0, decoded_reference=True), "lora@1": Behaviour()},
-                      ref_seconds=1.0)
+    honest, _ = sweep(
+        {"base": Behaviour(a=0.0, b=160.0, decoded_reference=True), "lora@1": Behaviour()}, ref_seconds=1.0
+    )
     assert honest[0].leak is False
-    broken, _ = sweep({"base": Behaviour(a=0.0, b=160.0, decoded_reference=True, report_whole_waveform=True),
-                       "lora@1": Behaviour()}, ref_seconds=1.0)
+    broken, _ = sweep(
+        {"base": Behaviour(a=0.0, b=160.0, decoded_reference=True, report_whole_waveform=True), "lora@1": Behaviour()},
+        ref_seconds=1.0,
+    )
     assert broken[0].leak is True
 
 
@@ -105,7 +109,11 @@ def test_register_prompts_voicing_and_level(tmp_path) -> None:  # type: ignore[n
     assert s.voiced_vs_base.lo <= 0 <= s.voiced_vs_base.hi
     written = write_audio(run, tmp_path)
     assert [p.relative_to(tmp_path).as_posix() for p in written] == [
-        "base/soft_seed0.wav", "base/whispering_seed0.wav", "lora@1/soft_seed0.wav", "lora@1/whispering_seed0.wav"]
+        "base/soft_seed0.wav",
+        "base/whispering_seed0.wav",
+        "lora@1/soft_seed0.wav",
+        "lora@1/whispering_seed0.wav",
+    ]
     points, floor, strengths = drift(run.latents)
     assert len(points) == 2 * len(SEEDS) and len(floor) == 2 * (len(SEEDS) - 1)
     assert all(0 < p.distance < 0.01 for p in points) and min(floor) > 0.5

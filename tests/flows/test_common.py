@@ -49,16 +49,19 @@ def test_failure_rows_keep_media_reasons() -> None:
     assert other.reason == "failed" and other.detail == "RuntimeError: boom (after 2 retries)"
 
 
-@pytest.mark.parametrize(("n", "size", "workers", "sizes"), [
-    (104, 8, 2, [8] * 6 + [7] * 8),  # 13 batches of 8 would leave one worker alone with the last
-    (24, 8, 2, [6] * 4),
-    (16, 8, 2, [8, 8]),
-    (5, 8, 2, [3, 2]),
-    (17, 8, 4, [5, 4, 4, 4]),
-    (2, 8, 4, [1, 1]),
-    (9, 4, 1, [3, 3, 3]),
-    (0, 8, 2, []),
-])
+@pytest.mark.parametrize(
+    ("n", "size", "workers", "sizes"),
+    [
+        (104, 8, 2, [8] * 6 + [7] * 8),  # 13 batches of 8 would leave one worker alone with the last
+        (24, 8, 2, [6] * 4),
+        (16, 8, 2, [8, 8]),
+        (5, 8, 2, [3, 2]),
+        (17, 8, 4, [5, 4, 4, 4]),
+        (2, 8, 4, [1, 1]),
+        (9, 4, 1, [3, 3, 3]),
+        (0, 8, 2, []),
+    ],
+)
 def test_batches_are_balanced_over_the_workers_in_order(n: int, size: int, workers: int, sizes: list[int]) -> None:
     got = batches(list(range(n)), size, workers)
     assert [len(b) for b in got] == sizes

@@ -24,8 +24,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _digests(folder: Path) -> dict[str, str]:
     """sha256 of every file under ``folder`` (by relative path), the stage's whole output."""
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_runner_kind_picks_the_task_runner() -> None:
@@ -55,8 +58,10 @@ def _where(x: int) -> tuple[int, int]:
 @flow
 def _mapped_twice() -> list[list]:
     runner = RunnerParams(kind="dask", workers=2, retries=0)
-    return [run_mapped(_where, list(range(6)), runner=runner.model_copy(update={"batch_size": size}), desc="dask")
-            for size in (1, 2)]
+    return [
+        run_mapped(_where, list(range(6)), runner=runner.model_copy(update={"batch_size": size}), desc="dask")
+        for size in (1, 2)
+    ]
 
 
 @pytest.mark.slow
@@ -88,10 +93,19 @@ def test_same_manifest_hashes_from_the_thread_and_the_dask_runner(tmp_path: Path
     params["runner"]["kind"] = "dask"
     path.write_text(yaml.safe_dump(params))
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
-    env.update(PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]), PREFECT_HOME=str(tmp_path / "prefect"),
-               PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180")  # a new database: migrations first
-    done = subprocess.run([sys.executable, "-m", "flows.ingest", "--params-path", str(path), "--out", str(out)],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    env.update(
+        PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+        PREFECT_HOME=str(tmp_path / "prefect"),
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180",
+    )  # a new database: migrations first
+    done = subprocess.run(
+        [sys.executable, "-m", "flows.ingest", "--params-path", str(path), "--out", str(out)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     log = done.stdout + done.stderr
     assert "Dask" in log and log.count("Starting temporary server") == 1  # workers share the flow's API

@@ -24,8 +24,14 @@ pytestmark = pytest.mark.slow
 
 def _params(root: Path, tiny_ltx: tuple[Path, Path], **encode_kw) -> str:
     params = yaml.safe_load((Path(__file__).parents[2] / "params.yaml").read_text())
-    params["encode"].update(checkpoint=str(tiny_ltx[0]), text_encoder=str(tiny_ltx[1]), buckets=["64x64x17"],
-                            video_dtype="float32", verify_samples=1, **encode_kw)
+    params["encode"].update(
+        checkpoint=str(tiny_ltx[0]),
+        text_encoder=str(tiny_ltx[1]),
+        buckets=["64x64x17"],
+        video_dtype="float32",
+        verify_samples=1,
+        **encode_kw,
+    )
     path = root / "params.yaml"
     path.write_text(yaml.safe_dump(params))
     return str(path)
@@ -34,9 +40,10 @@ def _params(root: Path, tiny_ltx: tuple[Path, Path], **encode_kw) -> str:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory, tiny_ltx: tuple[Path, Path]) -> tuple[Path, dict]:
     root = tmp_path_factory.mktemp("encode_flow")
-    manifest = fixtures.caption_manifest(root / "caption", [("good1", 64, 64, 17), ("good2", 64, 64, 17),
-                                                            ("junk", 64, 64, 17), ("short", 64, 64, 9),
-                                                            ("nan", 64, 64, 17)])
+    manifest = fixtures.caption_manifest(
+        root / "caption",
+        [("good1", 64, 64, 17), ("good2", 64, 64, 17), ("junk", 64, 64, 17), ("short", 64, 64, 9), ("nan", 64, 64, 17)],
+    )
     rows = pl.read_parquet(manifest)
     (root / "caption" / "junk.mp4").write_text("not a video")
     nan = np.zeros(round(17 / 25 * 48000), np.float32)

@@ -25,11 +25,33 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Path:
     src = root / "sources"
     src.mkdir()
     for name, voice, pitch in (("m", "en+m3", 40), ("f", "en+f2", 55), ("w", "en+whisper", 50)):
-        wav = fixtures.speech_wav(root / f"{name}.wav", "Please put the blue folder on the second shelf before you "
-                                  "leave, and close the door.", voice, pitch)
-        fixtures.ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=5", "-i", str(wav),
-                        "-af", "apad", "-t", "5", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-                        "-c:a", "aac", str(src / f"{name}.mp4"))
+        wav = fixtures.speech_wav(
+            root / f"{name}.wav",
+            "Please put the blue folder on the second shelf before you leave, and close the door.",
+            voice,
+            pitch,
+        )
+        fixtures.ffmpeg(
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=30:duration=5",
+            "-i",
+            str(wav),
+            "-af",
+            "apad",
+            "-t",
+            "5",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            str(src / f"{name}.mp4"),
+        )
     params = yaml.safe_load((Path(__file__).parents[2] / "params.yaml").read_text())
     params["ingest"].update(sources=[str(src)], frames=97, width=64, height=64, video_preset="ultrafast")
     (root / "params.yaml").write_text(yaml.safe_dump(params))
@@ -48,10 +70,12 @@ def test_each_stage_adds_its_columns(chain: Path) -> None:
     d = chain / "data"
     ingest_cols = set(pl.read_parquet(d / "ingest/clips.parquet").columns)
     previous = ingest_cols
-    for stage, added in (("separate", {"separation_model", "vocals_path", "other_path"}),
-                         ("measure", {"f0_hz", "f0_praat_hz", "f0_world_hz", "voiced_seconds", "f1_hz"}),
-                         ("shift", {"target_hz", "semitones", "engine", "target_video_path"}),
-                         ("tones", {"tone_path", "tone_vowel", "tone_vibrato_cents"})):
+    for stage, added in (
+        ("separate", {"separation_model", "vocals_path", "other_path"}),
+        ("measure", {"f0_hz", "f0_praat_hz", "f0_world_hz", "voiced_seconds", "f1_hz"}),
+        ("shift", {"target_hz", "semitones", "engine", "target_video_path"}),
+        ("tones", {"tone_path", "tone_vowel", "tone_vibrato_cents"}),
+    ):
         cols = set(pl.read_parquet(d / stage / "clips.parquet").columns)
         assert previous < cols and added <= cols - previous, stage
         previous = cols
@@ -68,7 +92,9 @@ def test_pairs_manifest_and_report(chain: Path) -> None:
         for key in ("tone_path", "target_video_path", "target_audio_path"):
             assert Path(row[key]).is_file()
     metrics = json.loads((d / "select/metrics.json").read_text())
-    whisper_reasons = metrics["rejected_by_reason"].get("barely_voiced", 0) + metrics["left_out_before_select"].get("no_pitch", 0)
+    whisper_reasons = metrics["rejected_by_reason"].get("barely_voiced", 0) + metrics["left_out_before_select"].get(
+        "no_pitch", 0
+    )
     assert whisper_reasons == 1
     assert (d / "select/report/scatter.png").is_file()
     assert load_params(chain / "params.yaml").shift.mode == metrics["mode"]

@@ -18,8 +18,15 @@ from ltxvoice.stage import StageError
 def _write_params(tmp: Path, sources: list[Path], **ingest: object) -> Path:
     data = {
         "runner": {"workers": 2, "retries": 1, "retry_delay_s": 0},
-        "ingest": {"sources": [str(s) for s in sources], "frames": 25, "fps": 25.0, "width": 64, "height": 64,
-                   "video_preset": "ultrafast", **ingest},
+        "ingest": {
+            "sources": [str(s) for s in sources],
+            "frames": 25,
+            "fps": 25.0,
+            "width": 64,
+            "height": 64,
+            "video_preset": "ultrafast",
+            **ingest,
+        },
     }
     path = tmp / "params.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -34,8 +41,9 @@ def mixed_sources(tmp_path: Path, good_sources: Path, bad_folder: tuple[Path, di
     return folder
 
 
-def test_flow_writes_manifest_quarantine_and_metrics(tmp_path: Path, mixed_sources: Path,
-                                                     bad_folder: tuple[Path, dict[str, str]]) -> None:
+def test_flow_writes_manifest_quarantine_and_metrics(
+    tmp_path: Path, mixed_sources: Path, bad_folder: tuple[Path, dict[str, str]]
+) -> None:
     params = _write_params(tmp_path, [mixed_sources], frames=121)
     out = tmp_path / "out"
     metrics = ingest_flow(params_path=str(params), out=str(out))
@@ -52,8 +60,9 @@ def test_flow_writes_manifest_quarantine_and_metrics(tmp_path: Path, mixed_sourc
     assert provenance["versions"]["ffmpeg"] and provenance["params"]["frames"] == 121
 
 
-def test_a_task_that_keeps_failing_is_quarantined_not_fatal(tmp_path: Path, good_sources: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_task_that_keeps_failing_is_quarantined_not_fatal(
+    tmp_path: Path, good_sources: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     real_cut = lib.cut
     calls: dict[str, int] = {}
 
@@ -81,8 +90,9 @@ def test_zero_usable_clips_fails_with_why(tmp_path: Path, bad_folder: tuple[Path
     assert pl.read_parquet(tmp_path / "out" / "quarantine.parquet").height == 9
 
 
-def test_invalid_params_fail_before_any_work(tmp_path: Path, good_sources: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_invalid_params_fail_before_any_work(
+    tmp_path: Path, good_sources: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     params = _write_params(tmp_path, [good_sources], frames=120)
     out = tmp_path / "out"
     code = run_flow(ingest_flow, "ingest", ["--params-path", str(params), "--out", str(out)])

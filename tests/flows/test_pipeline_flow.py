@@ -23,8 +23,9 @@ def repo(tmp_path: Path) -> Path:
 def _artifacts(key: str) -> list:
     """Every version of an artifact, newest first."""
     with get_client(sync_client=True) as client:
-        return client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
-                                     sort=ArtifactSort.CREATED_DESC)
+        return client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])), sort=ArtifactSort.CREATED_DESC
+        )
 
 
 def test_flow_reproduces_reports_and_publishes(repo: Path) -> None:

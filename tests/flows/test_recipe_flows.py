@@ -16,9 +16,9 @@ from flows.ingest import ingest
 from flows.prepare import prepare
 from flows.separate import separate
 from ltxvoice import caption as lib
-from ltxvoice.tiny_models import write_roformer, write_whisper
-from ltxvoice.prepare import integrated_loudness
 from ltxvoice.media import read_wav
+from ltxvoice.prepare import integrated_loudness
+from ltxvoice.tiny_models import write_roformer, write_whisper
 from tests import fixtures
 
 ROOT = Path(__file__).parents[2]
@@ -33,14 +33,34 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     text = "Close your eyes and listen to the rain on the window."
     for name, voice in (("m", "en+m3"), ("f", "en+whisperf"), ("x", "en+f2")):
         wav = fixtures.speech_wav(root / f"{name}.wav", text, voice, 45)
-        fixtures.ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=5", "-i", str(wav), "-af",
-                        "adelay=700:all=1,apad", "-t", "5", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt",
-                        "yuv420p", "-c:a", "aac", str(src / f"{name}.mp4"))
+        fixtures.ffmpeg(
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=30:duration=5",
+            "-i",
+            str(wav),
+            "-af",
+            "adelay=700:all=1,apad",
+            "-t",
+            "5",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            str(src / f"{name}.mp4"),
+        )
         (src / f"{name}.txt").write_text(text + "\n")
     # x.mp4 has no label row: it must be quarantined as missing_label, not guessed
-    (src / "labels.csv").write_text("file,gender,manner,visual,voice\n"
-                                    "m.mp4,man,speaking softly,a test pattern,low male voice\n"
-                                    "f.mp4,woman,whispering,a test pattern,whispered female voice\n")
+    (src / "labels.csv").write_text(
+        "file,gender,manner,visual,voice\n"
+        "m.mp4,man,speaking softly,a test pattern,low male voice\n"
+        "f.mp4,woman,whispering,a test pattern,whispered female voice\n"
+    )
     write_roformer(root / "models", seed=0)
     write_whisper(root / "models", seed=0)
     return root
@@ -93,8 +113,11 @@ def test_talking_head_recipe(workspace: Path) -> None:
 @pytest.mark.parametrize("backend", ["faster-whisper", "openai-whisper"])
 def test_register_recipe_with_each_asr_backend(workspace: Path, backend: str) -> None:
     model = workspace / "models" / ("faster-whisper" if backend == "faster-whisper" else "openai-whisper/tiny.pt")
-    params = _params(workspace, "register", asr={"backend": backend, "model": str(model), "beam_size": 1,
-                                                  "compute_type": "float32", "threads": 1})
+    params = _params(
+        workspace,
+        "register",
+        asr={"backend": backend, "model": str(model), "beam_size": 1, "compute_type": "float32", "threads": 1},
+    )
     d = _build(workspace, f"register-{backend}", params)
     prepared = pl.read_parquet(d / "prepare/clips.parquet")
     for path in prepared["prepared_audio_path"]:

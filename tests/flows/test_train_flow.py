@@ -27,9 +27,19 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _params(root: Path, checkpoint: Path, **train_overrides: object) -> str:
     params = yaml.safe_load((Path(__file__).parents[2] / "params.yaml").read_text())
-    params["train"] = train_section(params["train"], checkpoint=str(checkpoint), steps=4, batch_size=2, rank=4,
-                                    alpha=4.0, optimizer="adamw", lr=1e-3, checkpoint_every=2, keep_last=1,
-                                    **train_overrides)
+    params["train"] = train_section(
+        params["train"],
+        checkpoint=str(checkpoint),
+        steps=4,
+        batch_size=2,
+        rank=4,
+        alpha=4.0,
+        optimizer="adamw",
+        lr=1e-3,
+        checkpoint_every=2,
+        keep_last=1,
+        **train_overrides,
+    )
     path = root / "params.yaml"
     path.write_text(yaml.safe_dump(params))
     return str(path)
@@ -60,11 +70,13 @@ def test_train_flow_outputs_and_resume(tiny_checkpoint: Path, tmp_path: Path) ->
     assert (out / "lora.safetensors").read_bytes() == lora
 
 
-def test_bad_train_params_fail_before_work(tiny_checkpoint: Path, tmp_path: Path,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_train_params_fail_before_work(
+    tiny_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     params = _params(tmp_path, tiny_checkpoint, fp8_matmul=True)  # fp8 matmuls need base_weights fp8
-    code = run_flow(train, "train", ["--params-path", params, "--upstream", str(tmp_path / "none"),
-                                     "--out", str(tmp_path / "out")])
+    code = run_flow(
+        train, "train", ["--params-path", params, "--upstream", str(tmp_path / "none"), "--out", str(tmp_path / "out")]
+    )
     err = " ".join(capsys.readouterr().err.split())
     assert code == 1 and "train.memory.fp8_matmul: needs base_weights fp8" in err
     assert not (tmp_path / "out").exists()

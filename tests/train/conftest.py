@@ -36,8 +36,12 @@ def train_section(base: dict[str, Any] | None = None, **settings: object) -> dic
     own names (``rank=4``, ``steps=6``) put into the groups they belong to."""
     from ltxvoice.config import TrainParams
 
-    group_of = {leaf: group for group, f in TrainParams.model_fields.items() if isinstance(f.default, BaseModel)
-                for leaf in type(f.default).model_fields}
+    group_of = {
+        leaf: group
+        for group, f in TrainParams.model_fields.items()
+        if isinstance(f.default, BaseModel)
+        for leaf in type(f.default).model_fields
+    }
     section = {k: dict(v) if isinstance(v, dict) else v for k, v in (base or {}).items()}
     for name, value in settings.items():
         if name in group_of:
@@ -54,13 +58,34 @@ def train_params(**settings: object) -> Any:
     return TrainParams.model_validate(train_section(**settings))
 
 
-def make_items(count: int, *, reference: bool = True, seed: int = 0, frames: int = 2, height: int = 2,
-               width: int = 2, audio_steps: int = 12, reference_steps: int = 6) -> list:
+def make_items(
+    count: int,
+    *,
+    reference: bool = True,
+    seed: int = 0,
+    frames: int = 2,
+    height: int = 2,
+    width: int = 2,
+    audio_steps: int = 12,
+    reference_steps: int = 6,
+) -> list:
     from ltxvoice.train.data import synthetic_item
 
-    return [synthetic_item(f"clip{i:02d}", frames=frames, height=height, width=width, audio_steps=audio_steps,
-                           reference_steps=reference_steps if reference else None, prompt_tokens=PROMPT_TOKENS,
-                           video_dim=VIDEO_DIM, audio_dim=AUDIO_DIM, seed=seed + i) for i in range(count)]
+    return [
+        synthetic_item(
+            f"clip{i:02d}",
+            frames=frames,
+            height=height,
+            width=width,
+            audio_steps=audio_steps,
+            reference_steps=reference_steps if reference else None,
+            prompt_tokens=PROMPT_TOKENS,
+            video_dim=VIDEO_DIM,
+            audio_dim=AUDIO_DIM,
+            seed=seed + i,
+        )
+        for i in range(count)
+    ]
 
 
 def write_items(root: Path, count: int, **kwargs: object) -> Path:

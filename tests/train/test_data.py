@@ -7,8 +7,18 @@ from pathlib import Path
 import pytest
 import torch
 
-from ltxvoice.train.data import (AUDIO_DIR, CONDITIONS_DIR, REFERENCE_DIR, VIDEO_DIR, DataOrder, ItemError,
-                                 check_enough, dataset_fingerprint, load_items, read_item)
+from ltxvoice.train.data import (
+    AUDIO_DIR,
+    CONDITIONS_DIR,
+    REFERENCE_DIR,
+    VIDEO_DIR,
+    DataOrder,
+    ItemError,
+    check_enough,
+    dataset_fingerprint,
+    load_items,
+    read_item,
+)
 from tests.train.conftest import make_items, write_items
 
 
@@ -17,7 +27,10 @@ def test_roundtrip_in_the_official_layout(tmp_path: Path) -> None:
     raw = torch.load(tmp_path / VIDEO_DIR / "clip00.pt", weights_only=True)
     assert set(raw) == {"latents", "num_frames", "height", "width", "fps"} and raw["latents"].shape == (128, 2, 2, 2)
     assert set(torch.load(tmp_path / CONDITIONS_DIR / "clip00.pt", weights_only=True)) == {
-        "video_prompt_embeds", "audio_prompt_embeds", "prompt_attention_mask"}
+        "video_prompt_embeds",
+        "audio_prompt_embeds",
+        "prompt_attention_mask",
+    }
     item = read_item(tmp_path, "clip01", with_reference=True)
     original = make_items(2)[1]
     assert torch.equal(item.video, original.video) and torch.equal(item.reference, original.reference)
@@ -39,8 +52,12 @@ def test_bad_items_are_quarantined_with_reasons(tmp_path: Path) -> None:
     items, quarantined = load_items(tmp_path, with_reference=True)
     assert [i.clip_id for i in items] == ["clip00", "clip05"]
     reasons = {q.item_id: q.reason for q in quarantined}
-    assert reasons == {"clip01": "missing_file", "clip02": "unreadable", "clip03": "nonfinite",
-                       "clip04": "shape_mismatch"}
+    assert reasons == {
+        "clip01": "missing_file",
+        "clip02": "unreadable",
+        "clip03": "nonfinite",
+        "clip04": "shape_mismatch",
+    }
     assert all(q.detail and q.stage == "train" for q in quarantined)
     items_no_ref, _ = load_items(tmp_path, with_reference=False)
     assert "clip01" in [i.clip_id for i in items_no_ref]
@@ -62,7 +79,7 @@ def test_data_order_is_a_function_of_seed_and_step() -> None:
     assert len(set(first_epoch)) == 6
     stream = [i for s in range(10) for r in range(2) for i in order.indices(s, r)]
     for start in range(0, 60, 10):  # every epoch is a permutation of all items
-        assert sorted(stream[start:start + 10]) == list(range(10))
+        assert sorted(stream[start : start + 10]) == list(range(10))
     again = DataOrder(num_items=10, batch_size=3, world_size=2, seed=7)
     assert [again.indices(s, 1) for s in range(5, 8)] == [order.indices(s, 1) for s in range(5, 8)]
     assert order.indices(0, 0) != DataOrder(10, 3, 2, seed=8).indices(0, 0)

@@ -19,8 +19,10 @@ from tests.train.conftest import train_params
 def _state(rank: int = 4, value: float = 0.5) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
     prefix = "base_model.model.transformer_blocks.0.audio_attn1.to_q"
-    return {f"{prefix}.lora_A.weight": torch.randn(rank, 32, generator=g),
-            f"{prefix}.lora_B.weight": torch.full((32, rank), value)}
+    return {
+        f"{prefix}.lora_A.weight": torch.randn(rank, 32, generator=g),
+        f"{prefix}.lora_B.weight": torch.full((32, rank), value),
+    }
 
 
 def test_export_folds_alpha_into_b_and_casts_to_bf16() -> None:
@@ -38,8 +40,10 @@ def test_export_folds_alpha_into_b_and_casts_to_bf16() -> None:
 
 def test_save_writes_json_metadata_and_no_alpha(tmp_path: Path) -> None:
     spec = LoraSpec(rank=4, alpha=4.0, dropout=0.0, patterns=PRESETS["helium"])
-    meta = {"ltxvoice_strategy": {"name": "audio_reference", "reference_placement": "negative"},
-            "reference_downscale_factor": 1}
+    meta = {
+        "ltxvoice_strategy": {"name": "audio_reference", "reference_placement": "negative"},
+        "reference_downscale_factor": 1,
+    }
     path = save_lora(tmp_path / "l.safetensors", _state(), spec, meta)
     with safe_open(str(path), framework="pt") as f:
         raw = f.metadata()
@@ -86,16 +90,22 @@ def test_ltx_core_fusion_changes_exactly_the_targeted_weights(tiny_checkpoint: P
     assert report.ok and report.unmatched == [] and report.tensors == 2 * 2 * 12
 
     def build(with_lora: bool) -> dict[str, torch.Tensor]:
-        builder = SingleGPUModelBuilder(model_class_configurator=LTXModelConfigurator, model_path=str(tiny_checkpoint),
-                                        model_sd_ops=LTXV_MODEL_COMFY_RENAMING_MAP)
+        builder = SingleGPUModelBuilder(
+            model_class_configurator=LTXModelConfigurator,
+            model_path=str(tiny_checkpoint),
+            model_sd_ops=LTXV_MODEL_COMFY_RENAMING_MAP,
+        )
         if with_lora:
             builder = builder.lora(str(path), 1.0, LTXV_LORA_COMFY_RENAMING_MAP)
         return builder.build(device=torch.device("cpu")).state_dict()
 
     base, fused = build(False), build(True)
     lora = load_file(str(path))
-    targeted = {k.removeprefix("diffusion_model.").replace(".lora_A.weight", ".weight")
-                for k in lora if k.endswith("lora_A.weight")}
+    targeted = {
+        k.removeprefix("diffusion_model.").replace(".lora_A.weight", ".weight")
+        for k in lora
+        if k.endswith("lora_A.weight")
+    }
     assert len(targeted) == 24
     for key, weight in base.items():
         if key in targeted:
@@ -104,7 +114,7 @@ def test_ltx_core_fusion_changes_exactly_the_targeted_weights(tiny_checkpoint: P
             assert torch.equal(fused[key], (torch.matmul(b * 1.0, a) + weight).to(weight.dtype)), key
             peft_a = state[f"base_model.model.{key.removesuffix('.weight')}.lora_A.weight"]
             peft_b = state[f"base_model.model.{key.removesuffix('.weight')}.lora_B.weight"]
-            delta = (fused[key].float() - weight.float())
+            delta = fused[key].float() - weight.float()
             assert torch.allclose(delta, 2.0 * peft_b @ peft_a, atol=2e-2, rtol=0.05), key  # alpha/rank applied once
             assert not torch.equal(fused[key], weight)
         else:

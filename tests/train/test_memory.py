@@ -7,8 +7,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from ltxvoice.train.memory import (attention_function, checkpoint_context, checkpointed_blocks, compile_blocks,
-                                   install_block_runner, quantized_linear_class, uncompile_blocks)
+from ltxvoice.train.memory import (
+    attention_function,
+    checkpoint_context,
+    checkpointed_blocks,
+    compile_blocks,
+    install_block_runner,
+    quantized_linear_class,
+    uncompile_blocks,
+)
 from tests.train.conftest import make_items, train_params
 
 
@@ -76,8 +83,7 @@ def test_attention_kinds_and_checkpoint_policy() -> None:
 
 
 def _four_block_transformer() -> torch.nn.Module:
-    from ltxvoice.models.ltx import tiny_ltx_config
-    from ltxvoice.models.ltx import build_transformer
+    from ltxvoice.models.ltx import build_transformer, tiny_ltx_config
 
     config = tiny_ltx_config()
     config["transformer"]["num_layers"] = 4
@@ -93,12 +99,15 @@ def test_compiled_blocks_share_one_graph() -> None:
     """48 blocks must not compile 48 times (nor run eagerly past Dynamo's recompile limit). torch 2.11
     (the H200's) specialised every block on its ``idx`` (64 compilations, 240 s, in
     benchmarks/results/train_gpu_s3_explore_1.md); newer torch may not, so this guards the count."""
-    from ltxvoice.train.lora import LoraSpec, add_lora
     from ltxvoice.train.engine import unwrap
+    from ltxvoice.train.lora import LoraSpec, add_lora
     from ltxvoice.train.presets import PRESETS
 
-    model = add_lora(_four_block_transformer(), LoraSpec(rank=4, alpha=4.0, dropout=0.0, patterns=PRESETS["helium"],
-                                                         preset="helium"), seed=0)
+    model = add_lora(
+        _four_block_transformer(),
+        LoraSpec(rank=4, alpha=4.0, dropout=0.0, patterns=PRESETS["helium"], preset="helium"),
+        seed=0,
+    )
     ltx = unwrap(model)
     install_block_runner(ltx, 0.5)
     items = make_items(2)
@@ -116,10 +125,16 @@ def test_compiled_blocks_share_one_graph() -> None:
 
         text = TextCache()
         for item in items:
-            text.put(item.clip_id, torch.randn(8, ltx.inner_dim, generator=torch.Generator().manual_seed(1)),
-                     torch.randn(8, ltx.audio_inner_dim, generator=torch.Generator().manual_seed(2)))
-        opts = EngineOptions(lora=Spec(rank=4, alpha=4.0, dropout=0.0, patterns=(), preset="helium"),
-                             strategy=StrategySpec("audio_reference"), mixed_precision="no")
+            text.put(
+                item.clip_id,
+                torch.randn(8, ltx.inner_dim, generator=torch.Generator().manual_seed(1)),
+                torch.randn(8, ltx.audio_inner_dim, generator=torch.Generator().manual_seed(2)),
+            )
+        opts = EngineOptions(
+            lora=Spec(rank=4, alpha=4.0, dropout=0.0, patterns=(), preset="helium"),
+            strategy=StrategySpec("audio_reference"),
+            mixed_precision="no",
+        )
         return forward_loss(model, items, text, opts, torch.Generator().manual_seed(0), "cpu").mean()
 
     model.train()
@@ -150,8 +165,9 @@ def _loss_and_grads(checkpoint: Path, **overrides: object) -> tuple[float, dict[
     items = make_items(2)
     text = TextCache()
     text.fill(items, load_text_connectors(checkpoint, "cpu", torch.bfloat16), "cpu", torch.bfloat16)
-    loss = forward_loss(prepared.model, items, text, engine_options(params), torch.Generator().manual_seed(0),
-                        "cpu").mean()
+    loss = forward_loss(
+        prepared.model, items, text, engine_options(params), torch.Generator().manual_seed(0), "cpu"
+    ).mean()
     loss.backward()
     grads = {n: p.grad.clone() for n, p in prepared.model.named_parameters() if p.requires_grad}
     return float(loss), grads, prepared
@@ -173,8 +189,13 @@ def test_memory_modes_train_the_same_lora(tiny_checkpoint: Path) -> None:
         loss, grads, _ = _loss_and_grads(tiny_checkpoint, **same)
         assert loss == base_loss and all(torch.equal(grads[k], base_grads[k]) for k in grads), same
 
-    for kind, extra in (("fp8", {}), ("int8", {}), ("fp8", {"fp8_matmul": True}),
-                        ("fp8", {"fp8_matmul": True, "fp8_grad": True}), ("fp8", {"offload_blocks": True})):
+    for kind, extra in (
+        ("fp8", {}),
+        ("int8", {}),
+        ("fp8", {"fp8_matmul": True}),
+        ("fp8", {"fp8_matmul": True, "fp8_grad": True}),
+        ("fp8", {"offload_blocks": True}),
+    ):
         loss, grads, prepared = _loss_and_grads(tiny_checkpoint, base_weights=kind, **extra)
         n_block_linears = 2 * (6 * 5 + 4)  # per block: 6 attentions x (q, k, v, out, gate) + 2 FFs x 2
         assert prepared.quantized == n_block_linears  # type: ignore[attr-defined]
@@ -182,5 +203,6 @@ def test_memory_modes_train_the_same_lora(tiny_checkpoint: Path) -> None:
         assert len(lora_layers) == 20  # helium: the adapters themselves are never quantized
         assert abs(loss - base_loss) < 0.05 * abs(base_loss), (kind, extra)
         cos = torch.nn.functional.cosine_similarity(
-            torch.cat([g.flatten() for g in grads.values()]), torch.cat([g.flatten() for g in base_grads.values()]), 0)
+            torch.cat([g.flatten() for g in grads.values()]), torch.cat([g.flatten() for g in base_grads.values()]), 0
+        )
         assert float(cos) > 0.98, (kind, extra)

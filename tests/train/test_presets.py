@@ -33,8 +33,10 @@ def test_helium_is_the_audio_stack_only(real_linear_names: list[str]) -> None:
     hit = [n for n in real_linear_names if matches(n, PRESETS["helium"])]
     assert {module_group(n) for n in hit} == {"audio"}
     block0 = sorted(n.split(".", 2)[2] for n in hit if n.startswith("transformer_blocks.0."))
-    assert block0 == sorted([f"audio_attn{i}.{p}" for i in (1, 2) for p in ("to_q", "to_k", "to_v", "to_out.0")]
-                            + ["audio_ff.net.0.proj", "audio_ff.net.2"])
+    assert block0 == sorted(
+        [f"audio_attn{i}.{p}" for i in (1, 2) for p in ("to_q", "to_k", "to_v", "to_out.0")]
+        + ["audio_ff.net.0.proj", "audio_ff.net.2"]
+    )
 
 
 def test_register_and_talking_head_groups(real_linear_names: list[str]) -> None:
@@ -46,7 +48,9 @@ def test_register_and_talking_head_groups(real_linear_names: list[str]) -> None:
 
 
 def test_custom_presets() -> None:
-    assert target_patterns("custom", [r"transformer_blocks\.0\.attn1\.to_q"]) == (r"transformer_blocks\.0\.attn1\.to_q",)
+    assert target_patterns("custom", [r"transformer_blocks\.0\.attn1\.to_q"]) == (
+        r"transformer_blocks\.0\.attn1\.to_q",
+    )
     with pytest.raises(ValueError, match="custom"):
         target_patterns("custom", [])
     with pytest.raises(ValueError, match="unknown LoRA preset"):

@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from ltxvoice.train.data import TextCache, batch_tensors
-from ltxvoice.train.strategies import (StrategySpec, audio_positions, flow_loss, prepare_inputs,
-                                       reference_positions)
+from ltxvoice.train.strategies import StrategySpec, audio_positions, flow_loss, prepare_inputs, reference_positions
 from tests.train.conftest import make_items, train_params
 
 
@@ -80,8 +79,9 @@ def test_reference_tokens_get_no_loss_but_attention_gradients(tiny_checkpoint: P
     from ltxvoice.models.ltx import load_text_connectors, load_transformer
     from ltxvoice.train.trainer import prepare_model
 
-    params = train_params(strategy="audio_reference", preset="helium", rank=4, alpha=4, mixed_precision="no",
-                          optimizer="adamw")
+    params = train_params(
+        strategy="audio_reference", preset="helium", rank=4, alpha=4, mixed_precision="no", optimizer="adamw"
+    )
     prepared = prepare_model(load_transformer(tiny_checkpoint, "cpu", torch.bfloat16), params, "cpu")
     items = make_items(2)
     text = TextCache()
@@ -108,7 +108,8 @@ def test_reference_tokens_get_no_loss_but_attention_gradients(tiny_checkpoint: P
         prepared.model.zero_grad(set_to_none=True)
         loss.backward()
         k_grad = dict(prepared.model.named_parameters())[
-            "base_model.model.transformer_blocks.0.audio_attn1.to_k.lora_A.default.weight"].grad.clone()
+            "base_model.model.transformer_blocks.0.audio_attn1.to_k.lora_A.default.weight"
+        ].grad.clone()
         return batch, inputs, audio_pred, k_grad
 
     batch, inputs, audio_pred, k_with = run(True)

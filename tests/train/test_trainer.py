@@ -14,10 +14,13 @@ from tests.train.conftest import make_items, train_params, write_items
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize(("strategy", "preset", "first_frame_p"), [
-    ("audio_reference", "helium", 0.0), ("text_to_av", "register", 0.0), ("text_to_av", "talking_head", 0.5)])
-def test_each_strategy_fits_a_fixed_batch(tiny_checkpoint: Path, strategy: str, preset: str,
-                                          first_frame_p: float) -> None:
+@pytest.mark.parametrize(
+    ("strategy", "preset", "first_frame_p"),
+    [("audio_reference", "helium", 0.0), ("text_to_av", "register", 0.0), ("text_to_av", "talking_head", 0.5)],
+)
+def test_each_strategy_fits_a_fixed_batch(
+    tiny_checkpoint: Path, strategy: str, preset: str, first_frame_p: float
+) -> None:
     from ltxvoice.models.ltx import load_text_connectors, load_transformer
     from ltxvoice.train.data import TextCache
     from ltxvoice.train.engine import forward_loss
@@ -25,8 +28,15 @@ def test_each_strategy_fits_a_fixed_batch(tiny_checkpoint: Path, strategy: str, 
     from ltxvoice.train.optim import make_optimizer
     from ltxvoice.train.trainer import engine_options, prepare_model
 
-    params = train_params(strategy=strategy, preset=preset, first_frame_p=first_frame_p, rank=8, alpha=8.0,
-                          mixed_precision="no", optimizer="adamw")
+    params = train_params(
+        strategy=strategy,
+        preset=preset,
+        first_frame_p=first_frame_p,
+        rank=8,
+        alpha=8.0,
+        mixed_precision="no",
+        optimizer="adamw",
+    )
     prepared = prepare_model(load_transformer(tiny_checkpoint, "cpu", torch.bfloat16), params, "cpu")
     items = make_items(2, reference=strategy == "audio_reference")
     text = TextCache()
@@ -45,8 +55,19 @@ def test_each_strategy_fits_a_fixed_batch(tiny_checkpoint: Path, strategy: str, 
 
 
 def _params(**kw: object) -> TrainParams:
-    base = {"steps": 6, "batch_size": 2, "rank": 4, "alpha": 8.0, "optimizer": "adamw", "lr": 1e-3,
-            "checkpoint_every": 2, "keep_last": 2, "dropout": 0.1, "warmup_steps": 1, "schedule": "cosine"}
+    base = {
+        "steps": 6,
+        "batch_size": 2,
+        "rank": 4,
+        "alpha": 8.0,
+        "optimizer": "adamw",
+        "lr": 1e-3,
+        "checkpoint_every": 2,
+        "keep_last": 2,
+        "dropout": 0.1,
+        "warmup_steps": 1,
+        "schedule": "cosine",
+    }
     return train_params(**{**base, **kw})
 
 
@@ -63,10 +84,13 @@ def test_resume_repeats_the_uninterrupted_run(tiny_checkpoint: Path, tmp_path: P
     whole = train(_params(**kw), data, tmp_path / "whole", checkpoint=tiny_checkpoint, progress=False)
     assert [c[0] for c in whole.curve] == [1, 2, 3, 4, 5, 6] and whole.start_step == 0
     assert sorted(p.name for p in (tmp_path / "whole" / "checkpoints").iterdir()) == [
-        "state_000004.pt", "state_000006.pt", "step_000004.safetensors", "step_000006.safetensors"]
+        "state_000004.pt",
+        "state_000006.pt",
+        "step_000004.safetensors",
+        "step_000006.safetensors",
+    ]
 
-    part = train(_params(**kw), data, tmp_path / "split", checkpoint=tiny_checkpoint, progress=False,
-                 stop_after=3)
+    part = train(_params(**kw), data, tmp_path / "split", checkpoint=tiny_checkpoint, progress=False, stop_after=3)
     assert len(part.curve) == 3 and not part.lora.exists()
     rest = train(_params(**kw), data, tmp_path / "split", checkpoint=tiny_checkpoint, progress=False)
     assert rest.start_step == 2 and "resumed from step 2" in rest.resume_notes
@@ -81,8 +105,9 @@ def test_resume_repeats_the_uninterrupted_run(tiny_checkpoint: Path, tmp_path: P
 
     again = train(_params(**kw), data, tmp_path / "whole", checkpoint=tiny_checkpoint, progress=False)
     assert again.start_step == 6 and again.curve == whole.curve  # finished: nothing recomputed
-    changed = train(_params(**kw, lr=2e-3, steps=2), data, tmp_path / "whole", checkpoint=tiny_checkpoint,
-                    progress=False)
+    changed = train(
+        _params(**kw, lr=2e-3, steps=2), data, tmp_path / "whole", checkpoint=tiny_checkpoint, progress=False
+    )
     assert changed.start_step == 0 and any("another run" in n for n in changed.resume_notes)
 
 
@@ -96,8 +121,9 @@ def test_curves_and_plot(tmp_path: Path) -> None:
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
-def test_divergence_stops_without_saving(tiny_checkpoint: Path, tmp_path: Path,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_divergence_stops_without_saving(
+    tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from ltxvoice.train import engine, trainer
 
     real, calls = engine.flow_loss, []
@@ -113,7 +139,9 @@ def test_divergence_stops_without_saving(tiny_checkpoint: Path, tmp_path: Path,
         trainer.train(_params(), data, tmp_path / "out", checkpoint=tiny_checkpoint, progress=False)
     assert not (tmp_path / "out" / "lora.safetensors").exists()
     assert sorted(p.name for p in (tmp_path / "out" / "checkpoints").iterdir()) == [
-        "state_000002.pt", "step_000002.safetensors"]
+        "state_000002.pt",
+        "step_000002.safetensors",
+    ]
 
 
 def test_no_usable_item_fails_loudly(tiny_checkpoint: Path, tmp_path: Path) -> None:

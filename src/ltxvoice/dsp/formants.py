@@ -40,8 +40,9 @@ RESOLVED_ABOVE_F0 = 2.0
 MIN_FRAMES = 10
 
 
-def harmonic_powers(samples: np.ndarray, rate: int, times: np.ndarray, f0: np.ndarray,
-                    max_formant_hz: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def harmonic_powers(
+    samples: np.ndarray, rate: int, times: np.ndarray, f0: np.ndarray, max_formant_hz: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Frequency and power of every harmonic below ``max_formant_hz`` at each time.
 
     Returns ``(freqs, powers, ok)``: ``freqs``/``powers`` of shape (frames, K) with powers 0 for the
@@ -71,7 +72,7 @@ def harmonic_powers(samples: np.ndarray, rate: int, times: np.ndarray, f0: np.nd
         if hi - lo < length // 2:
             continue
         seg = np.zeros(length)
-        seg[lo - start:hi - start] = xp[lo:hi]
+        seg[lo - start : hi - start] = xp[lo:hi]
         nfft = max(4096, 1 << int(np.ceil(np.log2(4 * length))))
         spec = np.abs(np.fft.rfft(seg * np.hanning(length), nfft)) ** 2
         bin_hz = rate / nfft
@@ -81,10 +82,10 @@ def harmonic_powers(samples: np.ndarray, rate: int, times: np.ndarray, f0: np.nd
         centre = np.round(k * f0[i] / bin_hz).astype(int)
         window = np.clip(centre[:, None] + np.arange(-half, half + 1)[None, :], 1, spec.size - 2)
         j = window[np.arange(m), np.argmax(spec[window], axis=1)]
-        l, c, r = (np.log(np.maximum(spec[j + d], 1e-300)) for d in (-1, 0, 1))
-        den = l - 2.0 * c + r
-        dj = np.clip(np.where(den < 0, 0.5 * (l - r) / np.where(den < 0, den, -1.0), 0.0), -0.5, 0.5)
-        p = np.exp(c - 0.25 * (l - r) * dj)
+        lo, c, hi = (np.log(np.maximum(spec[j + d], 1e-300)) for d in (-1, 0, 1))
+        den = lo - 2.0 * c + hi
+        dj = np.clip(np.where(den < 0, 0.5 * (lo - hi) / np.where(den < 0, den, -1.0), 0.0), -0.5, 0.5)
+        p = np.exp(c - 0.25 * (lo - hi) * dj)
         total = p.sum()
         if not (np.isfinite(total) and total > 0):
             continue
@@ -109,12 +110,12 @@ def dap(freqs: np.ndarray, powers: np.ndarray, max_formant_hz: float, order: int
     present = powers > 0
     count = np.maximum(present.sum(axis=1), 1)[:, None]
     k = np.arange(order + 1)
-    cos = np.cos(k[None, :, None] * w[:, None, :]) * present[:, None, :]          # (F, p+1, K)
+    cos = np.cos(k[None, :, None] * w[:, None, :]) * present[:, None, :]  # (F, p+1, K)
     sin = np.sin(k[None, :, None] * w[:, None, :]) * present[:, None, :]
-    r = (cos @ powers[..., None])[..., 0] / count                                  # (F, p+1)
+    r = (cos @ powers[..., None])[..., 0] / count  # (F, p+1)
     r[:, 0] *= 1.0 + 1e-10
-    big_r = r[:, np.abs(k[:, None] - k[None, :])]                                  # (F, p+1, p+1) Toeplitz
-    lpc = np.linalg.solve(big_r[:, :order, :order], r[:, 1:order + 1, None])[..., 0]
+    big_r = r[:, np.abs(k[:, None] - k[None, :])]  # (F, p+1, p+1) Toeplitz
+    lpc = np.linalg.solve(big_r[:, :order, :order], r[:, 1 : order + 1, None])[..., 0]
     a = np.concatenate([np.ones((freqs.shape[0], 1)), -lpc], axis=1)
     # R does not change between iterations: invert it once. The arrays follow the frames still moving.
     idx = np.arange(freqs.shape[0])
@@ -131,7 +132,15 @@ def dap(freqs: np.ndarray, powers: np.ndarray, max_formant_hz: float, order: int
         moving = np.abs(nxt - av).max(axis=1) > DAP_TOLERANCE
         a[idx] = nxt
         if not moving.all():
-            idx, c, s_, m, r_inv, n, nxt = idx[moving], c[moving], s_[moving], m[moving], r_inv[moving], n[moving], nxt[moving]
+            idx, c, s_, m, r_inv, n, nxt = (
+                idx[moving],
+                c[moving],
+                s_[moving],
+                m[moving],
+                r_inv[moving],
+                n[moving],
+                nxt[moving],
+            )
             if idx.size == 0:
                 break
         av = nxt
@@ -158,8 +167,9 @@ def formants_of(polys: np.ndarray, max_formant_hz: float, count: int = 2) -> np.
     return out
 
 
-def formant_tracks(samples: np.ndarray, rate: int, pitch: PitchTrack, max_formant_hz: float = 5500.0,
-                   times: np.ndarray | None = None) -> np.ndarray:
+def formant_tracks(
+    samples: np.ndarray, rate: int, pitch: PitchTrack, max_formant_hz: float = 5500.0, times: np.ndarray | None = None
+) -> np.ndarray:
     """F1 and F2 (Hz) at ``times`` (default: all of ``pitch``'s frames), shape (2, frames); nan where
     the frame nearest in ``pitch`` is unvoiced or the frame cannot be analysed. ``pitch`` must be a
     track of this same audio: its F0 places the harmonics."""
@@ -198,8 +208,14 @@ class FormantChange:
     f2_frames: int
 
 
-def formant_change(before: np.ndarray, after: np.ndarray, rate: int, before_pitch: PitchTrack,
-                   after_pitch: PitchTrack, max_formant_hz: float = 5500.0) -> FormantChange:
+def formant_change(
+    before: np.ndarray,
+    after: np.ndarray,
+    rate: int,
+    before_pitch: PitchTrack,
+    after_pitch: PitchTrack,
+    max_formant_hz: float = 5500.0,
+) -> FormantChange:
     """How far a pitch shift moved F1 and F2: ``after`` is ``before`` shifted (same length, same timing),
     ``before_pitch``/``after_pitch`` their pitch tracks.
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import warnings
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -64,8 +64,9 @@ def praat_track(samples: np.ndarray, rate: int, floor: float, ceiling: float) ->
     """Praat's autocorrelation pitch ("To Pitch (ac)") with its standard voicing settings."""
     sound = parselmouth.Sound(np.asarray(samples, dtype=np.float64), sampling_frequency=rate)
     pitch = sound.to_pitch_ac(time_step=TIME_STEP_S, pitch_floor=floor, pitch_ceiling=ceiling)
-    return PitchTrack(times=np.asarray(pitch.xs()), f0=np.asarray(pitch.selected_array["frequency"]),
-                      time_step=TIME_STEP_S)
+    return PitchTrack(
+        times=np.asarray(pitch.xs()), f0=np.asarray(pitch.selected_array["frequency"]), time_step=TIME_STEP_S
+    )
 
 
 def world_track(samples: np.ndarray, rate: int, floor: float, ceiling: float) -> PitchTrack:
@@ -78,7 +79,9 @@ def world_track(samples: np.ndarray, rate: int, floor: float, ceiling: float) ->
 
 
 def track(samples: np.ndarray, rate: int, floor: float, ceiling: float, method: Method) -> PitchTrack:
-    return praat_track(samples, rate, floor, ceiling) if method == "praat" else world_track(samples, rate, floor, ceiling)
+    return (
+        praat_track(samples, rate, floor, ceiling) if method == "praat" else world_track(samples, rate, floor, ceiling)
+    )
 
 
 def cents(a: float, b: float) -> float:

@@ -65,8 +65,15 @@ def shift_psola(samples: np.ndarray, rate: int, ratio: float, floor: float, ceil
     return _same_length(np.asarray(shifted.values[0]), samples.size).astype(np.float32)
 
 
-def shift(samples: np.ndarray, rate: int, semitones: float, engine: Engine, floor: float = 60.0,
-          ceiling: float = 600.0, restore: bool = True) -> np.ndarray:
+def shift(
+    samples: np.ndarray,
+    rate: int,
+    semitones: float,
+    engine: Engine,
+    floor: float = 60.0,
+    ceiling: float = 600.0,
+    restore: bool = True,
+) -> np.ndarray:
     """Shift pitch by ``semitones`` keeping formants and the exact number of samples; ``restore``
     puts the original's spectral envelope back on the engine's output (``restore_envelope``)."""
     ratio = 2.0 ** (semitones / 12.0)
@@ -81,8 +88,8 @@ RESTORE_RATE = 16000
 RESTORE_CEILING_HZ = 5500.0
 RESTORE_PITCH_RATE = 12000
 RESTORE_HOP_S = 0.005
-RESTORE_WINDOW_S = 0.016   # STFT window (rounded up to a power of two): short enough to follow F0 glides
-RESTORE_MAX_DB = 6.0       # no frequency is boosted or cut by more than this
+RESTORE_WINDOW_S = 0.016  # STFT window (rounded up to a power of two): short enough to follow F0 glides
+RESTORE_MAX_DB = 6.0  # no frequency is boosted or cut by more than this
 RESTORE_SMOOTH_FRAMES = 9  # gains are averaged over 45 ms: frame-to-frame scatter in the fits would add roughness
 _GRID = np.linspace(0.0, RESTORE_CEILING_HZ, 111)
 
@@ -94,11 +101,13 @@ def _allpole_db(polys: np.ndarray, freqs: np.ndarray) -> np.ndarray:
     return -10.0 * np.log10(np.maximum(np.abs(a) ** 2, 1e-12))
 
 
-def envelope_gains(original: np.ndarray, shifted: np.ndarray, rate: int, ratio: float, floor: float,
-                   ceiling: float) -> tuple[np.ndarray, np.ndarray]:
+def envelope_gains(
+    original: np.ndarray, shifted: np.ndarray, rate: int, ratio: float, floor: float, ceiling: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Gain (dB) per frame (every ``RESTORE_HOP_S``) and frequency (``_GRID``, 0..ceiling) that turns
     the shifted signal's all-pole envelope back into the original's; 0 dB where either is unvoiced or
     either fit fails. Each frame's gains are normalised so the shifted harmonics keep their total power."""
+
     def down(x: np.ndarray, to: int) -> np.ndarray:
         g = np.gcd(rate, to)
         return resample_poly(np.asarray(x, dtype=np.float64), to // g, rate // g)
@@ -135,8 +144,9 @@ def envelope_gains(original: np.ndarray, shifted: np.ndarray, rate: int, ratio: 
     return times, gains
 
 
-def restore_envelope(original: np.ndarray, shifted: np.ndarray, rate: int, ratio: float, floor: float,
-                     ceiling: float) -> np.ndarray:
+def restore_envelope(
+    original: np.ndarray, shifted: np.ndarray, rate: int, ratio: float, floor: float, ceiling: float
+) -> np.ndarray:
     """``shifted`` (``original`` moved by ``ratio`` in pitch, same length) with the original's spectral
     envelope put back in every frame voiced in both (module docstring). Same length and dtype float32."""
     times, gains = envelope_gains(original, shifted, rate, ratio, floor, ceiling)

@@ -50,7 +50,9 @@ def _slow_noise(rng: np.random.Generator, n: int, rate: int, cutoff_hz: float) -
     return smooth / (smooth.std() or 1.0)
 
 
-def synthesize(f0_hz: float, seconds: float, rate: int, timbre: Timbre, seed: int, level_dbfs: float = -20.0) -> np.ndarray:
+def synthesize(
+    f0_hz: float, seconds: float, rate: int, timbre: Timbre, seed: int, level_dbfs: float = -20.0
+) -> np.ndarray:
     """A ``seconds`` long voiced tone whose median pitch is ``f0_hz``; mono float32 at ``level_dbfs`` RMS."""
     rng = np.random.default_rng(seed)
     n = int(round(seconds * rate))
@@ -68,11 +70,11 @@ def synthesize(f0_hz: float, seconds: float, rate: int, timbre: Timbre, seed: in
     breath = rng.standard_normal(n)
     breath *= np.sqrt(np.mean(voice**2) / np.mean(breath**2)) * 10 ** (-timbre.breath_snr_db / 20.0)
     signal = voice + breath
-    for (freq, bw) in zip(VOWELS[timbre.vowel], _BANDWIDTHS):
+    for freq, bw in zip(VOWELS[timbre.vowel], _BANDWIDTHS):
         signal = _resonator(signal, freq * timbre.formant_scale, bw, rate)
     fade = min(n // 2, int(0.03 * rate))
     ramp = 0.5 - 0.5 * np.cos(np.pi * np.arange(fade) / fade)
     signal[:fade] *= ramp
-    signal[n - fade:] *= ramp[::-1]
+    signal[n - fade :] *= ramp[::-1]
     rms = np.sqrt(np.mean(signal**2)) or 1.0
     return (signal * (10 ** (level_dbfs / 20.0) / rms)).astype(np.float32)

@@ -43,31 +43,49 @@ def plot_tables(results: Sequence[CheckpointResult]) -> dict[str, pl.DataFrame]:
         slope, voiced, drift = dict(key), dict(key), dict(key)
         for a in r.sweep:
             c = column(a.arm, a.strength)
-            slope |= {f"{c}_slope": _f(a.fit.slope.estimate), f"{c}_slope_lo": _f(a.fit.slope.lo),
-                      f"{c}_slope_hi": _f(a.fit.slope.hi)}
+            slope |= {
+                f"{c}_slope": _f(a.fit.slope.estimate),
+                f"{c}_slope_lo": _f(a.fit.slope.lo),
+                f"{c}_slope_hi": _f(a.fit.slope.hi),
+            }
             if a.arm != "base":
-                slope |= {f"{c}_vs_base": _f(a.vs_base.estimate), f"{c}_vs_base_lo": _f(a.vs_base.lo),
-                          f"{c}_vs_base_hi": _f(a.vs_base.hi)}
+                slope |= {
+                    f"{c}_vs_base": _f(a.vs_base.estimate),
+                    f"{c}_vs_base_lo": _f(a.vs_base.lo),
+                    f"{c}_vs_base_hi": _f(a.vs_base.hi),
+                }
             voiced |= {f"{c}_voiced_share": _f(a.voiced_share), f"{c}_voiced_fraction": _f(a.mean_voiced_fraction)}
         for cond in r.conditions:
             c = column(cond.arm, cond.strength)
-            voiced |= {f"{c}_{_safe(cond.condition)}_voiced_fraction": _f(cond.voiced_fraction.estimate),
-                       f"{c}_{_safe(cond.condition)}_level_dbfs": _f(cond.level_dbfs.estimate, 2)}
+            voiced |= {
+                f"{c}_{_safe(cond.condition)}_voiced_fraction": _f(cond.voiced_fraction.estimate),
+                f"{c}_{_safe(cond.condition)}_level_dbfs": _f(cond.level_dbfs.estimate, 2),
+            }
         for d in r.drift:
             c = column(d.arm, d.strength)
-            drift |= {f"{c}_drift": _f(d.drift.estimate, 6), f"{c}_drift_lo": _f(d.drift.lo, 6),
-                      f"{c}_drift_hi": _f(d.drift.hi, 6), f"{c}_ratio": _f(d.ratio.estimate)}
+            drift |= {
+                f"{c}_drift": _f(d.drift.estimate, 6),
+                f"{c}_drift_lo": _f(d.drift.lo, 6),
+                f"{c}_drift_hi": _f(d.drift.hi, 6),
+                f"{c}_ratio": _f(d.ratio.estimate),
+            }
         s = r.structure
-        structure = {**key, **{f"norm_{g}": _f(v, 6) for g, v in s.norms.items()},
-                     "distance_to_previous": _f(r.distance.relative, 6) if r.distance else None,
-                     "norm_change": _f(r.distance.norm_change, 6) if r.distance else None,
-                     "unmatched": len(s.unmatched), "non_finite": len(s.non_finite)}
+        structure = {
+            **key,
+            **{f"norm_{g}": _f(v, 6) for g, v in s.norms.items()},
+            "distance_to_previous": _f(r.distance.relative, 6) if r.distance else None,
+            "norm_change": _f(r.distance.norm_change, 6) if r.distance else None,
+            "unmatched": len(s.unmatched),
+            "non_finite": len(s.non_finite),
+        }
         for name, row in zip(PLOTS, (slope, voiced, drift, structure)):
             if len(row) > len(key):
                 tables[name].append(row)
     empty = pl.DataFrame(schema={"checkpoint": pl.String, "step": pl.Int64})
-    return {name: pl.DataFrame(rows, schema_overrides={"step": pl.Int64}, infer_schema_length=None) if rows else empty
-            for name, rows in tables.items()}
+    return {
+        name: pl.DataFrame(rows, schema_overrides={"step": pl.Int64}, infer_schema_length=None) if rows else empty
+        for name, rows in tables.items()
+    }
 
 
 def write_plot_tables(results: Sequence[CheckpointResult], folder: Path) -> list[Path]:
@@ -80,7 +98,9 @@ def write_plot_tables(results: Sequence[CheckpointResult], folder: Path) -> list
     return paths
 
 
-def write_figures(results: Sequence[CheckpointResult], folder: Path, drift_tolerance: float | None = None) -> list[Path]:
+def write_figures(
+    results: Sequence[CheckpointResult], folder: Path, drift_tolerance: float | None = None
+) -> list[Path]:
     """slope.png (slope with CI per checkpoint and arm) and drift.png (video drift / seed floor)."""
     import matplotlib
 
@@ -97,23 +117,53 @@ def write_figures(results: Sequence[CheckpointResult], folder: Path, drift_toler
         for k, (_, arm) in enumerate(arms):
             pts = [(x, a.fit.slope) for x, r in zip(xs, results) for a in r.sweep if a.arm == arm]
             off = (k - (len(arms) - 1) / 2) * 0.08
-            ax.errorbar([x + off for x, _ in pts], [_nan(i.estimate) for _, i in pts],
-                        yerr=_yerr([i for _, i in pts]), fmt="o", capsize=3, label=arm)
+            ax.errorbar(
+                [x + off for x, _ in pts],
+                [_nan(i.estimate) for _, i in pts],
+                yerr=_yerr([i for _, i in pts]),
+                fmt="o",
+                capsize=3,
+                label=arm,
+            )
         ax.axhline(0, lw=0.8, c="grey")
         ax.axhline(1, lw=0.8, c="grey", ls=":")
-        written.append(_save(fig, ax, xs, labels, folder / "slope.png", ylabel="generated vs tone pitch slope",
-                             title="Helium sweep: slope with CI"))
+        written.append(
+            _save(
+                fig,
+                ax,
+                xs,
+                labels,
+                folder / "slope.png",
+                ylabel="generated vs tone pitch slope",
+                title="Helium sweep: slope with CI",
+            )
+        )
     darms = sorted({(d.strength, d.arm) for r in results for d in r.drift})
     if darms:
         fig, ax = plt.subplots(figsize=(max(4.5, 1.2 * len(results) + 2), 3.6), dpi=100)
         for _, arm in darms:
             pts = [(x, d.ratio) for x, r in zip(xs, results) for d in r.drift if d.arm == arm]
-            ax.errorbar([x for x, _ in pts], [_nan(i.estimate) for _, i in pts], yerr=_yerr([i for _, i in pts]),
-                        fmt="s", capsize=3, label=arm)
+            ax.errorbar(
+                [x for x, _ in pts],
+                [_nan(i.estimate) for _, i in pts],
+                yerr=_yerr([i for _, i in pts]),
+                fmt="s",
+                capsize=3,
+                label=arm,
+            )
         if drift_tolerance is not None:
             ax.axhline(drift_tolerance, lw=0.8, c="grey", ls="--", label="'unchanged' tolerance")
-        written.append(_save(fig, ax, xs, labels, folder / "drift.png", ylabel="drift / seed-to-seed distance",
-                             title="Video drift (LoRA on vs off, same seed)"))
+        written.append(
+            _save(
+                fig,
+                ax,
+                xs,
+                labels,
+                folder / "drift.png",
+                ylabel="drift / seed-to-seed distance",
+                title="Video drift (LoRA on vs off, same seed)",
+            )
+        )
     return written
 
 
@@ -148,8 +198,14 @@ def _ci(i: Interval, digits: int = 2) -> str:
     return f"{i.estimate:.{digits}f} [{i.lo:.{digits}f}, {i.hi:.{digits}f}]"
 
 
-def markdown(results: Sequence[CheckpointResult], quarantined: Sequence[Quarantined], params: EvaluateParams,
-             label: dict[str, Any], text_source: str, figures: Sequence[str] = ()) -> str:
+def markdown(
+    results: Sequence[CheckpointResult],
+    quarantined: Sequence[Quarantined],
+    params: EvaluateParams,
+    label: dict[str, Any],
+    text_source: str,
+    figures: Sequence[str] = (),
+) -> str:
     """The stage report: provenance warnings first, then one section per checkpoint."""
     conf = f"{params.stats.confidence:.0%}"
     lines = ["# LoRA checkpoint evaluation", ""]
@@ -158,20 +214,26 @@ def markdown(results: Sequence[CheckpointResult], quarantined: Sequence[Quaranti
         warnings.append(f"Text conditioning: {text_source}; prompts (caption, manner keywords) carry no meaning here.")
     for w in warnings:
         lines += [f"> **{w}**", ""]
-    lines += [f"Model: `{label['path']}` ({label['kind']}). Recipe: **{params.recipe}**. "
-              f"Arms: base (no LoRA) and LoRA at strength {', '.join(f'{s:g}' for s in params.strengths)}; "
-              f"{params.seeds} seeds; {params.sampler.steps} Euler steps, CFG video {params.sampler.cfg_video:g} / "
-              f"audio {params.sampler.cfg_audio:g}; {params.frames} frames {params.width}x{params.height} at "
-              f"{params.fps:g} fps. Intervals: {conf} bootstrap over seeds.", ""]
+    lines += [
+        f"Model: `{label['path']}` ({label['kind']}). Recipe: **{params.recipe}**. "
+        f"Arms: base (no LoRA) and LoRA at strength {', '.join(f'{s:g}' for s in params.strengths)}; "
+        f"{params.seeds} seeds; {params.sampler.steps} Euler steps, CFG video {params.sampler.cfg_video:g} / "
+        f"audio {params.sampler.cfg_audio:g}; {params.frames} frames {params.width}x{params.height} at "
+        f"{params.fps:g} fps. Intervals: {conf} bootstrap over seeds.",
+        "",
+    ]
     if params.recipe == "helium":
         h = params.helium
-        lines += [f"Helium sweep: caption \"{h.caption}\", tones {', '.join(f'{t:g}' for t in h.tones_hz)} Hz "
-                  f"({h.tone_seconds:g} s, reference at {h.reference_placement} positions); pitch measured by Praat "
-                  f"on the generated span only (the reference is dropped before decoding and the decoded length is "
-                  f"checked). Slope in {params.stats.scale}. Decision: **tracks** if the slope CI and the slope-over-"
-                  f"base CI both lie at or above {params.stats.min_slope:g}; **does not track** if either lies below "
-                  f"it; **inconclusive** otherwise, or if under {params.stats.min_voiced_share:.0%} of generations "
-                  f"are voiced, or under {params.stats.min_seeds} seeds have voiced speech at 2+ tones.", ""]
+        lines += [
+            f'Helium sweep: caption "{h.caption}", tones {", ".join(f"{t:g}" for t in h.tones_hz)} Hz '
+            f"({h.tone_seconds:g} s, reference at {h.reference_placement} positions); pitch measured by Praat "
+            f"on the generated span only (the reference is dropped before decoding and the decoded length is "
+            f"checked). Slope in {params.stats.scale}. Decision: **tracks** if the slope CI and the slope-over-"
+            f"base CI both lie at or above {params.stats.min_slope:g}; **does not track** if either lies below "
+            f"it; **inconclusive** otherwise, or if under {params.stats.min_voiced_share:.0%} of generations "
+            f"are voiced, or under {params.stats.min_seeds} seeds have voiced speech at 2+ tones.",
+            "",
+        ]
     for r in results:
         lines += _section(r)
     if quarantined:
@@ -187,29 +249,36 @@ def _section(r: CheckpointResult) -> list[str]:
     step = f" (step {r.checkpoint.step})" if r.checkpoint.step is not None else ""
     lines = [f"## {r.checkpoint.name}{step}", ""]
     touched = ", ".join(f"{g} {n}" for g, n in s.touched.items() if n)
-    lines += [f"Structure: {s.tensors} tensors ({', '.join(s.dtypes)}), rank {', '.join(map(str, s.ranks)) or '-'}, "
-              f"{s.modules} modules in {len(s.blocks)} blocks ({touched or 'none'}); ||B·A|| total "
-              f"{s.norms['total']:.4g} (" + ", ".join(f"{g} {v:.4g}" for g, v in s.norms.items()
-                                                       if g != "total" and v) + ")."]
+    lines += [
+        f"Structure: {s.tensors} tensors ({', '.join(s.dtypes)}), rank {', '.join(map(str, s.ranks)) or '-'}, "
+        f"{s.modules} modules in {len(s.blocks)} blocks ({touched or 'none'}); ||B·A|| total "
+        f"{s.norms['total']:.4g} (" + ", ".join(f"{g} {v:.4g}" for g, v in s.norms.items() if g != "total" and v) + ")."
+    ]
     if r.distance is not None:
-        lines += [f"Distance to {Path(r.distance.previous).stem}: {r.distance.relative:.1%} of its weight update; "
-                  f"norm change {r.distance.norm_change:+.1%}."]
+        lines += [
+            f"Distance to {Path(r.distance.previous).stem}: {r.distance.relative:.1%} of its weight update; "
+            f"norm change {r.distance.norm_change:+.1%}."
+        ]
     problems = s.problems()
     lines += [("**Problems:** " + "; ".join(problems)) if problems else "No structural problems.", ""]
     if r.sweep:
         lines += ["| arm | voiced | slope | over base | verdict |", "|---|---|---|---|---|"]
         for a in r.sweep:
             verdict = a.verdict if a.verdict else ("**leak**" if a.leak else "leak control")
-            lines.append(f"| {a.arm} | {a.voiced_share:.0%} | {_ci(a.fit.slope)} | "
-                         f"{_ci(a.vs_base) if a.arm != 'base' else '-'} | {verdict}: {a.reason} |")
+            lines.append(
+                f"| {a.arm} | {a.voiced_share:.0%} | {_ci(a.fit.slope)} | "
+                f"{_ci(a.vs_base) if a.arm != 'base' else '-'} | {verdict}: {a.reason} |"
+            )
         lines.append("")
     if r.conditions:
         lines += ["| arm | prompt | voiced fraction | vs base | level dBFS | vs base |", "|---|---|---|---|---|---|"]
         for c in r.conditions:
             base = c.arm == "base"
-            lines.append(f"| {c.arm} | {c.condition} | {_ci(c.voiced_fraction)} | "
-                         f"{'-' if base else _ci(c.voiced_vs_base)} | {_ci(c.level_dbfs, 1)} | "
-                         f"{'-' if base else _ci(c.level_vs_base, 1)} |")
+            lines.append(
+                f"| {c.arm} | {c.condition} | {_ci(c.voiced_fraction)} | "
+                f"{'-' if base else _ci(c.voiced_vs_base)} | {_ci(c.level_dbfs, 1)} | "
+                f"{'-' if base else _ci(c.level_vs_base, 1)} |"
+            )
         lines.append("")
     if r.drift:
         lines += ["| arm | video drift | / seed-to-seed | verdict |", "|---|---|---|---|"]
@@ -219,8 +288,15 @@ def _section(r: CheckpointResult) -> list[str]:
     return lines
 
 
-def write_outputs(out_dir: Path, results: Sequence[CheckpointResult], quarantined: Sequence[Quarantined],
-                  params: EvaluateParams, label: dict[str, Any], text_source: str, inputs: int) -> tuple[dict, str]:
+def write_outputs(
+    out_dir: Path,
+    results: Sequence[CheckpointResult],
+    quarantined: Sequence[Quarantined],
+    params: EvaluateParams,
+    label: dict[str, Any],
+    text_source: str,
+    inputs: int,
+) -> tuple[dict, str]:
     """Write per-checkpoint metrics (``metrics/<checkpoint>.json``) and details, the plot tables,
     figures and the markdown report; return the summary metrics and the report."""
     from ltxvoice.evaluate.run import details, metrics
@@ -236,10 +312,12 @@ def write_outputs(out_dir: Path, results: Sequence[CheckpointResult], quarantine
     (out_dir / "report").mkdir(parents=True, exist_ok=True)
     (out_dir / "report" / "report.md").write_text(text + "\n", encoding="utf-8")
     summary = {
-        "inputs": inputs, "evaluated": len(results), "quarantined": len(quarantined),
-        "quarantined_by_reason": quarantine_counts(quarantined), "model": label["kind"],
-        "verdicts": {r.checkpoint.name: {a.arm: a.verdict for a in r.sweep if a.verdict} for r in results
-                     if r.sweep},
+        "inputs": inputs,
+        "evaluated": len(results),
+        "quarantined": len(quarantined),
+        "quarantined_by_reason": quarantine_counts(quarantined),
+        "model": label["kind"],
+        "verdicts": {r.checkpoint.name: {a.arm: a.verdict for a in r.sweep if a.verdict} for r in results if r.sweep},
         "drift": {r.checkpoint.name: {d.arm: d.verdict for d in r.drift} for r in results if r.drift},
     }
     return summary, text

@@ -67,8 +67,10 @@ def list_checkpoints(folder: Path, final: Path | None) -> list[Checkpoint]:
         if sha256_file(final) not in hashes:
             found.append(Checkpoint("final", final, _metadata_step(final)))
     if not found:
-        raise FileNotFoundError(f"no LoRA checkpoint to evaluate: no step_<N>.safetensors in {folder}"
-                                + (f" and no {final}" if final is not None else ""))
+        raise FileNotFoundError(
+            f"no LoRA checkpoint to evaluate: no step_<N>.safetensors in {folder}"
+            + (f" and no {final}" if final is not None else "")
+        )
     return found
 
 
@@ -100,22 +102,39 @@ def screen(checkpoint: Checkpoint, structure: LoraReport | Exception) -> Quarant
     if isinstance(structure, Exception):
         return Quarantined(STAGE, path, checkpoint.name, UNREADABLE, str(structure))
     if structure.non_finite:
-        return Quarantined(STAGE, path, checkpoint.name, NON_FINITE,
-                           f"{len(structure.non_finite)} tensor(s) hold NaN/Inf, e.g. {structure.non_finite[0]}")
+        return Quarantined(
+            STAGE,
+            path,
+            checkpoint.name,
+            NON_FINITE,
+            f"{len(structure.non_finite)} tensor(s) hold NaN/Inf, e.g. {structure.non_finite[0]}",
+        )
     if structure.shape_mismatch:
         return Quarantined(STAGE, path, checkpoint.name, SHAPE_MISMATCH, structure.shape_mismatch[0])
     if structure.modules == 0:
-        return Quarantined(STAGE, path, checkpoint.name, NO_MATCHING_KEYS,
-                           f"none of its {structure.tensors} tensors adapts a weight of the model "
-                           f"(e.g. {structure.unmatched[0] if structure.unmatched else 'no lora_A/lora_B keys'}): "
-                           "ltx-core would load it and change nothing")
+        return Quarantined(
+            STAGE,
+            path,
+            checkpoint.name,
+            NO_MATCHING_KEYS,
+            f"none of its {structure.tensors} tensors adapts a weight of the model "
+            f"(e.g. {structure.unmatched[0] if structure.unmatched else 'no lora_A/lora_B keys'}): "
+            "ltx-core would load it and change nothing",
+        )
     return None
 
 
 def rules(params: EvaluateParams) -> SweepRules:
     s = params.stats
-    return SweepRules(min_slope=s.min_slope, min_voiced_share=s.min_voiced_share, min_seeds=s.min_seeds,
-                      confidence=s.confidence, bootstrap=s.bootstrap, seed=s.seed, scale=s.scale)
+    return SweepRules(
+        min_slope=s.min_slope,
+        min_voiced_share=s.min_voiced_share,
+        min_seeds=s.min_seeds,
+        confidence=s.confidence,
+        bootstrap=s.bootstrap,
+        seed=s.seed,
+        scale=s.scale,
+    )
 
 
 def references(params: EvaluateParams) -> list[Reference]:
@@ -124,8 +143,14 @@ def references(params: EvaluateParams) -> list[Reference]:
     h = params.helium
     tones = TonesParams(seconds=h.tone_seconds, rate=TONE_RATE)
     timbre = draw_timbre(tones, h.tone_seed)
-    return [Reference(f, synthesize(f, h.tone_seconds, TONE_RATE, timbre, seed=h.tone_seed,
-                                    level_dbfs=tones.level_dbfs), TONE_RATE) for f in h.tones_hz]
+    return [
+        Reference(
+            f,
+            synthesize(f, h.tone_seconds, TONE_RATE, timbre, seed=h.tone_seed, level_dbfs=tones.level_dbfs),
+            TONE_RATE,
+        )
+        for f in h.tones_hz
+    ]
 
 
 def lora_arms(checkpoint: Checkpoint, params: EvaluateParams) -> list[Arm]:
@@ -144,8 +169,10 @@ def model_label(model_path: Path) -> dict[str, Any]:
     layers = config.get("transformer", {}).get("num_layers")
     if config == tiny_ltx_config():
         kind = "random-weight test model"
-        note = ("Numbers from the tiny random-weight LTX-2.3 test checkpoint (ltxvoice.models.ltx, 2 blocks): "
-                "they show the evaluation runs end to end, not what the LoRA does.")
+        note = (
+            "Numbers from the tiny random-weight LTX-2.3 test checkpoint (ltxvoice.models.ltx, 2 blocks): "
+            "they show the evaluation runs end to end, not what the LoRA does."
+        )
     elif layers != 48:
         kind = "test-size model"
         note = f"Numbers from a {layers}-block model, not the 48-block LTX-2.3: not evidence about the LoRA."
@@ -175,8 +202,14 @@ class CheckpointResult:
     drift: list[DriftResult]
 
 
-def analyse_checkpoint(checkpoint: Checkpoint, structure: LoraReport, distance: CheckpointDistance | None,
-                       base: Run, lora: Run, params: EvaluateParams) -> CheckpointResult:
+def analyse_checkpoint(
+    checkpoint: Checkpoint,
+    structure: LoraReport,
+    distance: CheckpointDistance | None,
+    base: Run,
+    lora: Run,
+    params: EvaluateParams,
+) -> CheckpointResult:
     """The statistics of one checkpoint's LoRA arms against the shared base arm."""
     r = rules(params)
     both = Run().extend(base).extend(lora)
@@ -196,70 +229,138 @@ def metrics(result: CheckpointResult, label: dict[str, Any], text_source: str) -
         "model": label["kind"],
         "text": "random" if "random" in text_source else text_source,
         "structure": {
-            "tensors": s.tensors, "modules": s.modules, "rank": s.ranks[0] if len(s.ranks) == 1 else s.ranks,
-            "dtypes": ",".join(s.dtypes), "non_finite": len(s.non_finite), "unmatched": len(s.unmatched),
-            "unpaired": len(s.unpaired), "shape_mismatch": len(s.shape_mismatch),
-            "touched": s.touched, "norm": {k: _num(v, 6) for k, v in s.norms.items()},
+            "tensors": s.tensors,
+            "modules": s.modules,
+            "rank": s.ranks[0] if len(s.ranks) == 1 else s.ranks,
+            "dtypes": ",".join(s.dtypes),
+            "non_finite": len(s.non_finite),
+            "unmatched": len(s.unmatched),
+            "unpaired": len(s.unpaired),
+            "shape_mismatch": len(s.shape_mismatch),
+            "touched": s.touched,
+            "norm": {k: _num(v, 6) for k, v in s.norms.items()},
         },
     }
     if result.distance is not None:
-        out["distance_to_previous"] = {"relative": _num(result.distance.relative, 6),
-                                       "norm_change": _num(result.distance.norm_change, 6)}
+        out["distance_to_previous"] = {
+            "relative": _num(result.distance.relative, 6),
+            "norm_change": _num(result.distance.norm_change, 6),
+        }
     if result.sweep:
         out["helium"] = {a.arm: _arm_metrics(a) for a in result.sweep}
     if result.conditions:
         by_arm: dict[str, dict[str, Any]] = {}
         for c in result.conditions:
             by_arm.setdefault(c.arm, {})[c.condition] = {
-                "voiced_fraction": _num(c.voiced_fraction.estimate), "voiced_vs_base": _num(c.voiced_vs_base.estimate),
-                "voiced_vs_base_lo": _num(c.voiced_vs_base.lo), "voiced_vs_base_hi": _num(c.voiced_vs_base.hi),
-                "level_dbfs": _num(c.level_dbfs.estimate, 2), "level_vs_base": _num(c.level_vs_base.estimate, 2),
-                "level_vs_base_lo": _num(c.level_vs_base.lo, 2), "level_vs_base_hi": _num(c.level_vs_base.hi, 2)}
+                "voiced_fraction": _num(c.voiced_fraction.estimate),
+                "voiced_vs_base": _num(c.voiced_vs_base.estimate),
+                "voiced_vs_base_lo": _num(c.voiced_vs_base.lo),
+                "voiced_vs_base_hi": _num(c.voiced_vs_base.hi),
+                "level_dbfs": _num(c.level_dbfs.estimate, 2),
+                "level_vs_base": _num(c.level_vs_base.estimate, 2),
+                "level_vs_base_lo": _num(c.level_vs_base.lo, 2),
+                "level_vs_base_hi": _num(c.level_vs_base.hi, 2),
+            }
         out["conditions"] = by_arm
     if result.drift:
-        out["drift"] = {d.arm: {"drift": _num(d.drift.estimate, 6), "drift_lo": _num(d.drift.lo, 6),
-                                "drift_hi": _num(d.drift.hi, 6), "seed_floor": _num(d.seed_floor, 6),
-                                "ratio": _num(d.ratio.estimate), "ratio_hi": _num(d.ratio.hi),
-                                "max_abs": _num(d.max_abs, 6), "verdict": d.verdict} for d in result.drift}
+        out["drift"] = {
+            d.arm: {
+                "drift": _num(d.drift.estimate, 6),
+                "drift_lo": _num(d.drift.lo, 6),
+                "drift_hi": _num(d.drift.hi, 6),
+                "seed_floor": _num(d.seed_floor, 6),
+                "ratio": _num(d.ratio.estimate),
+                "ratio_hi": _num(d.ratio.hi),
+                "max_abs": _num(d.max_abs, 6),
+                "verdict": d.verdict,
+            }
+            for d in result.drift
+        }
     return out
 
 
 def _arm_metrics(a: ArmResult) -> dict[str, Any]:
     m: dict[str, Any] = {
-        "slope": _num(a.fit.slope.estimate), "slope_lo": _num(a.fit.slope.lo), "slope_hi": _num(a.fit.slope.hi),
-        "r": _num(a.fit.r.estimate), "voiced_share": _num(a.voiced_share),
-        "mean_voiced_fraction": _num(a.mean_voiced_fraction), "generations": a.generations,
+        "slope": _num(a.fit.slope.estimate),
+        "slope_lo": _num(a.fit.slope.lo),
+        "slope_hi": _num(a.fit.slope.hi),
+        "r": _num(a.fit.r.estimate),
+        "voiced_share": _num(a.voiced_share),
+        "mean_voiced_fraction": _num(a.mean_voiced_fraction),
+        "generations": a.generations,
         "seeds_with_data": a.fit.seeds,
     }
     if a.arm == "base":
         m["leak"] = a.leak
     else:
-        m |= {"vs_base": _num(a.vs_base.estimate), "vs_base_lo": _num(a.vs_base.lo),
-              "vs_base_hi": _num(a.vs_base.hi), "verdict": a.verdict}
+        m |= {
+            "vs_base": _num(a.vs_base.estimate),
+            "vs_base_lo": _num(a.vs_base.lo),
+            "vs_base_hi": _num(a.vs_base.hi),
+            "verdict": a.verdict,
+        }
     return m
 
 
 def details(result: CheckpointResult, label: dict[str, Any], text_source: str) -> dict[str, Any]:
     """Everything, including reasons and the full structure report (not a DVC metric)."""
     return {
-        "checkpoint": {"name": result.checkpoint.name, "path": str(result.checkpoint.path),
-                       "step": result.checkpoint.step},
-        "model": label, "text": text_source,
+        "checkpoint": {
+            "name": result.checkpoint.name,
+            "path": str(result.checkpoint.path),
+            "step": result.checkpoint.step,
+        },
+        "model": label,
+        "text": text_source,
         "structure": result.structure.as_dict(),
         "distance_to_previous": result.distance.as_dict() if result.distance else None,
-        "helium": [{"arm": a.arm, "strength": a.strength, "generations": a.generations,
-                    "voiced_share": _num(a.voiced_share), "mean_voiced_fraction": _num(a.mean_voiced_fraction),
-                    "slope": interval(a.fit.slope), "intercept": _num(a.fit.intercept), "r": interval(a.fit.r),
-                    "points": a.fit.points, "seeds_with_data": a.fit.seeds, "valid_share": _num(a.fit.valid_share),
-                    "vs_base": interval(a.vs_base), "leak": a.leak, "verdict": a.verdict, "reason": a.reason}
-                   for a in result.sweep],
-        "conditions": [{"arm": c.arm, "strength": c.strength, "condition": c.condition,
-                        "generations": c.generations, "voiced_fraction": interval(c.voiced_fraction),
-                        "level_dbfs": interval(c.level_dbfs, 2), "voiced_vs_base": interval(c.voiced_vs_base),
-                        "level_vs_base": interval(c.level_vs_base, 2)} for c in result.conditions],
-        "drift": [{"arm": d.arm, "strength": d.strength, "generations": d.generations,
-                   "drift": interval(d.drift, 6), "seed_floor": _num(d.seed_floor, 6), "ratio": interval(d.ratio),
-                   "max_abs": _num(d.max_abs, 6), "verdict": d.verdict, "reason": d.reason} for d in result.drift],
+        "helium": [
+            {
+                "arm": a.arm,
+                "strength": a.strength,
+                "generations": a.generations,
+                "voiced_share": _num(a.voiced_share),
+                "mean_voiced_fraction": _num(a.mean_voiced_fraction),
+                "slope": interval(a.fit.slope),
+                "intercept": _num(a.fit.intercept),
+                "r": interval(a.fit.r),
+                "points": a.fit.points,
+                "seeds_with_data": a.fit.seeds,
+                "valid_share": _num(a.fit.valid_share),
+                "vs_base": interval(a.vs_base),
+                "leak": a.leak,
+                "verdict": a.verdict,
+                "reason": a.reason,
+            }
+            for a in result.sweep
+        ],
+        "conditions": [
+            {
+                "arm": c.arm,
+                "strength": c.strength,
+                "condition": c.condition,
+                "generations": c.generations,
+                "voiced_fraction": interval(c.voiced_fraction),
+                "level_dbfs": interval(c.level_dbfs, 2),
+                "voiced_vs_base": interval(c.voiced_vs_base),
+                "level_vs_base": interval(c.level_vs_base, 2),
+            }
+            for c in result.conditions
+        ],
+        "drift": [
+            {
+                "arm": d.arm,
+                "strength": d.strength,
+                "generations": d.generations,
+                "drift": interval(d.drift, 6),
+                "seed_floor": _num(d.seed_floor, 6),
+                "ratio": interval(d.ratio),
+                "max_abs": _num(d.max_abs, 6),
+                "verdict": d.verdict,
+                "reason": d.reason,
+            }
+            for d in result.drift
+        ],
     }
 
 
@@ -274,21 +375,30 @@ def make_generator(params: EvaluateParams) -> Any:
     device = resolve_device(params.device, "evaluate.device")
     dtype = resolve_dtype(params.dtype, device)
     text = GemmaPromptEncoder(params.gemma, device, dtype) if params.text_encoder == "gemma" and params.gemma else None
-    models = LTXModels(params.model, device=device, dtype=dtype, text_seed=params.seed, text_encoder=text,
-                       gemma_root=params.gemma)
+    models = LTXModels(
+        params.model, device=device, dtype=dtype, text_seed=params.seed, text_encoder=text, gemma_root=params.gemma
+    )
     shape = Shape(frames=params.frames, height=params.height, width=params.width, fps=params.fps)
     return LTXGenerator(models, shape, params.sampler, params.helium.reference_placement, params.helium.reference_gap_s)
 
 
-def run_arm(generator: Any, arm: Arm, params: EvaluateParams, refs: list[Reference] | None = None,
-            progress: Any = None) -> Run:
+def run_arm(
+    generator: Any, arm: Arm, params: EvaluateParams, refs: list[Reference] | None = None, progress: Any = None
+) -> Run:
     """The recipe's controlled test for one arm: the helium tone sweep, or the labelled prompts."""
     from ltxvoice.evaluate.sweep import run_prompts, run_sweep
 
     common = dict(batch_size=params.sampler.batch_size, keep_audio_seeds=params.sample_seeds, progress=progress)
     if params.recipe == "helium":
-        return run_sweep(generator, arm, params.helium.caption, refs if refs is not None else references(params),
-                         params.seed_list, params.pitch, **common)
+        return run_sweep(
+            generator,
+            arm,
+            params.helium.caption,
+            refs if refs is not None else references(params),
+            params.seed_list,
+            params.pitch,
+            **common,
+        )
     return run_prompts(generator, arm, params.prompts, params.seed_list, params.pitch, **common)
 
 

@@ -104,9 +104,9 @@ class RandomTextEncoder:
         g = torch.Generator().manual_seed(int.from_bytes(digest[:8], "little"))
         valid = max(1, min(self.length, len(text.encode()) // 4 + 1))  # ~4 bytes per token
         states = torch.zeros(1, self.length, self.hidden, self.layers)
-        states[:, self.length - valid:] = torch.randn(1, valid, self.hidden, self.layers, generator=g)
+        states[:, self.length - valid :] = torch.randn(1, valid, self.hidden, self.layers, generator=g)
         mask = torch.zeros(1, self.length, dtype=torch.int64)
-        mask[:, self.length - valid:] = 1
+        mask[:, self.length - valid :] = 1
         return states, mask
 
 
@@ -154,8 +154,15 @@ def encode_prompt(encoder: TextEncoder, processor: Any, prompt: str, device: str
 PRECOMPUTED_TEXT = "precomputed text features (the trainer's conditions format)"
 
 
-def context_from_features(processor: Any, video_features: Any, audio_features: Any, mask: Any, device: str,
-                          dtype: Any, source: str = PRECOMPUTED_TEXT) -> TextContext:
+def context_from_features(
+    processor: Any,
+    video_features: Any,
+    audio_features: Any,
+    mask: Any,
+    device: str,
+    dtype: Any,
+    source: str = PRECOMPUTED_TEXT,
+) -> TextContext:
     """Precomputed text features -> contexts through the checkpoint's connectors.
 
     The features are what the official trainer's ``conditions/<id>.pt`` files hold (and the encode
@@ -184,9 +191,14 @@ def sigma_schedule(params: EvalSamplerParams, video_tokens: int) -> Any:
         sigmas = torch.tensor([1.0, 0.0])
     else:
         tokens = torch.empty(1, 1, video_tokens, device="meta")
-        sigmas = LTX2Scheduler().execute(steps=params.steps, latent=tokens, max_shift=params.max_shift,
-                                         base_shift=params.base_shift, stretch=params.stretch,
-                                         terminal=params.terminal)
+        sigmas = LTX2Scheduler().execute(
+            steps=params.steps,
+            latent=tokens,
+            max_shift=params.max_shift,
+            base_shift=params.base_shift,
+            stretch=params.stretch,
+            terminal=params.terminal,
+        )
     if not bool(torch.isfinite(sigmas).all()):
         raise ValueError(f"the sigma schedule is not finite: {sigmas.tolist()}")
     return sigmas
@@ -208,10 +220,22 @@ def _noise(seed: int, video_shape: Any, audio_shape: Any) -> tuple[Any, Any]:
     return torch.randn(tuple(video_shape), generator=g), torch.randn(tuple(audio_shape), generator=g)
 
 
-def generate(transformer: Any, shape: Shape, audio_channels: int, mel_bins: int, positive: TextContext,
-             negative: TextContext | None, seeds: Sequence[int], params: EvalSamplerParams, *,
-             reference: Any | None = None, placement: Placement = "negative", gap_s: float = 0.0,
-             device: str = "cpu", dtype: Any = None) -> list[Latents]:
+def generate(
+    transformer: Any,
+    shape: Shape,
+    audio_channels: int,
+    mel_bins: int,
+    positive: TextContext,
+    negative: TextContext | None,
+    seeds: Sequence[int],
+    params: EvalSamplerParams,
+    *,
+    reference: Any | None = None,
+    placement: Placement = "negative",
+    gap_s: float = 0.0,
+    device: str = "cpu",
+    dtype: Any = None,
+) -> list[Latents]:
     """Denoise one batch (one generation per seed) of audio + video latents.
 
     ``reference``: audio latents (1, channels, T_ref, mel_bins) appended clean to every generation.
@@ -236,8 +260,9 @@ def generate(transformer: Any, shape: Shape, audio_channels: int, mel_bins: int,
     vtools = VideoLatentTools(VideoLatentPatchifier(patch_size=1), vshape, fps=shape.fps)
     atools = AudioLatentTools(AudioPatchifier(patch_size=1), ashape)
     sigmas = sigma_schedule(params, vshape.token_count()).to(device)
-    noise = [_noise(s, vshape._replace(batch=1).to_torch_shape(), ashape._replace(batch=1).to_torch_shape())
-             for s in seeds]
+    noise = [
+        _noise(s, vshape._replace(batch=1).to_torch_shape(), ashape._replace(batch=1).to_torch_shape()) for s in seeds
+    ]
     vnoise = torch.cat([n[0] for n in noise]).to(device=device, dtype=dtype)
     anoise = torch.cat([n[1] for n in noise]).to(device=device, dtype=dtype)
 
@@ -247,8 +272,9 @@ def generate(transformer: Any, shape: Shape, audio_channels: int, mel_bins: int,
     audio = replace(audio, latent=atools.patchifier.patchify(anoise) * sigmas[0])
     n_audio = audio.latent.shape[1]
     if reference is not None:
-        audio = _append_reference(audio, reference.to(device=device, dtype=dtype), atools.patchifier, b,
-                                  placement, gap_s)
+        audio = _append_reference(
+            audio, reference.to(device=device, dtype=dtype), atools.patchifier, b, placement, gap_s
+        )
 
     def context(ctx: TextContext, which: str) -> Any:
         return getattr(ctx, which).to(device=device, dtype=dtype).expand(b, -1, -1)
@@ -259,13 +285,25 @@ def generate(transformer: Any, shape: Shape, audio_channels: int, mel_bins: int,
     with torch.no_grad():
         for i in range(len(sigmas) - 1):
             sigma = sigmas[i].expand(b)
-            v = Modality(latent=video.latent, sigma=sigma, timesteps=video.denoise_mask * sigmas[i],
-                         positions=video.positions, context=context(positive, "video"))
-            a = Modality(latent=audio.latent, sigma=sigma, timesteps=audio.denoise_mask * sigmas[i],
-                         positions=audio.positions, context=context(positive, "audio"))
+            v = Modality(
+                latent=video.latent,
+                sigma=sigma,
+                timesteps=video.denoise_mask * sigmas[i],
+                positions=video.positions,
+                context=context(positive, "video"),
+            )
+            a = Modality(
+                latent=audio.latent,
+                sigma=sigma,
+                timesteps=audio.denoise_mask * sigmas[i],
+                positions=audio.positions,
+                context=context(positive, "audio"),
+            )
             if cfg:
                 assert negative is not None
-                both_v, both_a = model(_stack(v, context(negative, "video")), _stack(a, context(negative, "audio")), none)
+                both_v, both_a = model(
+                    _stack(v, context(negative, "video")), _stack(a, context(negative, "audio")), none
+                )
                 dv = _guide(both_v, b, params.cfg_video)
                 da = _guide(both_a, b, params.cfg_audio)
             else:
@@ -275,7 +313,7 @@ def generate(transformer: Any, shape: Shape, audio_channels: int, mel_bins: int,
             audio = replace(audio, latent=stepper.step(audio.latent, da, sigmas, i))
     vlat = vtools.patchifier.unpatchify(video.latent, output_shape=vshape).float().cpu()
     alat = atools.patchifier.unpatchify(audio.latent[:, :n_audio], output_shape=ashape).float().cpu()
-    return [Latents(seed=s, video=vlat[j:j + 1], audio=alat[j:j + 1]) for j, s in enumerate(seeds)]
+    return [Latents(seed=s, video=vlat[j : j + 1], audio=alat[j : j + 1]) for j, s in enumerate(seeds)]
 
 
 def _stack(m: Any, negative_context: Any) -> Any:
@@ -283,8 +321,14 @@ def _stack(m: Any, negative_context: Any) -> Any:
     import torch
 
     cat = lambda x: torch.cat([x, x])  # noqa: E731
-    return replace(m, latent=cat(m.latent), sigma=cat(m.sigma), timesteps=cat(m.timesteps),
-                   positions=cat(m.positions), context=torch.cat([m.context, negative_context]))
+    return replace(
+        m,
+        latent=cat(m.latent),
+        sigma=cat(m.sigma),
+        timesteps=cat(m.timesteps),
+        positions=cat(m.positions),
+        context=torch.cat([m.context, negative_context]),
+    )
 
 
 def _guide(both: Any, b: int, scale: float) -> Any:
@@ -292,8 +336,7 @@ def _guide(both: Any, b: int, scale: float) -> Any:
     return cond + (scale - 1.0) * (cond - uncond) if scale != 1.0 else cond
 
 
-def _append_reference(state: Any, reference: Any, patchifier: Any, b: int, placement: Placement,
-                      gap_s: float) -> Any:
+def _append_reference(state: Any, reference: Any, patchifier: Any, b: int, placement: Placement, gap_s: float) -> Any:
     """Append clean reference tokens (denoise mask 0) after the generated audio tokens, with RoPE
     positions before the timeline (``negative``) or on it (``overlap``)."""
     import torch
@@ -307,10 +350,12 @@ def _append_reference(state: Any, reference: Any, patchifier: Any, b: int, place
     if placement == "negative":
         positions = positions - (positions[..., 1].max() + gap_s)
     mask = torch.zeros(b, tokens.shape[1], 1, device=state.denoise_mask.device, dtype=state.denoise_mask.dtype)
-    return LatentState(latent=torch.cat([state.latent, tokens.to(state.latent.dtype)], dim=1),
-                       denoise_mask=torch.cat([state.denoise_mask, mask], dim=1),
-                       positions=torch.cat([state.positions, positions], dim=2),
-                       clean_latent=torch.cat([state.clean_latent, tokens.to(state.clean_latent.dtype)], dim=1))
+    return LatentState(
+        latent=torch.cat([state.latent, tokens.to(state.latent.dtype)], dim=1),
+        denoise_mask=torch.cat([state.denoise_mask, mask], dim=1),
+        positions=torch.cat([state.positions, positions], dim=2),
+        clean_latent=torch.cat([state.clean_latent, tokens.to(state.clean_latent.dtype)], dim=1),
+    )
 
 
 def encode_reference(samples: np.ndarray, rate: int, audio_encoder: Any) -> Any:
@@ -343,17 +388,28 @@ class LTXModels:
     """The parts of one checkpoint every arm shares (text path, audio VAE, vocoder) and the
     transformer of the current arm (rebuilt with ltx-core's builder when the arm changes)."""
 
-    def __init__(self, model_path: Path, device: str = "cpu", dtype: Any = None, text_seed: int = 0,
-                 text_encoder: TextEncoder | None = None, gemma_root: Path | None = None) -> None:
+    def __init__(
+        self,
+        model_path: Path,
+        device: str = "cpu",
+        dtype: Any = None,
+        text_seed: int = 0,
+        text_encoder: TextEncoder | None = None,
+        gemma_root: Path | None = None,
+    ) -> None:
         import torch
 
         ensure_torchaudio_importable()
         self.model_path = Path(model_path)
         self.device = device
         self.dtype = dtype or torch.float32
-        parts = load_ltx_components(self.model_path, device=device,
-                                    components=("embeddings_processor", "audio_encoder", "audio_decoder", "vocoder"),
-                                    dtype=self.dtype, gemma_root=gemma_root)
+        parts = load_ltx_components(
+            self.model_path,
+            device=device,
+            components=("embeddings_processor", "audio_encoder", "audio_decoder", "vocoder"),
+            dtype=self.dtype,
+            gemma_root=gemma_root,
+        )
         self.processor = parts["embeddings_processor"]
         self.audio_encoder = parts["audio_encoder"]
         self.audio_decoder = parts["audio_decoder"]
@@ -369,8 +425,9 @@ class LTXModels:
         if key != self._arm:
             self._transformer = None  # free the previous arm's weights before building the next
             lora, strength = key
-            self._transformer = load_transformer(self.model_path, self.device, self.dtype,
-                                                 [(lora, strength)] if lora is not None else []).requires_grad_(False)
+            self._transformer = load_transformer(
+                self.model_path, self.device, self.dtype, [(lora, strength)] if lora is not None else []
+            ).requires_grad_(False)
             self._arm = key
         return self._transformer
 
@@ -401,8 +458,14 @@ class LTXGenerator:
     seeds for an arm, decodes each generation's audio (reference tokens dropped first) and returns
     the decoded audio - all of it generated - with the video latents."""
 
-    def __init__(self, models: LTXModels, shape: Shape, params: EvalSamplerParams,
-                 placement: Placement = "negative", gap_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        models: LTXModels,
+        shape: Shape,
+        params: EvalSamplerParams,
+        placement: Placement = "negative",
+        gap_s: float = 0.0,
+    ) -> None:
         self.models, self.shape, self.params = models, shape, params
         self.placement, self.gap_s = placement, gap_s
         self._references: dict[tuple[float, bytes], Any] = {}
@@ -422,17 +485,31 @@ class LTXGenerator:
 
         m = self.models
         cfg = self.params.cfg_video != 1.0 or self.params.cfg_audio != 1.0
-        latents = generate(m.transformer(arm.lora, arm.strength), self.shape, m.audio_channels, m.mel_bins,
-                           m.context(prompt), m.context(self.params.negative_prompt) if cfg else None, seeds,
-                           self.params, reference=self.reference_latent(reference) if reference is not None else None,
-                           placement=self.placement, gap_s=self.gap_s, device=m.device, dtype=m.dtype)
+        latents = generate(
+            m.transformer(arm.lora, arm.strength),
+            self.shape,
+            m.audio_channels,
+            m.mel_bins,
+            m.context(prompt),
+            m.context(self.params.negative_prompt) if cfg else None,
+            seeds,
+            self.params,
+            reference=self.reference_latent(reference) if reference is not None else None,
+            placement=self.placement,
+            gap_s=self.gap_s,
+            device=m.device,
+            dtype=m.dtype,
+        )
         outputs = []
         for lat in latents:
             wave, rate = decode_audio(lat.audio, m.audio_decoder, m.vocoder)
             seconds = wave.size / rate
             if abs(seconds - self.shape.seconds) > DURATION_TOLERANCE_S:
-                raise ValueError(f"decoded audio is {seconds:.3f} s for a {self.shape.seconds:.3f} s generation: "
-                                 "only the generated span may be decoded and measured")
-            outputs.append(Output(seed=lat.seed, waveform=wave, rate=rate, span_s=(0.0, seconds),
-                                  video_latent=lat.video.numpy()))
+                raise ValueError(
+                    f"decoded audio is {seconds:.3f} s for a {self.shape.seconds:.3f} s generation: "
+                    "only the generated span may be decoded and measured"
+                )
+            outputs.append(
+                Output(seed=lat.seed, waveform=wave, rate=rate, span_s=(0.0, seconds), video_latent=lat.video.numpy())
+            )
         return outputs

@@ -138,8 +138,9 @@ class SlopeFit:
         return SlopeFit(Interval.undefined(), math.nan, Interval.undefined(), 0, 0, 0.0)
 
 
-def _fit_with_replicates(x: np.ndarray, y: np.ndarray, seed_index: np.ndarray, counts: np.ndarray,
-                         confidence: float) -> tuple[SlopeFit, np.ndarray]:
+def _fit_with_replicates(
+    x: np.ndarray, y: np.ndarray, seed_index: np.ndarray, counts: np.ndarray, confidence: float
+) -> tuple[SlopeFit, np.ndarray]:
     """Pooled OLS fit plus the cluster-bootstrap replicates of the slope (resampled seeds carry all
     of their points). ``seed_index`` maps each point to a column of ``counts``."""
     if x.size == 0:
@@ -199,8 +200,9 @@ class ArmResult:
     reason: str
 
 
-def decide(fit: SlopeFit, vs_base: Interval, voiced_share: float, base_fit: SlopeFit,
-           rules: SweepRules) -> tuple[Verdict, str]:
+def decide(
+    fit: SlopeFit, vs_base: Interval, voiced_share: float, base_fit: SlopeFit, rules: SweepRules
+) -> tuple[Verdict, str]:
     """Decide whether a LoRA arm makes the generated pitch follow the tone.
 
     With ``d`` = ``rules.min_slope`` (the smallest slope that would count as tracking), the arm's
@@ -218,24 +220,34 @@ def decide(fit: SlopeFit, vs_base: Interval, voiced_share: float, base_fit: Slop
     """
     d = rules.min_slope
     if voiced_share < rules.min_voiced_share:
-        return INCONCLUSIVE, (f"mostly unvoiced: {voiced_share:.0%} of generations have a measurable pitch "
-                              f"(need {rules.min_voiced_share:.0%})")
+        return INCONCLUSIVE, (
+            f"mostly unvoiced: {voiced_share:.0%} of generations have a measurable pitch "
+            f"(need {rules.min_voiced_share:.0%})"
+        )
     short = [name for name, f in (("LoRA", fit), ("base", base_fit)) if f.seeds < rules.min_seeds]
     if short:
-        return INCONCLUSIVE, (f"too few seeds with voiced speech at two or more tones in the {' and '.join(short)} "
-                              f"arm (need {rules.min_seeds})")
+        return INCONCLUSIVE, (
+            f"too few seeds with voiced speech at two or more tones in the {' and '.join(short)} "
+            f"arm (need {rules.min_seeds})"
+        )
     if min(fit.valid_share, base_fit.valid_share) < MIN_VALID_REPLICATES:
         return INCONCLUSIVE, "the slope is undefined in too many bootstrap resamples (voiced data too sparse)"
     a, diff = fit.slope, vs_base
     if a.lo >= d and diff.lo >= d:
-        return TRACKS, f"slope CI [{a.lo:.2f}, {a.hi:.2f}] and over-base CI [{diff.lo:.2f}, {diff.hi:.2f}] are above {d:g}"
+        return (
+            TRACKS,
+            f"slope CI [{a.lo:.2f}, {a.hi:.2f}] and over-base CI [{diff.lo:.2f}, {diff.hi:.2f}] are above {d:g}",
+        )
     if a.hi < d:
         return DOES_NOT_TRACK, f"slope CI [{a.lo:.2f}, {a.hi:.2f}] is below {d:g}"
     if diff.hi < d:
-        return DOES_NOT_TRACK, (f"slope over base CI [{diff.lo:.2f}, {diff.hi:.2f}] is below {d:g} "
-                                "(whatever slope there is, the base arm has it too)")
-    return INCONCLUSIVE, (f"slope CI [{a.lo:.2f}, {a.hi:.2f}] / over-base CI [{diff.lo:.2f}, {diff.hi:.2f}] "
-                          f"straddle {d:g}")
+        return DOES_NOT_TRACK, (
+            f"slope over base CI [{diff.lo:.2f}, {diff.hi:.2f}] is below {d:g} "
+            "(whatever slope there is, the base arm has it too)"
+        )
+    return INCONCLUSIVE, (
+        f"slope CI [{a.lo:.2f}, {a.hi:.2f}] / over-base CI [{diff.lo:.2f}, {diff.hi:.2f}] straddle {d:g}"
+    )
 
 
 def analyse_sweep(points: Sequence[SweepPoint], rules: SweepRules) -> list[ArmResult]:
@@ -262,13 +274,24 @@ def analyse_sweep(points: Sequence[SweepPoint], rules: SweepRules) -> list[ArmRe
 
     own_b, xb, yb, sb = arm_data("base")
     base_fit, base_reps = _fit_with_replicates(xb, yb, sb, counts, rules.confidence)
-    results = [_arm_result("base", 0.0, own_b, base_fit, Interval(0.0, 0.0, 0.0),
-                           leak=base_fit.slope.lo > 0 if math.isfinite(base_fit.slope.lo) else None,
-                           verdict=None, reason=_leak_reason(base_fit))]
+    results = [
+        _arm_result(
+            "base",
+            0.0,
+            own_b,
+            base_fit,
+            Interval(0.0, 0.0, 0.0),
+            leak=base_fit.slope.lo > 0 if math.isfinite(base_fit.slope.lo) else None,
+            verdict=None,
+            reason=_leak_reason(base_fit),
+        )
+    ]
     for name, strength in arms[1:]:
         own, x, y, s = arm_data(name)
         fit, reps = _fit_with_replicates(x, y, s, counts, rules.confidence)
-        vs_base = Interval(fit.slope.estimate - base_fit.slope.estimate, *_percentiles(reps - base_reps, rules.confidence, seeds.size))
+        vs_base = Interval(
+            fit.slope.estimate - base_fit.slope.estimate, *_percentiles(reps - base_reps, rules.confidence, seeds.size)
+        )
         voiced_share = sum(math.isfinite(p.f0_hz) and p.f0_hz > 0 for p in own) / len(own)
         verdict, reason = decide(fit, vs_base, voiced_share, base_fit, rules)
         results.append(_arm_result(name, strength, own, fit, vs_base, leak=None, verdict=verdict, reason=reason))
@@ -280,18 +303,36 @@ def _leak_reason(base: SlopeFit) -> str:
     if not math.isfinite(s.lo):
         return "leak control: no slope (base arm too sparsely voiced)"
     if s.lo > 0:
-        return (f"leak: the base arm's pitch follows the tone (slope {s.estimate:.2f}, CI [{s.lo:.2f}, {s.hi:.2f}], "
-                f"r = {base.r.estimate:.2f}) although it has no LoRA")
+        return (
+            f"leak: the base arm's pitch follows the tone (slope {s.estimate:.2f}, CI [{s.lo:.2f}, {s.hi:.2f}], "
+            f"r = {base.r.estimate:.2f}) although it has no LoRA"
+        )
     return f"no leak detected: base slope CI [{s.lo:.2f}, {s.hi:.2f}] includes 0 or lies below it"
 
 
-def _arm_result(name: str, strength: float, own: list[SweepPoint], fit: SlopeFit, vs_base: Interval,
-                leak: bool | None, verdict: Verdict | None, reason: str) -> ArmResult:
+def _arm_result(
+    name: str,
+    strength: float,
+    own: list[SweepPoint],
+    fit: SlopeFit,
+    vs_base: Interval,
+    leak: bool | None,
+    verdict: Verdict | None,
+    reason: str,
+) -> ArmResult:
     voiced = [math.isfinite(p.f0_hz) and p.f0_hz > 0 for p in own]
-    return ArmResult(arm=name, strength=strength, generations=len(own),
-                     voiced_share=float(np.mean(voiced)) if own else 0.0,
-                     mean_voiced_fraction=float(np.mean([p.voiced_fraction for p in own])) if own else 0.0,
-                     fit=fit, vs_base=vs_base, leak=leak, verdict=verdict, reason=reason)
+    return ArmResult(
+        arm=name,
+        strength=strength,
+        generations=len(own),
+        voiced_share=float(np.mean(voiced)) if own else 0.0,
+        mean_voiced_fraction=float(np.mean([p.voiced_fraction for p in own])) if own else 0.0,
+        fit=fit,
+        vs_base=vs_base,
+        leak=leak,
+        verdict=verdict,
+        reason=reason,
+    )
 
 
 @dataclass(frozen=True)
@@ -358,14 +399,18 @@ def analyse_conditions(points: Sequence[ConditionPoint], rules: SweepRules) -> l
         base_v, base_l = per_seed("base", condition, "voiced_fraction"), per_seed("base", condition, "level_dbfs")
         for arm, strength in arms:
             v, level = per_seed(arm, condition, "voiced_fraction"), per_seed(arm, condition, "level_dbfs")
-            results.append(ConditionResult(
-                arm=arm, strength=strength, condition=condition,
-                generations=int(np.isfinite(v).sum()),
-                voiced_fraction=_mean_interval(v, counts, rules.confidence),
-                level_dbfs=_mean_interval(level, counts, rules.confidence),
-                voiced_vs_base=_mean_interval(v - base_v, counts, rules.confidence),
-                level_vs_base=_mean_interval(level - base_l, counts, rules.confidence),
-            ))
+            results.append(
+                ConditionResult(
+                    arm=arm,
+                    strength=strength,
+                    condition=condition,
+                    generations=int(np.isfinite(v).sum()),
+                    voiced_fraction=_mean_interval(v, counts, rules.confidence),
+                    level_dbfs=_mean_interval(level, counts, rules.confidence),
+                    voiced_vs_base=_mean_interval(v - base_v, counts, rules.confidence),
+                    level_vs_base=_mean_interval(level - base_l, counts, rules.confidence),
+                )
+            )
     return results
 
 
@@ -406,8 +451,9 @@ class DriftResult:
     reason: str
 
 
-def analyse_drift(points: Sequence[DriftPoint], seed_floor: Sequence[float], max_ratio: float,
-                  rules: SweepRules) -> list[DriftResult]:
+def analyse_drift(
+    points: Sequence[DriftPoint], seed_floor: Sequence[float], max_ratio: float, rules: SweepRules
+) -> list[DriftResult]:
     """Video drift per LoRA arm, with a verdict: ``identical`` (every latent bit-equal), ``unchanged``
     (the drift CI's upper end is at most ``max_ratio`` of the seed-to-seed distance), ``changed``.
 
@@ -421,18 +467,39 @@ def analyse_drift(points: Sequence[DriftPoint], seed_floor: Sequence[float], max
         per_seed = np.array([np.mean([p.distance for p in own if p.seed == s]) for s in seeds])
         drift = _mean_interval(per_seed, counts, rules.confidence)
         max_abs = max(p.max_abs for p in own)
-        ratio = (Interval(drift.estimate / floor, drift.lo / floor, drift.hi / floor)
-                 if math.isfinite(floor) and floor > 0 else Interval.undefined())
+        ratio = (
+            Interval(drift.estimate / floor, drift.lo / floor, drift.hi / floor)
+            if math.isfinite(floor) and floor > 0
+            else Interval.undefined()
+        )
         if max_abs == 0:
             verdict, reason = "identical", "every video latent is bit-identical with and without the LoRA"
         elif math.isfinite(ratio.hi) and ratio.hi <= max_ratio:
-            verdict, reason = "unchanged", (f"drift is at most {ratio.hi:.1%} of the distance between two seeds "
-                                            f"(tolerance {max_ratio:.0%})")
+            verdict, reason = (
+                "unchanged",
+                (f"drift is at most {ratio.hi:.1%} of the distance between two seeds (tolerance {max_ratio:.0%})"),
+            )
         elif math.isfinite(ratio.hi):
-            verdict, reason = "changed", (f"drift is {ratio.estimate:.1%} (CI up to {ratio.hi:.1%}) of the distance "
-                                          f"between two seeds (tolerance {max_ratio:.0%})")
+            verdict, reason = (
+                "changed",
+                (
+                    f"drift is {ratio.estimate:.1%} (CI up to {ratio.hi:.1%}) of the distance "
+                    f"between two seeds (tolerance {max_ratio:.0%})"
+                ),
+            )
         else:
             verdict, reason = "no data", "no seed-to-seed distance to compare against (needs two or more seeds)"
-        results.append(DriftResult(arm=arm, strength=strength, generations=len(own), drift=drift, max_abs=max_abs,
-                                   seed_floor=floor, ratio=ratio, verdict=verdict, reason=reason))
+        results.append(
+            DriftResult(
+                arm=arm,
+                strength=strength,
+                generations=len(own),
+                drift=drift,
+                max_abs=max_abs,
+                seed_floor=floor,
+                ratio=ratio,
+                verdict=verdict,
+                reason=reason,
+            )
+        )
     return results

@@ -91,8 +91,10 @@ def generated_span(output: Output) -> np.ndarray:
     n = output.waveform.shape[-1]
     start, end = round(start_s * output.rate), round(end_s * output.rate)
     if not (0 <= start < end <= n):
-        raise ValueError(f"seed {output.seed}: generated span {output.span_s} s is not inside the "
-                         f"{n / output.rate:.3f} s of decoded audio")
+        raise ValueError(
+            f"seed {output.seed}: generated span {output.span_s} s is not inside the "
+            f"{n / output.rate:.3f} s of decoded audio"
+        )
     return np.asarray(output.waveform[start:end], dtype=np.float32)
 
 
@@ -127,27 +129,55 @@ Progress = Callable[[int], None]
 
 
 def _batches(seeds: Sequence[int], size: int) -> list[list[int]]:
-    return [list(seeds[i:i + size]) for i in range(0, len(seeds), size)]
+    return [list(seeds[i : i + size]) for i in range(0, len(seeds), size)]
 
 
 def tone_label(tone_hz: float) -> str:
     return f"tone_{tone_hz:g}Hz"
 
 
-def run_sweep(generator: Generator, arm: Arm, caption: str, references: Sequence[Reference], seeds: Sequence[int],
-              pitch: EvalPitchParams, *, batch_size: int = 4, keep_audio_seeds: int = 0,
-              progress: Progress | None = None) -> Run:
+def run_sweep(
+    generator: Generator,
+    arm: Arm,
+    caption: str,
+    references: Sequence[Reference],
+    seeds: Sequence[int],
+    pitch: EvalPitchParams,
+    *,
+    batch_size: int = 4,
+    keep_audio_seeds: int = 0,
+    progress: Progress | None = None,
+) -> Run:
     """The helium sweep for one arm: every reference tone at every seed, one fixed caption."""
     run = Run()
     for ref in references:
-        _generate(run, generator, arm, tone_label(ref.tone_hz), caption, ref, seeds, pitch, batch_size,
-                  keep_audio_seeds, progress)
+        _generate(
+            run,
+            generator,
+            arm,
+            tone_label(ref.tone_hz),
+            caption,
+            ref,
+            seeds,
+            pitch,
+            batch_size,
+            keep_audio_seeds,
+            progress,
+        )
     return run
 
 
-def run_prompts(generator: Generator, arm: Arm, prompts: dict[str, str], seeds: Sequence[int],
-                pitch: EvalPitchParams, *, batch_size: int = 4, keep_audio_seeds: int = 0,
-                progress: Progress | None = None) -> Run:
+def run_prompts(
+    generator: Generator,
+    arm: Arm,
+    prompts: dict[str, str],
+    seeds: Sequence[int],
+    pitch: EvalPitchParams,
+    *,
+    batch_size: int = 4,
+    keep_audio_seeds: int = 0,
+    progress: Progress | None = None,
+) -> Run:
     """Labelled prompts (e.g. one per manner keyword) at every seed, no reference."""
     run = Run()
     for label, prompt in prompts.items():
@@ -155,9 +185,19 @@ def run_prompts(generator: Generator, arm: Arm, prompts: dict[str, str], seeds: 
     return run
 
 
-def _generate(run: Run, generator: Generator, arm: Arm, label: str, prompt: str, ref: Reference | None,
-              seeds: Sequence[int], pitch: EvalPitchParams, batch_size: int, keep_audio_seeds: int,
-              progress: Progress | None) -> None:
+def _generate(
+    run: Run,
+    generator: Generator,
+    arm: Arm,
+    label: str,
+    prompt: str,
+    ref: Reference | None,
+    seeds: Sequence[int],
+    pitch: EvalPitchParams,
+    batch_size: int,
+    keep_audio_seeds: int,
+    progress: Progress | None,
+) -> None:
     """One condition (a tone or a labelled prompt) at every seed, in batches, measured into ``run``;
     with a reference tone each generation is also a sweep point."""
     for batch in _batches(seeds, batch_size):
@@ -166,10 +206,10 @@ def _generate(run: Run, generator: Generator, arm: Arm, label: str, prompt: str,
         for out in outputs:
             m = measure_generated(out, pitch)
             if ref is not None:
-                run.sweep.append(SweepPoint(arm.name, arm.strength, out.seed, ref.tone_hz, m.f0_hz,
-                                            m.voiced_fraction))
-            run.conditions.append(ConditionPoint(arm.name, arm.strength, out.seed, label, m.voiced_fraction,
-                                                 m.level_dbfs))
+                run.sweep.append(SweepPoint(arm.name, arm.strength, out.seed, ref.tone_hz, m.f0_hz, m.voiced_fraction))
+            run.conditions.append(
+                ConditionPoint(arm.name, arm.strength, out.seed, label, m.voiced_fraction, m.level_dbfs)
+            )
             _keep(run, arm, label, out, seeds, keep_audio_seeds)
         if progress:
             progress(len(batch))
@@ -201,8 +241,16 @@ def drift(latents: dict[tuple[str, int, str], np.ndarray]) -> tuple[list[DriftPo
         ref = base.get((seed, cond))
         if ref is None:
             raise ValueError(f"no base generation at seed {seed}, condition {cond} to measure {arm}'s drift against")
-        points.append(DriftPoint(arm, _strength(arm), seed, cond, relative_distance(v, ref),
-                                 float(np.max(np.abs(np.asarray(v, np.float64) - ref)))))
+        points.append(
+            DriftPoint(
+                arm,
+                _strength(arm),
+                seed,
+                cond,
+                relative_distance(v, ref),
+                float(np.max(np.abs(np.asarray(v, np.float64) - ref))),
+            )
+        )
     floor: list[float] = []
     for cond in sorted({c for _, c in base}):
         seeds = sorted(s for s, c in base if c == cond)

@@ -42,8 +42,11 @@ def rng_states() -> dict[str, Any]:
     import numpy as np
     import torch
 
-    states: dict[str, Any] = {"python": random.getstate(), "numpy": np.random.get_state(),
-                              "torch": torch.random.get_rng_state()}
+    states: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.random.get_rng_state(),
+    }
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()
     return states
@@ -80,9 +83,18 @@ def save_state(folder: Path, state: ResumeState) -> Path:
     path = state_path(folder, state.step)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    torch.save({"step": state.step, "fingerprint": state.fingerprint, "adapter": state.adapter,
-                "optimizer": state.optimizer, "scheduler": state.scheduler, "rng": state.rng,
-                "curve": state.curve}, tmp)
+    torch.save(
+        {
+            "step": state.step,
+            "fingerprint": state.fingerprint,
+            "adapter": state.adapter,
+            "optimizer": state.optimizer,
+            "scheduler": state.scheduler,
+            "rng": state.rng,
+            "curve": state.curve,
+        },
+        tmp,
+    )
     os.replace(tmp, path)
     return path
 
@@ -104,9 +116,15 @@ def load_latest(folder: Path, fingerprint: str) -> tuple[ResumeState | None, lis
         if raw.get("fingerprint") != fingerprint:
             skipped.append(f"{path.name}: made with other settings, data or base model")
             continue
-        return ResumeState(step=int(raw["step"]), fingerprint=raw["fingerprint"], adapter=raw["adapter"],
-                           optimizer=raw["optimizer"], scheduler=raw["scheduler"], rng=raw["rng"],
-                           curve=[tuple(r) for r in raw["curve"]]), skipped  # type: ignore[misc]
+        return ResumeState(
+            step=int(raw["step"]),
+            fingerprint=raw["fingerprint"],
+            adapter=raw["adapter"],
+            optimizer=raw["optimizer"],
+            scheduler=raw["scheduler"],
+            rng=raw["rng"],
+            curve=[tuple(r) for r in raw["curve"]],
+        ), skipped  # type: ignore[misc]
     return None, skipped
 
 

@@ -57,9 +57,14 @@ class Item:
 
     def shape_key(self) -> tuple[Any, ...]:
         """Items batch together only when every latent shape (and fps) agrees."""
-        return (tuple(self.video.shape), self.fps, tuple(self.audio.shape),
-                None if self.reference is None else tuple(self.reference.shape),
-                tuple(self.video_features.shape), tuple(self.audio_features.shape))
+        return (
+            tuple(self.video.shape),
+            self.fps,
+            tuple(self.audio.shape),
+            None if self.reference is None else tuple(self.reference.shape),
+            tuple(self.video_features.shape),
+            tuple(self.audio_features.shape),
+        )
 
 
 def list_clip_ids(root: Path) -> list[str]:
@@ -109,21 +114,40 @@ def read_item(root: Path, clip_id: str, with_reference: bool) -> Item:
             shape = tuple(tensor.shape) if isinstance(tensor, torch.Tensor) else type(tensor).__name__
             raise ItemError("bad_shape", f"{folder / (clip_id + '.pt')}: latents must be {ndim}-D, got {shape}")
     if reference is not None and tuple(reference.shape[::2]) != tuple(a.shape[::2]):
-        raise ItemError("bad_shape", f"{root / REFERENCE_DIR / (clip_id + '.pt')}: reference latents "
-                        f"{tuple(reference.shape)} do not match the audio latents' channels/bins {tuple(a.shape)}")
+        raise ItemError(
+            "bad_shape",
+            f"{root / REFERENCE_DIR / (clip_id + '.pt')}: reference latents "
+            f"{tuple(reference.shape)} do not match the audio latents' channels/bins {tuple(a.shape)}",
+        )
     vf = cond["video_prompt_embeds"]
     af = cond.get("audio_prompt_embeds", vf)  # legacy single-embedding files drive both connectors
     mask = cond["prompt_attention_mask"]
     if vf.ndim != 2 or af.ndim != 2 or mask.ndim != 1 or not (vf.shape[0] == af.shape[0] == mask.shape[0]):
-        raise ItemError("bad_shape", f"{root / CONDITIONS_DIR / (clip_id + '.pt')}: prompt features "
-                        f"{tuple(vf.shape)}/{tuple(af.shape)} and mask {tuple(mask.shape)} disagree")
-    for name, tensor in (("video latents", v), ("audio latents", a), ("reference latents", reference),
-                         ("prompt features", vf), ("audio prompt features", af)):
+        raise ItemError(
+            "bad_shape",
+            f"{root / CONDITIONS_DIR / (clip_id + '.pt')}: prompt features "
+            f"{tuple(vf.shape)}/{tuple(af.shape)} and mask {tuple(mask.shape)} disagree",
+        )
+    for name, tensor in (
+        ("video latents", v),
+        ("audio latents", a),
+        ("reference latents", reference),
+        ("prompt features", vf),
+        ("audio prompt features", af),
+    ):
         if tensor is not None and not bool(torch.isfinite(tensor.float()).all()):
             raise ItemError("nonfinite", f"{root}: {clip_id}: {name} hold NaN/Inf")
     fps = video.get("fps")
-    return Item(clip_id=clip_id, video=v, fps=float(fps) if fps is not None else DEFAULT_FPS, audio=a,
-                reference=reference, video_features=vf, audio_features=af, text_mask=mask.bool())
+    return Item(
+        clip_id=clip_id,
+        video=v,
+        fps=float(fps) if fps is not None else DEFAULT_FPS,
+        audio=a,
+        reference=reference,
+        video_features=vf,
+        audio_features=af,
+        text_mask=mask.bool(),
+    )
 
 
 def load_items(root: Path, with_reference: bool, stage: str = "train") -> tuple[list[Item], list[Quarantined]]:
@@ -139,16 +163,29 @@ def load_items(root: Path, with_reference: bool, stage: str = "train") -> tuple[
         try:
             items.append(read_item(root, clip_id, with_reference))
         except ItemError as exc:
-            bad.append(Quarantined(stage=stage, path=str(Path(root) / VIDEO_DIR / f"{clip_id}.pt"), item_id=clip_id,
-                                   reason=exc.reason, detail=exc.detail))
+            bad.append(
+                Quarantined(
+                    stage=stage,
+                    path=str(Path(root) / VIDEO_DIR / f"{clip_id}.pt"),
+                    item_id=clip_id,
+                    reason=exc.reason,
+                    detail=exc.detail,
+                )
+            )
     if items:
         common, _ = Counter(i.shape_key() for i in items).most_common(1)[0]
         keep = [i for i in items if i.shape_key() == common]
         for i in items:
             if i.shape_key() != common:
-                bad.append(Quarantined(stage=stage, path=str(Path(root) / VIDEO_DIR / f"{i.clip_id}.pt"),
-                                       item_id=i.clip_id, reason="shape_mismatch",
-                                       detail=f"shapes {i.shape_key()} differ from the dataset's {common}"))
+                bad.append(
+                    Quarantined(
+                        stage=stage,
+                        path=str(Path(root) / VIDEO_DIR / f"{i.clip_id}.pt"),
+                        item_id=i.clip_id,
+                        reason="shape_mismatch",
+                        detail=f"shapes {i.shape_key()} differ from the dataset's {common}",
+                    )
+                )
         items = keep
     return items, bad
 
@@ -223,8 +260,7 @@ def batch_tensors(items: Sequence[Item], device: Any, dtype: Any) -> dict[str, A
     def stack(xs: list[Any]) -> Any:
         return torch.stack(xs).to(device=device, dtype=dtype, non_blocking=True)
 
-    out = {"video": stack([i.video for i in items]), "audio": stack([i.audio for i in items]),
-           "fps": items[0].fps}
+    out = {"video": stack([i.video for i in items]), "audio": stack([i.audio for i in items]), "fps": items[0].fps}
     if items[0].reference is not None:
         out["reference"] = stack([i.reference for i in items])
     return out
@@ -264,8 +300,10 @@ class TextCache:
             af = item.audio_features[None].to(device=device, dtype=dtype)
             video_ctx, audio_ctx, binary = run_text_connectors(connectors, vf, af, item.text_mask[None].to(device))
             if not bool(binary.bool().all()):
-                raise ValueError(f"{item.clip_id}: text connectors left masked tokens; "
-                                 "the prompt length must be a multiple of the connectors' 128 registers")
+                raise ValueError(
+                    f"{item.clip_id}: text connectors left masked tokens; "
+                    "the prompt length must be a multiple of the connectors' 128 registers"
+                )
             self._by_key[key] = (video_ctx[0].detach().to("cpu"), audio_ctx[0].detach().to("cpu"))
 
     def put(self, clip_id: str, video_context: Any, audio_context: Any) -> None:
@@ -286,13 +324,27 @@ class TextCache:
 def check_enough(items: Sequence[Item], order: DataOrder, root: Path) -> None:
     """A step needs ``global_batch`` items; fewer than that would repeat items inside one step."""
     if len(items) < order.global_batch:
-        raise ValueError(f"{root}: {len(items)} usable item(s) but a step needs {order.global_batch} "
-                         f"(batch_size {order.batch_size} x {order.world_size} process(es))")
+        raise ValueError(
+            f"{root}: {len(items)} usable item(s) but a step needs {order.global_batch} "
+            f"(batch_size {order.batch_size} x {order.world_size} process(es))"
+        )
 
 
-def synthetic_item(clip_id: str, *, frames: int, height: int, width: int, audio_steps: int,
-                   reference_steps: int | None, prompt_tokens: int, video_dim: int, audio_dim: int,
-                   fps: float = 25.0, seed: int = 0, dtype: Any = None) -> Item:
+def synthetic_item(
+    clip_id: str,
+    *,
+    frames: int,
+    height: int,
+    width: int,
+    audio_steps: int,
+    reference_steps: int | None,
+    prompt_tokens: int,
+    video_dim: int,
+    audio_dim: int,
+    fps: float = 25.0,
+    seed: int = 0,
+    dtype: Any = None,
+) -> Item:
     """A random item with the format's shapes (latent frames/height/width, audio latent steps).
 
     For tests and benchmarks only: the latents are Gaussian noise, the prompt features too, and the
@@ -307,10 +359,16 @@ def synthetic_item(clip_id: str, *, frames: int, height: int, width: int, audio_
 
     mask = torch.zeros(prompt_tokens, dtype=torch.bool)
     mask[: max(1, prompt_tokens - prompt_tokens // 4)] = True
-    return Item(clip_id=clip_id, video=randn(128, frames, height, width), fps=fps, audio=randn(8, audio_steps, 16),
-                reference=randn(8, reference_steps, 16) if reference_steps else None,
-                video_features=randn(prompt_tokens, video_dim), audio_features=randn(prompt_tokens, audio_dim),
-                text_mask=mask)
+    return Item(
+        clip_id=clip_id,
+        video=randn(128, frames, height, width),
+        fps=fps,
+        audio=randn(8, audio_steps, 16),
+        reference=randn(8, reference_steps, 16) if reference_steps else None,
+        video_features=randn(prompt_tokens, video_dim),
+        audio_features=randn(prompt_tokens, audio_dim),
+        text_mask=mask,
+    )
 
 
 def write_item(root: Path, item: Item) -> None:
@@ -321,16 +379,25 @@ def write_item(root: Path, item: Item) -> None:
     _, f, h, w = item.video.shape
     files = {
         VIDEO_DIR: {"latents": item.video.contiguous(), "num_frames": f, "height": h, "width": w, "fps": item.fps},
-        AUDIO_DIR: {"latents": item.audio.contiguous(), "num_time_steps": item.audio.shape[1],
-                    "frequency_bins": item.audio.shape[2], "duration": item.audio.shape[1] * seconds_per_audio_step()},
-        CONDITIONS_DIR: {"video_prompt_embeds": item.video_features.contiguous(),
-                         "audio_prompt_embeds": item.audio_features.contiguous(),
-                         "prompt_attention_mask": item.text_mask.contiguous()},
+        AUDIO_DIR: {
+            "latents": item.audio.contiguous(),
+            "num_time_steps": item.audio.shape[1],
+            "frequency_bins": item.audio.shape[2],
+            "duration": item.audio.shape[1] * seconds_per_audio_step(),
+        },
+        CONDITIONS_DIR: {
+            "video_prompt_embeds": item.video_features.contiguous(),
+            "audio_prompt_embeds": item.audio_features.contiguous(),
+            "prompt_attention_mask": item.text_mask.contiguous(),
+        },
     }
     if item.reference is not None:
-        files[REFERENCE_DIR] = {"latents": item.reference.contiguous(), "num_time_steps": item.reference.shape[1],
-                                "frequency_bins": item.reference.shape[2],
-                                "duration": item.reference.shape[1] * seconds_per_audio_step()}
+        files[REFERENCE_DIR] = {
+            "latents": item.reference.contiguous(),
+            "num_time_steps": item.reference.shape[1],
+            "frequency_bins": item.reference.shape[2],
+            "duration": item.reference.shape[1] * seconds_per_audio_step(),
+        }
     for folder, data in files.items():
         (root / folder).mkdir(parents=True, exist_ok=True)
         torch.save(data, root / folder / f"{item.clip_id}.pt")

@@ -24,8 +24,13 @@ from typing import Any, Literal
 
 from ltxvoice.train.data import Item, TextCache, batch_tensors
 from ltxvoice.train.lora import LoraSpec, add_lora
-from ltxvoice.train.memory import (BlockOffload, compile_blocks, install_block_runner, quantize_frozen_linears,
-                                   set_attention)
+from ltxvoice.train.memory import (
+    BlockOffload,
+    compile_blocks,
+    install_block_runner,
+    quantize_frozen_linears,
+    set_attention,
+)
 from ltxvoice.train.strategies import StrategySpec, flow_loss, prepare_inputs
 
 
@@ -117,20 +122,29 @@ def prepare_model(transformer: Any, opts: EngineOptions, device: Any) -> Prepare
     quantized = 0
     if opts.base_weights != "bf16":
         where = torch.device("cpu") if opts.offload_blocks else device
-        quantized = quantize_frozen_linears(model, opts.base_weights, opts.fp8_matmul, where,
-                                            len(ltx.transformer_blocks), fp8_grad=opts.fp8_grad)
+        quantized = quantize_frozen_linears(
+            model, opts.base_weights, opts.fp8_matmul, where, len(ltx.transformer_blocks), fp8_grad=opts.fp8_grad
+        )
     offload = place(ltx, device, opts.offload_blocks)
     blocks = install_block_runner(ltx, opts.gradient_checkpointing, offload, opts.checkpoint_keep)
     set_attention(ltx, opts.attention)
     if opts.compile:
         compile_blocks(ltx)
     model.train()
-    return Prepared(model=model, ltx=ltx, device=device, compute_dtype=opts.compute_dtype, checkpointed=blocks,
-                    offload=offload, quantized=quantized)
+    return Prepared(
+        model=model,
+        ltx=ltx,
+        device=device,
+        compute_dtype=opts.compute_dtype,
+        checkpointed=blocks,
+        offload=offload,
+        quantized=quantized,
+    )
 
 
-def forward_loss(model: Any, items: Sequence[Item], text: TextCache, opts: EngineOptions, generator: Any,
-                 device: Any) -> Any:
+def forward_loss(
+    model: Any, items: Sequence[Item], text: TextCache, opts: EngineOptions, generator: Any, device: Any
+) -> Any:
     """One forward pass on ``items``: per-sample flow-matching loss [B] (fp32)."""
     import torch
 
@@ -171,10 +185,21 @@ def make_accelerator(distributed: Literal["ddp", "fsdp"] = "ddp") -> Any:
     fsdp = None
     if distributed == "fsdp" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         if not torch.cuda.is_available():  # accelerate would quietly run DDP on CPU instead
-            raise RuntimeError("distributed: fsdp needs CUDA GPUs (accelerate shards only on GPUs); "
-                               "use distributed: ddp to train with several CPU processes")
-        fsdp = FullyShardedDataParallelPlugin(fsdp_version=2, auto_wrap_policy="transformer_based_wrap",
-                                              transformer_cls_names_to_wrap=["BasicAVTransformerBlock"],
-                                              state_dict_type="FULL_STATE_DICT", reshard_after_forward=True)
-    return Accelerator(mixed_precision="no", kwargs_handlers=[ddp], device_placement=False, fsdp_plugin=fsdp,
-                       cpu=not torch.cuda.is_available())
+            raise RuntimeError(
+                "distributed: fsdp needs CUDA GPUs (accelerate shards only on GPUs); "
+                "use distributed: ddp to train with several CPU processes"
+            )
+        fsdp = FullyShardedDataParallelPlugin(
+            fsdp_version=2,
+            auto_wrap_policy="transformer_based_wrap",
+            transformer_cls_names_to_wrap=["BasicAVTransformerBlock"],
+            state_dict_type="FULL_STATE_DICT",
+            reshard_after_forward=True,
+        )
+    return Accelerator(
+        mixed_precision="no",
+        kwargs_handlers=[ddp],
+        device_placement=False,
+        fsdp_plugin=fsdp,
+        cpu=not torch.cuda.is_available(),
+    )

@@ -21,15 +21,29 @@ from ltxvoice.records import Quarantined
 RESULT_FILE = ".train_result.json"
 
 
-def launch_command(params: TrainParams, params_path: Path, upstream: Path, out: Path,
-                   python: str = sys.executable) -> list[str]:
+def launch_command(
+    params: TrainParams, params_path: Path, upstream: Path, out: Path, python: str = sys.executable
+) -> list[str]:
     """The argv that runs this stage's training in ``params.memory.processes`` processes on this machine.
 
     torchrun starts the processes; accelerate inside each picks up the rank from its environment
     and sets up DDP (NCCL on GPUs, gloo on CPU) or FSDP from ``params.memory.distributed``."""
-    return [python, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(params.memory.processes),
-            "-m", "ltxvoice.train.launch", "--params", str(params_path), "--upstream", str(upstream),
-            "--out", str(out)]
+    return [
+        python,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        str(params.memory.processes),
+        "-m",
+        "ltxvoice.train.launch",
+        "--params",
+        str(params_path),
+        "--upstream",
+        str(upstream),
+        "--out",
+        str(out),
+    ]
 
 
 def result_to_json(result: Any) -> dict[str, Any]:
@@ -43,9 +57,15 @@ def result_to_json(result: Any) -> dict[str, Any]:
 def result_from_json(data: dict[str, Any]) -> Any:
     from ltxvoice.train.trainer import TrainResult
 
-    return TrainResult(**{**data, "lora": Path(data["lora"]), "checkpoints": [Path(p) for p in data["checkpoints"]],
-                          "quarantined": [Quarantined(**q) for q in data["quarantined"]],
-                          "curve": [tuple(c) for c in data["curve"]]})
+    return TrainResult(
+        **{
+            **data,
+            "lora": Path(data["lora"]),
+            "checkpoints": [Path(p) for p in data["checkpoints"]],
+            "quarantined": [Quarantined(**q) for q in data["quarantined"]],
+            "curve": [tuple(c) for c in data["curve"]],
+        }
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

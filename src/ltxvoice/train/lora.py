@@ -53,8 +53,14 @@ def add_lora(model: Any, spec: LoraSpec, seed: int) -> Any:
     from peft import LoraConfig, get_peft_model
 
     model.requires_grad_(False)
-    config = LoraConfig(r=spec.rank, lora_alpha=spec.alpha, lora_dropout=spec.dropout,
-                        target_modules=target_regex(spec.patterns), init_lora_weights=True, bias="none")
+    config = LoraConfig(
+        r=spec.rank,
+        lora_alpha=spec.alpha,
+        lora_dropout=spec.dropout,
+        target_modules=target_regex(spec.patterns),
+        init_lora_weights=True,
+        bias="none",
+    )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         try:
@@ -86,8 +92,10 @@ def load_adapter_state(model: Any, state: dict[str, Any]) -> None:
     missing = [k for k in getattr(result, "missing_keys", []) if ".lora_" in k]
     unexpected = list(getattr(result, "unexpected_keys", []))
     if missing or unexpected:
-        raise ValueError(f"adapter state does not fit the model: {len(missing)} missing, "
-                         f"{len(unexpected)} unexpected (first: {(missing + unexpected)[:3]})")
+        raise ValueError(
+            f"adapter state does not fit the model: {len(missing)} missing, "
+            f"{len(unexpected)} unexpected (first: {(missing + unexpected)[:3]})"
+        )
 
 
 def reset_lora(model: Any, seed: int) -> None:
@@ -137,11 +145,15 @@ def save_lora(path: Path, state: dict[str, Any], spec: LoraSpec, metadata: dict[
 
     path = Path(path)
     tensors = export_lora(state, spec)
-    bad = sorted({k.removeprefix(PEFT_PREFIX) for k in nonfinite_keys(state)}
-                 | {k.removeprefix(LORA_PREFIX) for k in nonfinite_keys(tensors)})
+    bad = sorted(
+        {k.removeprefix(PEFT_PREFIX) for k in nonfinite_keys(state)}
+        | {k.removeprefix(LORA_PREFIX) for k in nonfinite_keys(tensors)}
+    )
     if bad:
-        raise ValueError(f"{path}: refusing to save a LoRA with NaN/Inf in {len(bad)} tensor(s): "
-                         f"{', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}")
+        raise ValueError(
+            f"{path}: refusing to save a LoRA with NaN/Inf in {len(bad)} tensor(s): "
+            f"{', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}"
+        )
     meta = {k: json.dumps(v, sort_keys=True) for k, v in sorted(metadata.items())}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

@@ -156,15 +156,22 @@ def _make_module_class() -> Any:
             if _FUNCTION is None:
                 _FUNCTION = _linear_function()
             dtype = _autocast_dtype(x)
-            use_mm = (self.fp8_matmul and dtype == torch.bfloat16  # row-scaled FP8 matmuls write bf16
-                      and self.in_features % 16 == 0 and self.out_features % 16 == 0)
+            use_mm = (
+                self.fp8_matmul
+                and dtype == torch.bfloat16  # row-scaled FP8 matmuls write bf16
+                and self.in_features % 16 == 0
+                and self.out_features % 16 == 0
+            )
             with torch.autocast(x.device.type, enabled=False):
-                return _FUNCTION.apply(x.to(dtype), self.qweight, self.scale, self.bias, use_mm,
-                                       use_mm and self.fp8_grad)
+                return _FUNCTION.apply(
+                    x.to(dtype), self.qweight, self.scale, self.bias, use_mm, use_mm and self.fp8_grad
+                )
 
         def extra_repr(self) -> str:
-            return (f"in={self.in_features}, out={self.out_features}, {self.kind}, fp8_matmul={self.fp8_matmul}, "
-                    f"fp8_grad={self.fp8_grad}")
+            return (
+                f"in={self.in_features}, out={self.out_features}, {self.kind}, fp8_matmul={self.fp8_matmul}, "
+                f"fp8_grad={self.fp8_grad}"
+            )
 
     return QuantizedLinear
 
@@ -187,8 +194,9 @@ def _block_index(name: str) -> int | None:
     return None
 
 
-def quantize_frozen_linears(model: Any, kind: Literal["fp8", "int8"], fp8_matmul: bool, device: Any,
-                            num_blocks: int, fp8_grad: bool = False) -> int:
+def quantize_frozen_linears(
+    model: Any, kind: Literal["fp8", "int8"], fp8_matmul: bool, device: Any, num_blocks: int, fp8_grad: bool = False
+) -> int:
     """Replace every frozen ``nn.Linear`` inside the transformer blocks of ``model`` (a peft-wrapped
     ``LTXModel``) with a :class:`QuantizedLinear` on ``device``. LoRA layers are never touched. Call
     it after adding the LoRA (peft must see real linear layers). Returns how many were replaced."""
@@ -204,8 +212,10 @@ def quantize_frozen_linears(model: Any, kind: Literal["fp8", "int8"], fp8_matmul
         targets.append((name, module))
     for name, module in targets:
         idx = _block_index(name)
-        eligible = (num_blocks < 4 * (FP8_MATMUL_SKIP_FIRST + FP8_MATMUL_SKIP_LAST)  # small test models: all
-                    or FP8_MATMUL_SKIP_FIRST <= idx < num_blocks - FP8_MATMUL_SKIP_LAST)
+        eligible = (
+            num_blocks < 4 * (FP8_MATMUL_SKIP_FIRST + FP8_MATMUL_SKIP_LAST)  # small test models: all
+            or FP8_MATMUL_SKIP_FIRST <= idx < num_blocks - FP8_MATMUL_SKIP_LAST
+        )
         parent_name, attr = name.rsplit(".", 1)
         parent = model.get_submodule(parent_name)
         replacement = cls(module, kind, fp8_matmul and eligible, device)
@@ -264,6 +274,7 @@ class BlockOffload:
         def hook(_module: Any, _args: Any) -> None:
             for t, cpu in home:
                 t.data = cpu.to(self.device, non_blocking=self.pin)
+
         return hook
 
     @staticmethod
@@ -271,6 +282,7 @@ class BlockOffload:
         def hook(_module: Any, _args: Any, _out: Any) -> None:
             for t, cpu in home:
                 t.data = cpu
+
         return hook
 
     def remove(self) -> None:
@@ -285,8 +297,12 @@ def _attention_ops() -> frozenset[Any]:
     """The aten attention kernels SDPA dispatches to (whichever exist in this torch build)."""
     import torch
 
-    names = ("_scaled_dot_product_flash_attention", "_scaled_dot_product_cudnn_attention",
-             "_scaled_dot_product_efficient_attention", "_scaled_dot_product_flash_attention_for_cpu")
+    names = (
+        "_scaled_dot_product_flash_attention",
+        "_scaled_dot_product_cudnn_attention",
+        "_scaled_dot_product_efficient_attention",
+        "_scaled_dot_product_flash_attention_for_cpu",
+    )
     return frozenset(getattr(torch.ops.aten, n).default for n in names if hasattr(torch.ops.aten, n))
 
 
@@ -309,8 +325,9 @@ def checkpoint_context(keep: Keep) -> Any:
     return functools.partial(create_selective_checkpoint_contexts, policy)
 
 
-def install_block_runner(ltx: Any, checkpoint_share: float, offload: BlockOffload | None = None,
-                         keep: Keep = "nothing") -> frozenset[int]:
+def install_block_runner(
+    ltx: Any, checkpoint_share: float, offload: BlockOffload | None = None, keep: Keep = "nothing"
+) -> frozenset[int]:
     """Replace ``ltx._process_transformer_blocks`` (per instance) with a loop that recomputes only the
     chosen blocks in backward (keeping what ``keep`` names, see :func:`checkpoint_context`). Block
     offload needs every block recomputed (its weights leave the GPU after the forward), so
@@ -328,8 +345,9 @@ def install_block_runner(ltx: Any, checkpoint_share: float, offload: BlockOffloa
             raise ValueError("compiled blocks share one index: STG perturbations need uncompile_blocks() first")
         for i, block in enumerate(self.transformer_blocks):
             if self.training and i in blocks and torch.is_grad_enabled():
-                video, audio = torch.utils.checkpoint.checkpoint(block, video, audio, perturbations,
-                                                                 use_reentrant=False, **extra)
+                video, audio = torch.utils.checkpoint.checkpoint(
+                    block, video, audio, perturbations, use_reentrant=False, **extra
+                )
             else:
                 video, audio = block(video=video, audio=audio, perturbations=perturbations)
         return video, audio
@@ -353,8 +371,12 @@ class CudnnFirstAttention:
     def __call__(self, q: Any, k: Any, v: Any, heads: int, mask: Any = None) -> Any:
         from torch.nn.attention import SDPBackend, sdpa_kernel
 
-        order = [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION,
-                 SDPBackend.MATH]
+        order = [
+            SDPBackend.CUDNN_ATTENTION,
+            SDPBackend.FLASH_ATTENTION,
+            SDPBackend.EFFICIENT_ATTENTION,
+            SDPBackend.MATH,
+        ]
         with sdpa_kernel(order, set_priority=True):
             return self.sdpa(q, k, v, heads, mask)
 
@@ -377,8 +399,11 @@ def attention_function(kind: str) -> Any:
         return CudnnFirstAttention()
     if kind == "default":
         kind = "xformers" if ltx_attention.memory_efficient_attention is not None else "pytorch"
-    classes = {"pytorch": ltx_attention.PytorchAttention, "xformers": ltx_attention.XFormersAttention,
-               "flash_attention_3": ltx_attention.FlashAttention3}
+    classes = {
+        "pytorch": ltx_attention.PytorchAttention,
+        "xformers": ltx_attention.XFormersAttention,
+        "flash_attention_3": ltx_attention.FlashAttention3,
+    }
     return classes[kind]()
 
 

@@ -10,8 +10,14 @@ class OptimizerUnavailable(RuntimeError):
     """The chosen optimizer needs a package that is not installed here."""
 
 
-def make_optimizer(params: list[Any], kind: Literal["adamw", "adamw8bit"], lr: float, weight_decay: float,
-                   betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> Any:
+def make_optimizer(
+    params: list[Any],
+    kind: Literal["adamw", "adamw8bit"],
+    lr: float,
+    weight_decay: float,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+) -> Any:
     """AdamW from torch, or bitsandbytes' AdamW8bit (8-bit moments; helium's recipe)."""
     import torch
 
@@ -23,13 +29,15 @@ def make_optimizer(params: list[Any], kind: Literal["adamw", "adamw8bit"], lr: f
         except ImportError as exc:
             raise OptimizerUnavailable(
                 "train.optimization.optimizer 'adamw8bit' needs bitsandbytes, which is not importable here "
-                f"({exc}); install it (pip install bitsandbytes) or choose 'adamw'") from None
+                f"({exc}); install it (pip install bitsandbytes) or choose 'adamw'"
+            ) from None
         return AdamW8bit(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
     raise ValueError(f"unknown optimizer {kind!r}")
 
 
-def lr_factor(step: int, total: int, schedule: Literal["constant", "linear", "cosine"], warmup: int,
-              final_ratio: float) -> float:
+def lr_factor(
+    step: int, total: int, schedule: Literal["constant", "linear", "cosine"], warmup: int, final_ratio: float
+) -> float:
     """Multiplier of the base LR for optimisation step ``step`` (0-based).
 
     Warmup rises linearly from 1/(warmup+1) to 1 over ``warmup`` steps; then ``linear`` falls
@@ -47,10 +55,10 @@ def lr_factor(step: int, total: int, schedule: Literal["constant", "linear", "co
     raise ValueError(f"unknown schedule {schedule!r}")
 
 
-def make_scheduler(optimizer: Any, total: int, schedule: Literal["constant", "linear", "cosine"], warmup: int,
-                   final_ratio: float) -> Any:
+def make_scheduler(
+    optimizer: Any, total: int, schedule: Literal["constant", "linear", "cosine"], warmup: int, final_ratio: float
+) -> Any:
     """A ``LambdaLR`` over :func:`lr_factor`; step it once per optimisation step."""
     import torch
 
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_factor(s, total, schedule, warmup, final_ratio))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total, schedule, warmup, final_ratio))

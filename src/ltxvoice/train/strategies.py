@@ -75,7 +75,8 @@ def video_positions(frames: int, height: int, width: int, batch: int, fps: float
 
     coords = VideoLatentPatchifier(patch_size=1).get_patch_grid_bounds(
         VideoLatentShape(batch=batch, channels=VIDEO_LATENT_CHANNELS, frames=frames, height=height, width=width),
-        device=device)
+        device=device,
+    )
     pixels = get_pixel_coords(coords, SpatioTemporalScaleFactors.default(), causal_fix=True).float()
     pixels[:, 0] = pixels[:, 0] / fps
     return pixels
@@ -86,9 +87,14 @@ def audio_positions(steps: int, batch: int, device: Any) -> Any:
     from ltx_core.components.patchifiers import AudioPatchifier
     from ltx_core.types import AudioLatentShape
 
-    return AudioPatchifier(patch_size=1).get_patch_grid_bounds(
-        AudioLatentShape(batch=batch, channels=AUDIO_LATENT_CHANNELS, frames=steps, mel_bins=AUDIO_MEL_BINS),
-        device=device).float()
+    return (
+        AudioPatchifier(patch_size=1)
+        .get_patch_grid_bounds(
+            AudioLatentShape(batch=batch, channels=AUDIO_LATENT_CHANNELS, frames=steps, mel_bins=AUDIO_MEL_BINS),
+            device=device,
+        )
+        .float()
+    )
 
 
 def reference_positions(steps: int, batch: int, device: Any, placement: str, gap_s: float) -> Any:
@@ -166,21 +172,45 @@ def prepare_inputs(
         reference_tokens = ref.shape[1]
         audio_in = torch.cat([audio_in, ref], dim=1)
         audio_t = torch.cat([sigma.view(b, 1).expand(b, ta), torch.zeros(b, reference_tokens, device=device)], dim=1)
-        audio_pos = torch.cat([audio_pos, reference_positions(reference_tokens, b, device, spec.reference_placement,
-                                                              spec.reference_gap_s)], dim=2)
+        audio_pos = torch.cat(
+            [
+                audio_pos,
+                reference_positions(reference_tokens, b, device, spec.reference_placement, spec.reference_gap_s),
+            ],
+            dim=2,
+        )
 
-    video = Modality(latent=video_in.to(compute_dtype), sigma=sigma, timesteps=video_t,
-                     positions=video_positions(frames, height, width, b, batch["fps"], device),
-                     context=video_context, context_mask=None)
-    audio = Modality(latent=audio_in.to(compute_dtype), sigma=sigma, timesteps=audio_t, positions=audio_pos,
-                     context=audio_context, context_mask=None)
-    return ModelInputs(video=video, audio=audio, video_target=video_target, audio_target=audio_target,
-                       video_loss_mask=video_loss_mask, audio_loss_mask=audio_loss_mask, sigma=sigma,
-                       reference_tokens=reference_tokens)
+    video = Modality(
+        latent=video_in.to(compute_dtype),
+        sigma=sigma,
+        timesteps=video_t,
+        positions=video_positions(frames, height, width, b, batch["fps"], device),
+        context=video_context,
+        context_mask=None,
+    )
+    audio = Modality(
+        latent=audio_in.to(compute_dtype),
+        sigma=sigma,
+        timesteps=audio_t,
+        positions=audio_pos,
+        context=audio_context,
+        context_mask=None,
+    )
+    return ModelInputs(
+        video=video,
+        audio=audio,
+        video_target=video_target,
+        audio_target=audio_target,
+        video_loss_mask=video_loss_mask,
+        audio_loss_mask=audio_loss_mask,
+        sigma=sigma,
+        reference_tokens=reference_tokens,
+    )
 
 
-def flow_loss(video_pred: Any, audio_pred: Any, inputs: ModelInputs, video_weight: float = 1.0,
-              audio_weight: float = 1.0) -> Any:
+def flow_loss(
+    video_pred: Any, audio_pred: Any, inputs: ModelInputs, video_weight: float = 1.0, audio_weight: float = 1.0
+) -> Any:
     """Per-sample loss [B]: weighted masked MSE of the velocities over the generated tokens only.
 
     Reference tokens (after the target audio tokens) and clean first-frame tokens never count."""

@@ -43,8 +43,17 @@ FORMAT_VERSION = 1
 # Settings (by their names in TrainParams.flat) that do not change what a step computes
 # (recomputation and offload give the same numbers; compile and the attention kernel only round
 # differently): changing them keeps a run resumable.
-NOT_FINGERPRINTED = ("checkpoint_every", "keep_last", "resume", "processes", "compile", "attention",
-                     "gradient_checkpointing", "checkpoint_keep", "offload_blocks")
+NOT_FINGERPRINTED = (
+    "checkpoint_every",
+    "keep_last",
+    "resume",
+    "processes",
+    "compile",
+    "attention",
+    "gradient_checkpointing",
+    "checkpoint_keep",
+    "offload_blocks",
+)
 
 
 class TrainingError(RuntimeError):
@@ -53,15 +62,26 @@ class TrainingError(RuntimeError):
 
 def lora_spec(params: TrainParams) -> LoraSpec:
     lora = params.lora
-    return LoraSpec(rank=lora.rank, alpha=lora.alpha, dropout=lora.dropout,
-                    patterns=target_patterns(lora.preset, lora.target_modules), preset=lora.preset)
+    return LoraSpec(
+        rank=lora.rank,
+        alpha=lora.alpha,
+        dropout=lora.dropout,
+        patterns=target_patterns(lora.preset, lora.target_modules),
+        preset=lora.preset,
+    )
 
 
 def strategy_spec(params: TrainParams) -> StrategySpec:
     model, fm = params.model, params.flow_matching
-    return StrategySpec(name=model.strategy, first_frame_p=model.first_frame_p,
-                        reference_placement=model.reference_placement, reference_gap_s=model.reference_gap_s,
-                        timestep_sampling=fm.timestep_sampling, logit_std=fm.logit_std, uniform_share=fm.uniform_share)
+    return StrategySpec(
+        name=model.strategy,
+        first_frame_p=model.first_frame_p,
+        reference_placement=model.reference_placement,
+        reference_gap_s=model.reference_gap_s,
+        timestep_sampling=fm.timestep_sampling,
+        logit_std=fm.logit_std,
+        uniform_share=fm.uniform_share,
+    )
 
 
 def run_fingerprint(params: TrainParams, data_hash: str, checkpoint: Path, world_size: int) -> str:
@@ -71,8 +91,15 @@ def run_fingerprint(params: TrainParams, data_hash: str, checkpoint: Path, world
     settings["checkpoint"] = Path(checkpoint).name
     base = Path(checkpoint)
     stat = base.stat() if base.is_file() else None
-    blob = json.dumps({"settings": settings, "data": data_hash, "world_size": world_size,
-                       "base": [base.name, stat.st_size if stat else None]}, sort_keys=True)
+    blob = json.dumps(
+        {
+            "settings": settings,
+            "data": data_hash,
+            "world_size": world_size,
+            "base": [base.name, stat.st_size if stat else None],
+        },
+        sort_keys=True,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -87,8 +114,15 @@ def lora_metadata(params: TrainParams, step: int, items: int) -> dict[str, Any]:
     count, the strategy, the target patterns and format facts (JSON values)."""
     spec = lora_spec(params)
     meta: dict[str, Any] = {
-        "ltxvoice_format": {"version": FORMAT_VERSION, "alpha_folded": True, "rank": spec.rank, "alpha": spec.alpha,
-                            "folded_scale": spec.scale, "prefix": LORA_PREFIX, "dtype": "bfloat16"},
+        "ltxvoice_format": {
+            "version": FORMAT_VERSION,
+            "alpha_folded": True,
+            "rank": spec.rank,
+            "alpha": spec.alpha,
+            "folded_scale": spec.scale,
+            "prefix": LORA_PREFIX,
+            "dtype": "bfloat16",
+        },
         "ltxvoice_training": {**params.model_dump(mode="json"), "step": step, "items": items},
         "ltxvoice_strategy": strategy_spec(params).metadata(),
         "ltxvoice_targets": {"preset": spec.preset, "patterns": list(spec.patterns)},
@@ -101,12 +135,22 @@ def lora_metadata(params: TrainParams, step: int, items: int) -> dict[str, Any]:
 def engine_options(params: TrainParams) -> EngineOptions:
     """The step's options from the ``train`` params section."""
     mem, fm = params.memory, params.flow_matching
-    return EngineOptions(lora=lora_spec(params), strategy=strategy_spec(params), seed=params.seed,
-                         mixed_precision=mem.mixed_precision, gradient_checkpointing=mem.gradient_checkpointing,
-                         checkpoint_keep=mem.checkpoint_keep, base_weights=mem.base_weights,
-                         fp8_matmul=mem.fp8_matmul, fp8_grad=mem.fp8_grad,
-                         offload_blocks=mem.offload_blocks, compile=mem.compile, attention=mem.attention,
-                         video_loss_weight=fm.video_loss_weight, audio_loss_weight=fm.audio_loss_weight)
+    return EngineOptions(
+        lora=lora_spec(params),
+        strategy=strategy_spec(params),
+        seed=params.seed,
+        mixed_precision=mem.mixed_precision,
+        gradient_checkpointing=mem.gradient_checkpointing,
+        checkpoint_keep=mem.checkpoint_keep,
+        base_weights=mem.base_weights,
+        fp8_matmul=mem.fp8_matmul,
+        fp8_grad=mem.fp8_grad,
+        offload_blocks=mem.offload_blocks,
+        compile=mem.compile,
+        attention=mem.attention,
+        video_loss_weight=fm.video_loss_weight,
+        audio_loss_weight=fm.audio_loss_weight,
+    )
 
 
 def prepare_model(transformer: Any, params: TrainParams, device: Any) -> Prepared:
@@ -199,7 +243,8 @@ def train(
     model = accelerator.prepare_model(prepared.model, device_placement=False)
     trainable = lora_parameters(model)
     optimizer = accelerator.prepare_optimizer(
-        make_optimizer(trainable, opt.optimizer, opt.lr, opt.weight_decay), device_placement=False)
+        make_optimizer(trainable, opt.optimizer, opt.lr, opt.weight_decay), device_placement=False
+    )
     scheduler = make_scheduler(optimizer, opt.steps, opt.schedule, opt.warmup_steps, opt.final_lr_ratio)
 
     start, curve, notes = 0, [], []
@@ -244,8 +289,10 @@ def train(
             total = total + loss.detach() / opt.grad_accum
         mean_loss = float(accelerator.reduce(total, reduction="mean"))
         if not torch.isfinite(torch.tensor(mean_loss)):
-            raise TrainingError(f"train: loss is {mean_loss} at step {step + 1}; stopping before saving anything "
-                                "from this step (lower train.optimization.lr or check the latents)")
+            raise TrainingError(
+                f"train: loss is {mean_loss} at step {step + 1}; stopping before saving anything "
+                "from this step (lower train.optimization.lr or check the latents)"
+            )
         if opt.max_grad_norm > 0:
             accelerator.clip_grad_norm_(trainable, opt.max_grad_norm)
         optimizer.step()
@@ -260,8 +307,9 @@ def train(
             bar.update(1)
         done = step + 1
         if saving.checkpoint_every and (done % saving.checkpoint_every == 0 or done == opt.steps):
-            saved += _save_checkpoint(accelerator, model, optimizer, scheduler, params, folder, done, fingerprint,
-                                      curve, len(items))
+            saved += _save_checkpoint(
+                accelerator, model, optimizer, scheduler, params, folder, done, fingerprint, curve, len(items)
+            )
     if bar is not None:
         bar.close()
     seconds = time.perf_counter() - timed_from
@@ -273,12 +321,23 @@ def train(
             save_lora(final, adapter, lora_spec(params), lora_metadata(params, opt.steps, len(items)))
     accelerator.wait_for_everyone()
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if torch.cuda.is_available() else None
-    return TrainResult(lora=final, steps=len(curve), start_step=start, curve=curve, items=len(items),
-                       quarantined=quarantined, checkpoints=saved, seconds=time.perf_counter() - started,
-                       samples_per_second=(timed_steps * order.global_batch * opt.grad_accum / seconds)
-                       if timed_steps and seconds > 0 else 0.0,
-                       peak_memory_gib=peak, world_size=world, distributed=accelerator.distributed_type.value,
-                       resume_notes=notes)
+    return TrainResult(
+        lora=final,
+        steps=len(curve),
+        start_step=start,
+        curve=curve,
+        items=len(items),
+        quarantined=quarantined,
+        checkpoints=saved,
+        seconds=time.perf_counter() - started,
+        samples_per_second=(timed_steps * order.global_batch * opt.grad_accum / seconds)
+        if timed_steps and seconds > 0
+        else 0.0,
+        peak_memory_gib=peak,
+        world_size=world,
+        distributed=accelerator.distributed_type.value,
+        resume_notes=notes,
+    )
 
 
 def unwrap_peft(model: Any) -> Any:
@@ -309,19 +368,39 @@ def _gather_adapter(accelerator: Any, model: Any) -> dict[str, Any] | None:
     return adapter_state(unwrap_peft(accelerator.unwrap_model(model)))
 
 
-def _save_checkpoint(accelerator: Any, model: Any, optimizer: Any, scheduler: Any, params: TrainParams,
-                     folder: Path, step: int, fingerprint: str, curve: list[tuple[int, float, float]],
-                     items: int) -> list[Path]:
+def _save_checkpoint(
+    accelerator: Any,
+    model: Any,
+    optimizer: Any,
+    scheduler: Any,
+    params: TrainParams,
+    folder: Path,
+    step: int,
+    fingerprint: str,
+    curve: list[tuple[int, float, float]],
+    items: int,
+) -> list[Path]:
     accelerator.wait_for_everyone()
     written: list[Path] = []
     adapter = _gather_adapter(accelerator, model)
     if adapter is not None:
-        written.append(save_lora(ckpt.lora_path(folder, step), adapter, lora_spec(params),
-                                 lora_metadata(params, step, items)))
-        written.append(ckpt.save_state(folder, ckpt.ResumeState(
-            step=step, fingerprint=fingerprint, adapter=adapter,
-            optimizer=None if _is_fsdp(accelerator) else optimizer.state_dict(),
-            scheduler=scheduler.state_dict(), rng=ckpt.rng_states(), curve=list(curve))))
+        written.append(
+            save_lora(ckpt.lora_path(folder, step), adapter, lora_spec(params), lora_metadata(params, step, items))
+        )
+        written.append(
+            ckpt.save_state(
+                folder,
+                ckpt.ResumeState(
+                    step=step,
+                    fingerprint=fingerprint,
+                    adapter=adapter,
+                    optimizer=None if _is_fsdp(accelerator) else optimizer.state_dict(),
+                    scheduler=scheduler.state_dict(),
+                    rng=ckpt.rng_states(),
+                    curve=list(curve),
+                ),
+            )
+        )
         ckpt.prune(folder, params.checkpoints.keep_last)
     accelerator.wait_for_everyone()
     return [p for p in written if p.exists()]
@@ -362,7 +441,7 @@ def plot_curves(curve: Sequence[tuple[int, float, float]], path: Path, title: st
     if len(loss) >= 5:
         k = max(2, len(loss) // 20)
         smooth = np.convolve(loss, np.ones(k) / k, mode="valid")
-        ax1.plot(steps[k - 1:], smooth, lw=1.5, label=f"mean of {k}")
+        ax1.plot(steps[k - 1 :], smooth, lw=1.5, label=f"mean of {k}")
     ax1.set_ylabel("flow-matching loss")
     ax1.set_title(title)
     ax1.legend(loc="upper right")
