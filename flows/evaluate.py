@@ -40,7 +40,7 @@ def evaluate(params_path: str = "params.yaml", checkpoint: str = "", out: str = 
     structures = run_mapped(inspect_checkpoint, checkpoints, runner=params.runner, desc="structure", model=model)
     screened = [(c, s, lib.screen(c, s)) for c, s in zip(checkpoints, structures)]
     quarantined = [q for _, _, q in screened if q is not None]
-    good = [(c, s) for c, s, q in screened if q is None]
+    good = [(c, s) for c, s, q in screened if q is None and not isinstance(s, BaseException)]
     distances = {cur.name: distance(prev, cur) for (prev, _), (cur, _) in zip(good, good[1:])}
     tools = versions("ltx-core", "torch", "praat-parselmouth", "safetensors")
     if not good:

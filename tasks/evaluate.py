@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 
 from ltxvoice.config import EvaluateParams
 from ltxvoice.evaluate import run as lib
+from ltxvoice.evaluate.sampler import LTXGenerator
 from ltxvoice.evaluate.sweep import Arm, Reference, Run
 from ltxvoice.models.lora_file import (
     CheckpointDistance,
@@ -31,7 +32,7 @@ def distance(previous: lib.Checkpoint, current: lib.Checkpoint) -> CheckpointDis
 
 
 @task(name="evaluate-load-model", cache_policy=NO_CACHE)
-def load_generator(params: EvaluateParams) -> Any:
+def load_generator(params: EvaluateParams) -> LTXGenerator:
     return lib.make_generator(params)
 
 

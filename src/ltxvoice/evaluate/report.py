@@ -39,7 +39,7 @@ def plot_tables(results: Sequence[CheckpointResult]) -> dict[str, pl.DataFrame]:
     slope.csv (slope and CI, slope over base and CI), voiced.csv, drift.csv, structure.csv."""
     tables: dict[str, list[dict[str, Any]]] = {name: [] for name in PLOTS}
     for r in results:
-        key = {"checkpoint": r.checkpoint.name, "step": r.checkpoint.step}
+        key: dict[str, Any] = {"checkpoint": r.checkpoint.name, "step": r.checkpoint.step}
         slope, voiced, drift = dict(key), dict(key), dict(key)
         for a in r.sweep:
             c = column(a.arm, a.strength)

@@ -13,7 +13,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ltxvoice.config import EvaluateParams, TonesParams
 from ltxvoice.dsp.tone import synthesize
@@ -31,6 +31,9 @@ from ltxvoice.evaluate.sweep import Arm, Reference, Run, drift
 from ltxvoice.models.lora_file import CheckpointDistance, LoraReport, read_metadata
 from ltxvoice.records import Quarantined, sha256_file
 from ltxvoice.tones import draw_timbre
+
+if TYPE_CHECKING:
+    from ltxvoice.evaluate.sampler import LTXGenerator
 
 STAGE = "evaluate"
 STEP_FILE = re.compile(r"^step_(\d+)\.safetensors$")
@@ -94,12 +97,12 @@ def _metadata_step(path: Path) -> int | None:
         return None
 
 
-def screen(checkpoint: Checkpoint, structure: LoraReport | Exception) -> Quarantined | None:
+def screen(checkpoint: Checkpoint, structure: LoraReport | BaseException) -> Quarantined | None:
     """Whether a checkpoint can be generated with: None if so, else the quarantine row saying why.
     A file with unmatched keys is still generated with (users would load it just so) and its
     problems are reported; one that would change nothing or produce NaNs is not."""
     path = str(checkpoint.path)
-    if isinstance(structure, Exception):
+    if isinstance(structure, BaseException):
         return Quarantined(STAGE, path, checkpoint.name, UNREADABLE, str(structure))
     if structure.non_finite:
         return Quarantined(
@@ -364,7 +367,7 @@ def details(result: CheckpointResult, label: dict[str, Any], text_source: str) -
     }
 
 
-def make_generator(params: EvaluateParams) -> Any:
+def make_generator(params: EvaluateParams) -> LTXGenerator:
     """The LTX-2.3 generator for these params: shared components loaded once from ``params.model``."""
     import torch
 

@@ -472,6 +472,7 @@ def analyse_drift(
             if math.isfinite(floor) and floor > 0
             else Interval.undefined()
         )
+        verdict: DriftVerdict
         if max_abs == 0:
             verdict, reason = "identical", "every video latent is bit-identical with and without the LoRA"
         elif math.isfinite(ratio.hi) and ratio.hi <= max_ratio:
