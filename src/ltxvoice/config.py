@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, TypeVar, overload
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 DEFAULT_PARAMS = Path("params.yaml")
 S = TypeVar("S", bound=BaseModel)
@@ -304,6 +304,10 @@ def _span(v: Span, name: str) -> Span:
     return v
 
 
+Vowel = Literal["a", "e", "i", "o", "u"]
+VOWELS: tuple[Vowel, ...] = ("a", "e", "i", "o", "u")
+
+
 class TonesParams(Section):
     """A voiced reference tone per pair at the target pitch, with timbre drawn independently."""
 
@@ -317,9 +321,7 @@ class TonesParams(Section):
     jitter_percent: Span = (0.0, 1.0)
     shimmer_percent: Span = (0.0, 6.0)
     breath_snr_db: Span = (15.0, 40.0)
-    vowels: list[Literal["a", "e", "i", "o", "u"]] = Field(
-        default_factory=lambda: ["a", "e", "i", "o", "u"], min_length=1
-    )
+    vowels: list[Vowel] = Field(default_factory=lambda: list(VOWELS), min_length=1)
 
     @model_validator(mode="after")
     def _check(self) -> TonesParams:
@@ -896,7 +898,7 @@ def _section_name(kind: type[BaseModel]) -> str:
     raise TypeError(f"{kind.__name__} is not a section of params.yaml")
 
 
-def _format_error(err: dict[str, Any]) -> str:
+def _format_error(err: ErrorDetails) -> str:
     key = ".".join(str(p) for p in err["loc"])
     if err["type"] == "params_key":  # see key_error
         return f"{'.'.join([*map(str, err['loc']), err['ctx']['key']])}: {err['ctx']['message']}"

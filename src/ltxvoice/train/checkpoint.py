@@ -124,7 +124,7 @@ def load_latest(folder: Path, fingerprint: str) -> tuple[ResumeState | None, lis
             scheduler=raw["scheduler"],
             rng=raw["rng"],
             curve=[tuple(r) for r in raw["curve"]],
-        ), skipped  # type: ignore[misc]
+        ), skipped
     return None, skipped
 
 
