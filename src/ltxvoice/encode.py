@@ -29,6 +29,7 @@ import hashlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -207,7 +208,7 @@ def _dtype(name: str) -> Any:
 def compute_dtype(params: EncodeParams, stored: str, device: str) -> Any:
     """The dtype a model whose outputs are stored as ``stored`` runs in (``params.compute_dtype``;
     ``auto``: ``stored`` on cuda, float32 on cpu, where bf16 kernels are slow without native support)."""
-    name = params.compute_dtype
+    name: str = params.compute_dtype
     if name == "auto":
         name = stored if device == "cuda" else "float32"
     return _dtype(name)
@@ -356,16 +357,17 @@ def encode_media(inputs: Sequence[MediaInputs], encoders: MediaEncoders, root: P
     refs: list[Any] = [None] * len(inputs)
     for key in sorted({(i.audio_rate, i.audio.size) for i in inputs}):
         idx = [n for n, i in enumerate(inputs) if (i.audio_rate, i.audio.size) == key]
-        for n, r in zip(
-            idx, _batched(lambda w, rate=key[0]: encoders.audio(w, rate), [inputs[n].audio for n in idx], batch)
-        ):
+        for n, r in zip(idx, _batched(partial(encoders.audio, rate=key[0]), [inputs[n].audio for n in idx], batch)):
             audios[n] = r
     ref_keys = sorted({(i.reference_rate, i.reference.size) for i in inputs if i.reference is not None})
-    for key in ref_keys:
+    for ref_key in ref_keys:
         idx = [
-            n for n, i in enumerate(inputs) if i.reference is not None and (i.reference_rate, i.reference.size) == key
+            n
+            for n, i in enumerate(inputs)
+            if i.reference is not None and (i.reference_rate, i.reference.size) == ref_key
         ]
-        encoded = _batched(lambda w, rate=key[0]: encoders.audio(w, rate), [inputs[n].reference for n in idx], batch)
+        assert ref_key[0] is not None  # a reference always comes with its rate
+        encoded = _batched(partial(encoders.audio, rate=ref_key[0]), [inputs[n].reference for n in idx], batch)
         for n, r in zip(idx, encoded):
             refs[n] = r
     for item, res, video, audio, ref in zip(inputs, results, videos, audios, refs):
@@ -378,14 +380,14 @@ def encode_media(inputs: Sequence[MediaInputs], encoders: MediaEncoders, root: P
                 (lat.VideoLatents(video, item.fps), paths.video),
                 (lat.AudioLatents(audio, item.audio.size / item.audio_rate), paths.audio),
             ]
-            if ref is not None:
+            if ref is not None and item.reference is not None and item.reference_rate:
                 records.append(
                     (lat.AudioLatents(ref, item.reference.size / item.reference_rate), paths.reference_audio)
                 )
             for record, _ in records:  # check all before writing any
-                for key, value in record.to_dict().items():
+                for field_name, value in record.to_dict().items():
                     if hasattr(value, "is_floating_point"):
-                        lat.check_finite(value, key)
+                        lat.check_finite(value, field_name)
             for record, path in records:
                 lat.save(record, path)
             res.video_shape, res.audio_shape = list(video.shape), list(audio.shape)
@@ -444,9 +446,9 @@ def summary_numbers(table: pl.DataFrame) -> dict[str, float | int]:
     for bucket, n in sorted(table.group_by("bucket").len().iter_rows()):
         out[f"bucket_{bucket}"] = n
     steps = table["audio_latent_shape"].list.get(1).cast(pl.Float64) / table["audio_seconds"]
-    out["audio_latent_steps_per_second"] = round(float(steps.mean()), 3)
+    out["audio_latent_steps_per_second"] = round(float(steps.mean()), 3)  # type: ignore[arg-type]  # floats
     out["with_reference"] = int(table["reference_audio_latents_path"].is_not_null().sum())
-    out["text_tokens_max"] = int(table["text_tokens"].max())
+    out["text_tokens_max"] = int(table["text_tokens"].max())  # type: ignore[arg-type]  # an integer column
     return out
 
 

@@ -146,7 +146,9 @@ def _sentencepiece_model(tokenizer: Any) -> bytes:
     """The same vocabulary as a SentencePiece ``tokenizer.model`` (BPE, byte fallback), the file the
     real folder ships and ltx-core looks for to find the tokenizer."""
     ensure_torchaudio_importable()
-    from transformers.utils import sentencepiece_model_pb2_new as spm
+    from transformers.utils import sentencepiece_model_pb2_new
+
+    spm: Any = sentencepiece_model_pb2_new  # generated protobuf classes: no static types
 
     vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
     proto = spm.ModelProto()

@@ -314,7 +314,7 @@ def inspect_lora(path: Path, weights: TransformerWeights | None = None) -> LoraR
                 blocks.add(block)
             if pair["A"] not in non_finite and pair["B"] not in non_finite:  # NaN norms say nothing
                 squares[group] += _square_norm(a, b)
-    norms = {g: math.sqrt(max(squares.get(g, 0.0), 0.0)) for g in GROUPS}
+    norms: dict[str, float] = {g: math.sqrt(max(squares.get(g, 0.0), 0.0)) for g in GROUPS}
     norms["total"] = math.sqrt(max(sum(squares.values()), 0.0))
     return LoraReport(
         path=str(path), sha256=sha256_file(path), reference=weights.source, tensors=len(keys),

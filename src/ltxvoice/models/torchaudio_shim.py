@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sys
 import types
+from typing import Any
 
 
 def ensure_torchaudio_importable() -> None:
@@ -38,7 +39,7 @@ def ensure_torchaudio_importable() -> None:
     except (OSError, ImportError, RuntimeError):
         for name in [n for n in sys.modules if n == "torchaudio" or n.startswith("torchaudio.")]:
             del sys.modules[name]
-    stub = types.ModuleType("torchaudio._extension")
+    stub: Any = types.ModuleType("torchaudio._extension")
     stub._IS_TORCHAUDIO_EXT_AVAILABLE = False  # filtering.py falls back to Python loops
     stub._IS_ALIGN_AVAILABLE = False
     stub.fail_if_no_align = lambda fn: fn  # decorator used by functional/_alignment.py

@@ -35,8 +35,7 @@ WIDTH, HEADS, LAYERS = 64, 2, 2
 EOT, SOT = 50257, 50258
 # Control tokens after the language tokens, in id order 50358..50363 (HF spells 50362 <|nocaptions|>,
 # openai-whisper <|nospeech|>; faster-whisper and CTranslate2 accept either).
-_CONTROL = ("<|translate|>", "<|transcribe|>", "<|startoflm|>", "<|startofprev|>")
-_CONTROL += ("<|nocaptions|>", "<|notimestamps|>")
+_CONTROL = ("<|translate|>", "<|transcribe|>", "<|startoflm|>", "<|startofprev|>", "<|nocaptions|>", "<|notimestamps|>")
 
 
 def _languages() -> list[str]:
@@ -92,8 +91,8 @@ def _bpe_vocab_and_merges() -> tuple[dict[str, int], list[tuple[str, str]]]:
     ranks: dict[bytes, int] = {}
     for line in (Path(whisper.__file__).parent / "assets" / "multilingual.tiktoken").read_text().splitlines():
         if line:
-            token, rank = line.split()
-            ranks[base64.b64decode(token)] = int(rank)
+            encoded, rank_text = line.split()
+            ranks[base64.b64decode(encoded)] = int(rank_text)
     # GPT-2's byte -> printable unicode map used by HF ByteLevel (printable Latin-1 bytes map to themselves).
     printable = [*range(33, 127), *range(161, 173), *range(174, 256)]
     shifted = iter(range(256, 512))

@@ -55,7 +55,7 @@ def add_lora(model: Any, spec: LoraSpec, seed: int) -> Any:
     model.requires_grad_(False)
     config = LoraConfig(
         r=spec.rank,
-        lora_alpha=spec.alpha,
+        lora_alpha=spec.alpha,  # type: ignore[arg-type]  # peft annotates int; its scaling is alpha / r
         lora_dropout=spec.dropout,
         target_modules=target_regex(spec.patterns),
         init_lora_weights=True,

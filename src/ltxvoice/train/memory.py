@@ -212,6 +212,7 @@ def quantize_frozen_linears(
         targets.append((name, module))
     for name, module in targets:
         idx = _block_index(name)
+        assert idx is not None  # targets are block linears (filtered above)
         eligible = (
             num_blocks < 4 * (FP8_MATMUL_SKIP_FIRST + FP8_MATMUL_SKIP_LAST)  # small test models: all
             or FP8_MATMUL_SKIP_FIRST <= idx < num_blocks - FP8_MATMUL_SKIP_LAST

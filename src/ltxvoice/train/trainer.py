@@ -247,7 +247,9 @@ def train(
     )
     scheduler = make_scheduler(optimizer, opt.steps, opt.schedule, opt.warmup_steps, opt.final_lr_ratio)
 
-    start, curve, notes = 0, [], []
+    start: int = 0
+    curve: list[tuple[int, float, float]] = []
+    notes: list[str] = []
     if saving.resume:
         state, notes = ckpt.load_latest(folder, fingerprint)
         if state is not None:
