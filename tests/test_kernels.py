@@ -50,6 +50,7 @@ def _pitch(path: Path, **env: str) -> dict[str, float]:
     return json.loads(done.stdout)
 
 
+@pytest.mark.slow  # two fresh interpreters measuring one clip: ~20 s
 @pytest.mark.skipif(not kernels.cpu_has_avx2(), reason="the caps apply to x86-64 processors with AVX2")
 def test_the_measurement_does_not_follow_the_kernels_the_machine_offers() -> None:
     """OpenBLAS's Sandybridge kernels stand in for another processor: left native they move the

@@ -23,6 +23,7 @@ def voices() -> dict[str, tuple[np.ndarray, int]]:
     return out
 
 
+@pytest.mark.slow  # the matrix: 8 shifts of real speech, ~3 min on 2 cores
 @pytest.mark.parametrize("engine", ["psola", "world"])
 @pytest.mark.parametrize("semitones", [-7, -3, 3, 7])
 def test_shift_lands_on_target_and_keeps_length(

@@ -95,6 +95,7 @@ def _four_block_transformer() -> torch.nn.Module:
     return ltx.requires_grad_(False)
 
 
+@pytest.mark.slow  # torch.compile on CPU: ~30 s
 def test_compiled_blocks_share_one_graph() -> None:
     """48 blocks must not compile 48 times (nor run eagerly past Dynamo's recompile limit). torch 2.11
     (the H200's) specialised every block on its ``idx`` (64 compilations, 240 s, in
