@@ -39,12 +39,20 @@ def steps_on_disk(folder: Path) -> dict[int, set[str]]:
 
 
 def rng_states() -> dict[str, Any]:
+    """The RNG states as tensors, ints and tuples only, so a state file loads with ``weights_only``."""
     import numpy as np
     import torch
 
+    name, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
     states: dict[str, Any] = {
         "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        "numpy": {
+            "name": str(name),
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
         "torch": torch.random.get_rng_state(),
     }
     if torch.cuda.is_available():
@@ -57,7 +65,9 @@ def set_rng_states(states: dict[str, Any]) -> None:
     import torch
 
     random.setstate(states["python"])
-    np.random.set_state(states["numpy"])
+    n = states["numpy"]
+    keys = n["keys"].numpy().astype(np.uint32)
+    np.random.set_state((n["name"], keys, n["pos"], n["has_gauss"], n["cached_gaussian"]))
     torch.random.set_rng_state(states["torch"])
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
@@ -109,9 +119,11 @@ def load_latest(folder: Path, fingerprint: str) -> tuple[ResumeState | None, lis
         if not path.is_file():
             continue
         try:
-            raw = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as exc:  # a partial write or a foreign file: never fatal, never resumed from
-            skipped.append(f"{path.name}: unreadable ({type(exc).__name__})")
+            # weights_only: tensors and plain containers only. A state file can come from a shared
+            # DVC remote; unpickling arbitrary objects from it would run whatever code it names.
+            raw = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # a partial write, a foreign or a hostile file: never resumed from
+            skipped.append(f"{path.name}: unreadable or not a plain state file ({type(exc).__name__})")
             continue
         if raw.get("fingerprint") != fingerprint:
             skipped.append(f"{path.name}: made with other settings, data or base model")
