@@ -37,6 +37,17 @@ def test_params_check(tmp_path: Path) -> None:
     assert "ingest.width: must be a multiple of 32" in result.output
 
 
+def test_params_check_names_a_section_a_stage_reads_but_the_file_lacks(tmp_path: Path) -> None:
+    root = Path(__file__).parents[1]
+    (tmp_path / "dvc.yaml").write_text((root / "dvc.yaml").read_text())
+    text = (root / "params.yaml").read_text()
+    start, end = text.index("\nmeasure:"), text.index("\nshift:")
+    (tmp_path / "params.yaml").write_text(text[:start] + text[end:])
+    result = runner.invoke(app, ["params", "check", "--params", str(tmp_path / "params.yaml")])
+    assert result.exit_code == 1
+    assert f"section 'measure' is missing (stage 'measure' of {tmp_path / 'dvc.yaml'} reads it)" in result.output
+
+
 def test_pitch_shift_tone_commands(tmp_path: Path) -> None:
     import json
 

@@ -34,6 +34,16 @@ def _error(data: dict) -> str:
         ({"ingest": {}}, "params.yaml: ingest.sources: required key is missing"),
         ({"ingest": {"sources": ["x"], "resize": "stretch"}}, "params.yaml: ingest.resize:"),
         ({"bogus": {}}, "params.yaml: bogus: unknown key"),
+        (
+            {"ingest": {"sources": ["x"], "frames": True}},
+            "params.yaml: ingest.frames: expected a number, not a boolean",
+        ),
+        ({"runner": {"retry_delay_s": False}}, "params.yaml: runner.retry_delay_s: expected a number, not a boolean"),
+        (
+            {"ingest": {"sources": ["x"], "fps": float("inf")}},
+            "params.yaml: ingest.fps: Input should be a finite number",
+        ),
+        ({"measure": {"floor_hz": float("nan")}}, "params.yaml: measure.floor_hz: Input should be a finite number"),
         ({"runner": {"workers": 0}}, "params.yaml: runner.workers: Input should be greater than or equal to 1"),
         (
             {"demo": {"min_seconds": 9, "max_seconds": 8}},
@@ -78,6 +88,24 @@ def test_load_params_file_errors(tmp_path: Path) -> None:
     scalar.write_text("42\n")
     with pytest.raises(ParamsError, match="top level must be a mapping"):
         load_params(scalar)
+    for text in ("", "# only\n# comments\n", "---\n"):
+        scalar.write_text(text)
+        with pytest.raises(ParamsError, match=r"holds no settings \(empty, or comments only\)"):
+            load_params(scalar)
+
+
+def test_a_key_given_twice_is_an_error(tmp_path: Path) -> None:
+    twice = tmp_path / "params.yaml"
+    twice.write_text("ingest:\n  sources: [x]\n  frames: 121\n  frames: 57\n")
+    with pytest.raises(ParamsError, match=r"line 4: key 'frames' is given twice \(first at line 3\)"):
+        load_params(twice)
+    twice.write_text("ingest:\n  sources: [x]\n  frames: 57\n")
+    assert load_params(twice).ingest.frames == 57  # type: ignore[union-attr]
+
+
+def test_a_boolean_setting_still_takes_a_boolean() -> None:
+    params = parse_params({"ingest": {"sources": ["x"], "require_video": False, "extensions": [".wav"]}})
+    assert params.ingest is not None and params.ingest.require_video is False
 
 
 def test_params_are_frozen() -> None:

@@ -16,7 +16,7 @@ kernels.pin()  # before NumPy or PyTorch loads: the single-file tools give the n
 
 import typer  # noqa: E402
 
-from ltxvoice.config import Params, ParamsError, load_params  # noqa: E402
+from ltxvoice.config import Params, ParamsError, load_params, missing_sections  # noqa: E402
 
 app = typer.Typer(
     name="ltxvoice",
@@ -208,6 +208,10 @@ def params_check(params: Path = PARAMS_OPT) -> None:
     except ParamsError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
+    missing = missing_sections(loaded, params.parent / "dvc.yaml")
+    if missing:
+        typer.echo("\n".join(f"{params}: {line}" for line in missing), err=True)
+        raise typer.Exit(1)
     sections = [name for name, value in loaded if value is not None]
     typer.echo(f"{params}: ok ({', '.join(sections)})")
 

@@ -8,12 +8,22 @@ per problem that names the key, before any stage does work.
 
 from __future__ import annotations
 
+import types
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, overload
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 DEFAULT_PARAMS = Path("params.yaml")
@@ -25,9 +35,29 @@ class ParamsError(ValueError):
 
 
 class Section(BaseModel):
-    """Base for a params.yaml section: no unknown keys, immutable after loading."""
+    """Base for a params.yaml section: no unknown keys, immutable after loading, no NaN or infinite
+    numbers, and no booleans where a number belongs (YAML's ``true`` is not the count 1)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, bool) and info.field_name is not None:
+            kinds = _leaf_types(cls.model_fields[info.field_name].annotation)
+            if bool not in kinds and kinds & {int, float}:
+                raise ValueError("expected a number, not a boolean")
+        return value
+
+
+def _leaf_types(annotation: Any) -> set[Any]:
+    """The plain types an annotation admits (through Optional, unions and Annotated)."""
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) is Annotated:
+        return _leaf_types(args[0])
+    if args and typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return set().union(*(_leaf_types(a) for a in args))
+    return {annotation}
 
 
 def key_error(key: str, message: str) -> PydanticCustomError:
@@ -829,7 +859,7 @@ class OpsParams(Section):
 class Params(BaseModel):
     """The whole params.yaml. Every section is optional here; a stage asks for the one it needs."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     runner: RunnerParams = RunnerParams()
     demo: DemoParams = DemoParams()
@@ -890,6 +920,23 @@ class Params(BaseModel):
         return value
 
 
+def missing_sections(params: Params, dvc_yaml: Path) -> list[str]:
+    """One line per section that a stage of ``dvc_yaml`` reads but the params file leaves out: its
+    defaults would be used while DVC tracks a section that does not exist."""
+    if not dvc_yaml.is_file():
+        return []
+    stages = (yaml.safe_load(dvc_yaml.read_text(encoding="utf-8")) or {}).get("stages") or {}
+    lines = []
+    for stage, spec in stages.items():
+        for entry in (spec or {}).get("params") or []:
+            names = [entry] if isinstance(entry, str) else []  # {file: [...]}: another file, not this one
+            for name in names:
+                section = name.split(".")[0]
+                if section in Params.model_fields and section not in params.model_fields_set:
+                    lines.append(f"section '{section}' is missing (stage '{stage}' of {dvc_yaml} reads it)")
+    return sorted(set(lines))
+
+
 def _section_name(kind: type[BaseModel]) -> str:
     """The params.yaml section whose model is ``kind``."""
     for name, info in Params.model_fields.items():
@@ -928,6 +975,26 @@ def parse_params(data: Any, origin: str = "params.yaml") -> Params:
         raise ParamsError("\n".join(lines)) from None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.safe_load, except that a key given twice in one mapping is an error: PyYAML keeps the last
+    value silently while DVC refuses the same file, so a stage would run with settings DVC never saw."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"key {key!r} is given twice (first at line {seen[key] + 1}); "
+                    "remove one: YAML readers disagree on which wins",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
     """Read and validate params.yaml."""
     path = Path(path)
@@ -938,9 +1005,11 @@ def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
     except OSError as exc:
         raise ParamsError(f"{path}: cannot read ({exc.strerror})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: plain data only
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise ParamsError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if data is None:
+        raise ParamsError(f"{path}: holds no settings (empty, or comments only); every stage reads its section here")
     return parse_params(data, origin=str(path))
