@@ -235,3 +235,36 @@ def test_silence_threshold_is_a_param(tmp_path: Path) -> None:
     assert loud[0].rms_dbfs == pytest.approx(-21.07, abs=0.3)
     _, q = _run(_params([src], silence_dbfs=0.0), tmp_path / "b")
     assert [x.reason for x in q] == ["silent"]
+
+
+def test_broken_and_outside_symlinks_are_quarantined(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    outside = tmp_path / "elsewhere.mp4"
+    outside.write_bytes(b"x")
+    (src / "dangling.mp4").symlink_to(tmp_path / "gone.mp4")
+    (src / "loop_a.mp4").symlink_to(src / "loop_b.mp4")
+    (src / "loop_b.mp4").symlink_to(src / "loop_a.mp4")
+    (src / "out.mp4").symlink_to(outside)
+    (src / "real.mp4").write_bytes(b"y")
+    (src / "inside.mp4").symlink_to(src / "real.mp4")
+    candidates, rejected = ingest.scan(_params([src]))
+    assert [p.name for p in candidates] == ["inside.mp4", "real.mp4"]
+    got = {Path(q.path).name: (q.reason, q.detail) for q in rejected}
+    assert set(got) == {"dangling.mp4", "loop_a.mp4", "loop_b.mp4", "out.mp4"}
+    assert got["dangling.mp4"][0] == "broken_link" and "points at nothing" in got["dangling.mp4"][1]
+    assert got["loop_a.mp4"][0] == "broken_link" and "loop" in got["loop_a.mp4"][1]
+    assert got["out.mp4"] == (
+        "outside_sources",
+        f"symlink to {outside}, outside the sources folder; copy the file in or list its folder in ingest.sources",
+    )
+
+
+def test_a_clip_whose_sidecar_is_not_utf8_is_quarantined_by_name(tmp_path: Path) -> None:
+    clip = tmp_path / "talk.mp4"
+    clip.write_bytes(b"media")
+    (tmp_path / "talk.txt").write_bytes(b"caf\xe9 au lait\n")  # Latin-1, not UTF-8
+    got = ingest.describe(clip)
+    assert isinstance(got, Quarantined)
+    assert (got.path, got.reason) == (str(clip), "unreadable")
+    assert got.detail.startswith("its transcript sidecar talk.txt is not readable UTF-8 text")

@@ -40,6 +40,8 @@ TOO_SHORT = "too_short"
 TRUNCATED = "truncated"
 SILENT = "silent"
 FAILED = "failed"
+BROKEN_LINK = "broken_link"
+OUTSIDE_SOURCES = "outside_sources"
 
 # Audio may end this many seconds before the clip does and be zero-padded (codec priming/rounding);
 # a shorter stream means the file is cut off.
@@ -106,13 +108,32 @@ def _hidden(path: Path, root: Path) -> bool:
     return any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
+def _link_problem(path: Path, roots: Sequence[Path]) -> Quarantined | None:
+    """A symlink among the sources that leads nowhere (dangling, or a loop) or out of every source
+    folder. The link is reported, never followed out: a sources folder names what goes in."""
+    try:
+        target = path.resolve(strict=True)
+    except (OSError, RuntimeError) as exc:  # FileNotFoundError: dangling; ELOOP / RuntimeError: a loop
+        kind = "points at nothing" if isinstance(exc, FileNotFoundError) else "is part of a symlink loop"
+        return _quarantine(path, BROKEN_LINK, f"symlink {kind} ({os.readlink(path)!r})")
+    if not any(target == r or r in target.parents for r in roots):
+        return _quarantine(
+            path,
+            OUTSIDE_SOURCES,
+            f"symlink to {target}, outside the sources folder; copy the file in or list its folder in ingest.sources",
+        )
+    return None
+
+
 def scan(params: IngestParams) -> tuple[list[Path], list[Quarantined]]:
-    """Candidate media files under ``params.sources`` (sorted), and files with unsupported extensions.
+    """Candidate media files under ``params.sources`` (sorted), and files with unsupported extensions,
+    broken symlinks and symlinks out of the sources (each quarantined with its reason).
 
     A missing source path is a configuration error (FileNotFoundError), not a quarantine."""
     missing = [str(s) for s in params.sources if not s.exists()]
     if missing:
         raise FileNotFoundError(f"ingest.sources: {len(missing)} path(s) do not exist: {', '.join(missing[:5])}")
+    roots = [(s if s.is_dir() else s.parent).resolve() for s in params.sources]
     candidates: set[Path] = set()
     rejected: list[Quarantined] = []
     for root in params.sources:
@@ -122,7 +143,14 @@ def scan(params: IngestParams) -> tuple[list[Path], list[Quarantined]]:
         else:
             files = root.rglob("*") if params.recursive else root.glob("*")
         for path in files:
-            if not path.is_file() or _hidden(path, root):
+            if _hidden(path, root):
+                continue
+            if path.is_symlink() and path.suffix.lower() not in SIDECAR_EXTENSIONS:
+                problem = _link_problem(path, roots)
+                if problem is not None:
+                    rejected.append(problem)
+                    continue
+            if not path.is_file():
                 continue
             ext = path.suffix.lower()
             if ext in params.extensions:
@@ -149,8 +177,10 @@ def describe(path: Path) -> Source | Quarantined:
     if sidecar.is_file():
         try:
             transcript = sidecar.read_text(encoding="utf-8").strip() or None
-        except (OSError, UnicodeDecodeError) as exc:
-            return _quarantine(sidecar, UNREADABLE, f"transcript sidecar is not readable UTF-8 text: {exc}")
+        except (OSError, UnicodeDecodeError) as exc:  # the clip is quarantined: its transcript is unknown
+            return _quarantine(
+                path, UNREADABLE, f"its transcript sidecar {sidecar.name} is not readable UTF-8 text: {exc}"
+            )
     return Source(path=str(path), source_id=digest[:16], sha256=digest, size_bytes=size, transcript=transcript)
 
 
