@@ -18,6 +18,7 @@ from prefect import Flow
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from rich.console import Console
 
+from ltxvoice import locks
 from ltxvoice.config import Params, ParamsError, RunnerParams, S, load_params
 from ltxvoice.records import quarantine_counts
 from ltxvoice.stage import StageError, StageResult, Summary, first_few, write_result
@@ -144,15 +145,30 @@ def run_flow(flow: Flow, stage: str, argv: Sequence[str] | None = None) -> int:
             f"--{name.replace('_', '-')}", dest=name, default=param.default, help=f"(default: {param.default})"
         )
     args = vars(parser.parse_args(argv))
+    out = Path(args["out"]) if args.get("out") else None
     try:
         params = load_params(args.get("params_path", "params.yaml"))
         params.require(stage)
-        with shared_api(params.runner.kind == "dask"), stage_run_settings():
-            with_runner(flow, params)(**args)
-    except (ParamsError, StageError, FileNotFoundError) as exc:
+        with contextlib.ExitStack() as held:
+            if out is not None:  # one writer per output folder, whoever starts it (dvc repro, by hand, ...)
+                locks.check_writable(out)
+                held.enter_context(locks.exclusive(locks.output_lock_path(out), _busy(stage, out), f"stage {stage}"))
+            with shared_api(params.runner.kind == "dask"), stage_run_settings():
+                with_runner(flow, params)(**args)
+    except (ParamsError, StageError, FileNotFoundError, PermissionError) as exc:
         console.print(f"[red]{stage}: error:[/red] {exc}")
         return 1
     return 0
+
+
+def _busy(stage: str, out: Path) -> Callable[[str], StageError]:
+    def refuse(who: str) -> StageError:
+        return StageError(
+            f"{out} is being written by another run of this stage ({who}); "
+            f"{stage} was not started, try again when that run has finished"
+        )
+
+    return refuse
 
 
 def finish(

@@ -210,3 +210,34 @@ def test_workspace_lock_across_processes_and_after_a_crash(repo: Path) -> None:
         except lib.WorkspaceBusy:
             assert time.monotonic() < deadline, "the lock outlived its process"
             time.sleep(0.1)
+
+
+def test_preflight_refuses_while_another_dvc_process_holds_dvcs_lock(repo: Path) -> None:
+    lib.preflight(repo)  # free: nothing to say
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
+            import time
+            from dvc.repo import Repo
+            repo = Repo({str(repo)!r})
+            with repo.lock:
+                print("held", flush=True)
+                time.sleep(60)
+        """),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=dvcrepo.env(),
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(lib.WorkspaceBusy, match=r"another dvc process \(a `dvc repro`\?\) holds DVC's lock"):
+            lib.preflight(repo)
+    finally:
+        holder.kill()
+        holder.wait()
+    with lib.workspace_lock(repo, holder="run A"):
+        with pytest.raises(lib.WorkspaceBusy, match="another pipeline run is using this workspace"):
+            lib.preflight(repo)

@@ -421,9 +421,10 @@ def pipeline(
     _project_prefect_home()
     from flows.common import shared_api
     from flows.pipeline import pipeline as flow
-    from ltxvoice.pipeline import PipelineError, WorkspaceBusy
+    from ltxvoice.pipeline import PipelineError, WorkspaceBusy, preflight
 
     try:
+        preflight(params.resolve().parent)  # busy: one line now, not a failed Prefect run
         with shared_api():  # the stage flows dvc repro starts report to the same API
             summary = flow(
                 project_dir=str(params.resolve().parent), targets=target or None, force=force, pull=pull, push=push

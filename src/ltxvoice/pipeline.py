@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import fcntl
 import json
 import logging
 import math
 import os
 import re
-import socket
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -32,6 +30,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 import yaml
+
+from ltxvoice import locks
 
 if TYPE_CHECKING:
     from dvc.repo import Repo
@@ -646,25 +646,30 @@ def workspace_lock(root: Path | str, holder: str = "") -> Iterator[Path]:
     concurrency limit: two runs over one workspace would fight over its outputs. The operating
     system drops the lock when its process ends, so a crashed run never leaves it stuck."""
     root = Path(root).resolve()
-    path = root / ".dvc" / "tmp" / LOCK_NAME
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
+
+    def busy(who: str) -> WorkspaceBusy:
+        return WorkspaceBusy(
+            f"{root}: another pipeline run is using this workspace ({who}); "
+            "it was left alone, try again when it has finished"
+        )
+
+    with locks.exclusive(root / ".dvc" / "tmp" / LOCK_NAME, busy, holder) as path:
+        yield path
+
+
+def preflight(root: Path | str) -> None:
+    """Refuse at once, before any Prefect run starts, when the workspace is busy: another pipeline run
+    holds its lock, or another dvc process (a ``dvc repro``, say) holds DVC's. Raises WorkspaceBusy."""
+    from dvc.lock import LockError
+
+    with workspace_lock(root):
+        pass
+    with open_repo(root) as repo:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            who = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "another process"
+            with repo.lock:
+                pass
+        except LockError:
             raise WorkspaceBusy(
-                f"{root}: another pipeline run is using this workspace ({who}); "
-                "it was left alone, try again when it has finished"
+                f"{Path(root).resolve()}: another dvc process (a `dvc repro`?) holds DVC's lock "
+                "(.dvc/tmp/lock); it was left alone, try again when it has finished"
             ) from None
-        info = f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')}"
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{info}{', ' + holder if holder else ''}\n".encode(), 0)
-        try:
-            yield path
-        finally:
-            os.ftruncate(fd, 0)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)

@@ -108,3 +108,34 @@ def test_output_over_sources_is_refused(tmp_path: Path, good_sources: Path) -> N
     params = _write_params(tmp_path, [src])
     with pytest.raises(StageError, match="never written to"):
         ingest_flow(params_path=str(params), out=str(src / "out"))
+
+
+def test_a_second_writer_of_the_same_output_is_refused_in_one_line(
+    tmp_path: Path, good_sources: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ltxvoice import locks
+
+    params = _write_params(tmp_path, [good_sources])
+    out = tmp_path / "out"
+    never = StageError  # the refusal's type; the message is what matters
+
+    with locks.exclusive(locks.output_lock_path(out), never, holder="stage ingest (the first run)"):
+        code = run_flow(ingest_flow, "ingest", ["--params-path", str(params), "--out", str(out)])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert f"{out} is being written by another run of this stage" in " ".join(err.split())
+    assert "the first run" in err and "Traceback" not in err
+    assert not out.exists()  # refused before any work
+
+
+def test_an_unwritable_output_is_found_before_any_work(
+    tmp_path: Path, good_sources: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    params = _write_params(tmp_path, [good_sources])
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder\n")
+    code = run_flow(ingest_flow, "ingest", ["--params-path", str(params), "--out", str(blocker / "out")])
+    assert code == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{blocker / 'out'}: cannot write there" in err and "nothing was done" in err
+    assert blocker.read_text() == "not a folder\n"
