@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import contextvars
+import functools
 import inspect
 import os
 import time
@@ -18,7 +19,7 @@ from prefect import Flow
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from rich.console import Console
 
-from ltxvoice import locks
+from ltxvoice import lifeline, locks
 from ltxvoice.config import Params, ParamsError, RunnerParams, S, load_params
 from ltxvoice.records import quarantine_counts
 from ltxvoice.stage import StageError, StageResult, Summary, first_few, write_result
@@ -103,6 +104,8 @@ def shared_api(needed: bool = True) -> Iterator[None]:
 
     server = SubprocessASGIServer()
     server.start()
+    if server.server_process is not None:  # the server ends with this process, however it ends
+        lifeline.reap_with(os.getpid(), server.server_process.pid)
     saved = os.environ.get("PREFECT_API_URL")
     os.environ["PREFECT_API_URL"] = server.api_url
     try:
@@ -146,6 +149,7 @@ def run_flow(flow: Flow, stage: str, argv: Sequence[str] | None = None) -> int:
         )
     args = vars(parser.parse_args(argv))
     out = Path(args["out"]) if args.get("out") else None
+    lifeline.watch_parent(functools.partial(_parent_gone, stage))
     try:
         params = load_params(args.get("params_path", "params.yaml"))
         params.require(stage)
@@ -159,6 +163,13 @@ def run_flow(flow: Flow, stage: str, argv: Sequence[str] | None = None) -> int:
         console.print(f"[red]{stage}: error:[/red] {exc}")
         return 1
     return 0
+
+
+def _parent_gone(stage: str, pid: int) -> None:
+    """The run that started this stage (``ltxvoice pipeline``) was killed: stop now rather than go
+    on writing outputs nobody will record."""
+    console.print(f"[red]{stage}: error:[/red] the run that started this stage (pid {pid}) has ended; stopping")
+    os._exit(1)
 
 
 def _busy(stage: str, out: Path) -> Callable[[str], StageError]:

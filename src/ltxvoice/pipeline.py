@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 import yaml
 
-from ltxvoice import locks
+from ltxvoice import lifeline, locks
 
 if TYPE_CHECKING:
     from dvc.repo import Repo
@@ -285,7 +285,8 @@ def reproduce(
 
     outcomes: dict[str, Outcome] = {}
     env_path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    with open_repo(root) as repo, dvc_log(log), _environ(PATH=env_path):
+    # the stage processes watch this process and stop if it is killed (ltxvoice.lifeline)
+    with open_repo(root) as repo, dvc_log(log), _environ(PATH=env_path, **{lifeline.PARENT_ENV: str(os.getpid())}):
         # as `dvc repro`: the stages of the given targets (default: the dvc.yaml in the project root) and
         # every stage they depend on; the recipes' pipelines are targets of their own
         wanted = {s.addressing for t in (targets or ["dvc.yaml"]) for s in repo.stage.collect(t, with_deps=True)}
