@@ -159,3 +159,35 @@ def test_serve_schedules_runs_and_never_overlaps(stack: tuple[Path, str, Path]) 
     assert dvcrepo.runs(project) == ["count", "score", "other"]  # the pipeline ran once, never twice at a time
     report = next(a for a in artifacts if a.key == "pipeline-run" and a.flow_run_id == done.id)
     assert "| count | ran |" in report.data
+
+
+def test_server_on_a_port_in_use_says_so_in_one_line() -> None:
+    import socket
+
+    from typer.testing import CliRunner
+
+    from ltxvoice.cli import app
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = CliRunner().invoke(app, ["server", "--port", str(port)])
+    assert out.exit_code == 1
+    assert out.output.startswith(f"server: port {port} on 127.0.0.1 is in use by another program; ")
+    assert len(out.output.strip().splitlines()) == 1
+
+
+def test_serve_with_invalid_params_fails_before_registering(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from ltxvoice.cli import app
+
+    bad = tmp_path / "params.yaml"
+    bad.write_text("ops:\n  cron: '0 3 * * *'\n  cron: '0 4 * * *'\n")
+    out = CliRunner().invoke(app, ["serve", "--params", str(bad), "--api-url", "http://127.0.0.1:9/api"])
+    assert out.exit_code == 1
+    assert out.output.strip() == (
+        f"{bad}: not valid YAML at line 3: key 'cron' is given twice (first at line 2); "
+        "remove one: YAML readers disagree on which wins"
+    )

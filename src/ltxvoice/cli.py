@@ -444,9 +444,22 @@ def server(port: int = typer.Option(4200, help="Port on 127.0.0.1.")) -> None:
 
     Open http://127.0.0.1:PORT for the UI. Then `ltxvoice serve` (another terminal) serves the scheduled
     pipeline to it. Stop with Ctrl-C."""
+    import errno
     import os
+    import socket
     import sys
 
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:  # a clear line, not uvicorn's traceback
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            why = (
+                "is in use by another program" if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc.strerror})"
+            )
+            raise _fail(
+                f"server: port {port} on 127.0.0.1 {why}; stop it, or start this server with --port <another> "
+                "and point `ltxvoice serve --api-url http://127.0.0.1:<another>/api` at it"
+            ) from None
     _project_prefect_home()
     env = {
         **os.environ,
