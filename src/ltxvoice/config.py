@@ -418,6 +418,25 @@ class CaptionParams(Section):
         "clip holds all of the source's speech; otherwise ASR (prefer_sidecar) or a quarantine (sidecar).",
     )
     asr: AsrParams = AsrParams()
+    max_wer: float = Field(
+        0.5,
+        ge=0.0,
+        description="Where a clip has both a fitting sidecar and an ASR transcript, the ASR's word error rate "
+        "against the sidecar above which the clip is quarantined (transcript_mismatch).",
+    )
+    min_avg_logprob: float = Field(
+        -1.0,
+        le=0.0,
+        description="An ASR transcript (used as the caption) whose mean token log-probability is below this is "
+        "quarantined (low_confidence).",
+    )
+    max_no_speech_prob: float = Field(
+        0.6,
+        ge=0.0,
+        le=1.0,
+        description="An ASR transcript (used as the caption) whose no-speech probability is above this is "
+        "quarantined (low_confidence).",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> CaptionParams:

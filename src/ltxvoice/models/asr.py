@@ -31,6 +31,8 @@ class Transcript:
     language: str
     language_probability: float | None
     words: tuple[tuple[float, float, str], ...]
+    avg_logprob: float | None = None  # mean over the segments of the decoder's mean token log-probability
+    no_speech_prob: float | None = None  # mean over the segments of the model's no-speech probability
 
     def words_json(self) -> str:
         return json.dumps([[round(a, 3), round(b, 3), w] for a, b, w in self.words], ensure_ascii=False)
@@ -41,6 +43,22 @@ Transcriber = Callable[[np.ndarray], Transcript]
 
 def _clean(text: str) -> str:
     return " ".join(text.split())
+
+
+def _mean(values: list[float]) -> float | None:
+    return float(np.mean(values)) if values else None
+
+
+def multilingual(params: AsrParams) -> bool:
+    """Whether the configured model tells languages apart (Whisper ``*.en`` models do not: they hear
+    everything as English). Read from the vocabulary size, as the backends decide it (>= 51865)."""
+    path = Path(params.model)
+    if params.backend == "faster-whisper" and path.is_dir():
+        if (path / "vocabulary.json").is_file():
+            return len(json.loads((path / "vocabulary.json").read_text(encoding="utf-8"))) >= 51865
+        if (path / "vocabulary.txt").is_file():
+            return len((path / "vocabulary.txt").read_text(encoding="utf-8").splitlines()) >= 51865
+    return not params.model.endswith(".en") and ".en." not in path.name
 
 
 def _faster_whisper(params: AsrParams) -> Transcriber:
@@ -66,7 +84,8 @@ def _faster_whisper(params: AsrParams) -> Transcriber:
         segments = list(segments)
         words = tuple((w.start, w.end, w.word.strip()) for s in segments for w in (s.words or []))
         return Transcript(_clean(" ".join(s.text for s in segments)), info.language,
-                          float(info.language_probability), words)
+                          float(info.language_probability), words,
+                          _mean([s.avg_logprob for s in segments]), _mean([s.no_speech_prob for s in segments]))
 
     return transcribe
 
@@ -92,7 +111,9 @@ def _openai_whisper(params: AsrParams) -> Transcriber:
                                   word_timestamps=params.word_timestamps, condition_on_previous_text=False,
                                   verbose=None, **options)
         words = tuple((w["start"], w["end"], w["word"].strip()) for s in result["segments"] for w in s.get("words", []))
-        return Transcript(_clean(result["text"]), result["language"], None, words)
+        segs = result["segments"]
+        return Transcript(_clean(result["text"]), result["language"], None, words,
+                          _mean([s["avg_logprob"] for s in segs]), _mean([s["no_speech_prob"] for s in segs]))
 
     return transcribe
 
