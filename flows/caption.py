@@ -26,9 +26,9 @@ def _serialized(transcriber: Transcriber) -> Transcriber:
     backends already use several threads inside one call."""
     lock = threading.Lock()
 
-    def transcribe(audio: np.ndarray) -> Transcript:
+    def transcribe(audio: np.ndarray, language: str | None = None) -> Transcript:
         with lock:
-            return transcriber(audio)
+            return transcriber(audio, language)
 
     return transcribe
 

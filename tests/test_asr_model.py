@@ -84,3 +84,9 @@ def test_whisper_base_hears_real_speech(base_folder: Path) -> None:
         expected = path.stem.replace("_", " ")
         assert wer(expected, text) == 0.0, (path.name, text)
         assert language == "en"
+
+
+def test_a_given_language_is_decoded_not_detected(base_folder: Path) -> None:
+    transcribe = load_transcriber(AsrParams(model=str(base_folder), beam_size=1, word_timestamps=False))
+    samples, rate = read_wav(fixtures.alsa_speech()[0])
+    assert transcribe(resample(samples, rate, RATE).astype(np.float32), language="fr").language == "fr"

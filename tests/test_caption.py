@@ -130,7 +130,9 @@ def clip(tmp_path: Path) -> dict:
 
 
 def _asr(text: str = " hello   there ") -> caption.Transcriber:  # type: ignore[name-defined]
-    return lambda audio: Transcript(text, "en", 0.9, ((0.1, 0.4, "hello"), (0.5, 0.9, "there")))
+    return lambda audio, language=None: Transcript(
+        text, language or "en", 0.9, ((0.1, 0.4, "hello"), (0.5, 0.9, "there"))
+    )
 
 
 def test_register_clip_uses_asr_when_the_sidecar_does_not_fit(clip: dict, tmp_path: Path) -> None:
@@ -169,7 +171,7 @@ def test_per_clip_reasons(clip: dict, tmp_path: Path) -> None:
     assert reason(REGISTER, clip) == "missing_label"  # an empty cell the template needs
     table.write_text("file,gender,manner,visual,voice\ntalk.mp4,man,whispering,v,w\n")
 
-    def broken(audio: np.ndarray) -> Transcript:
+    def broken(audio: np.ndarray, language: str | None = None) -> Transcript:
         raise RuntimeError("decoder exploded")
 
     assert reason(REGISTER, clip, broken) == "asr_failed"
@@ -226,8 +228,9 @@ def test_an_english_only_model_never_captions_another_language(clip: dict, tmp_p
         "unsupported_language",
         "de",
     )
-    # a multilingual model transcribes it
-    assert caption.caption_clip(clip, REGISTER, "register", german, out_dir, _asr()).transcript_source == "asr"
+    # a multilingual model transcribes it, told the labelled language
+    done = caption.caption_clip(clip, REGISTER, "register", german, out_dir, _asr())
+    assert (done.transcript_source, done.transcript_language) == ("asr", "de")
 
 
 def test_a_low_confidence_asr_transcript_is_quarantined(clip: dict, tmp_path: Path) -> None:
@@ -235,7 +238,7 @@ def test_a_low_confidence_asr_transcript_is_quarantined(clip: dict, tmp_path: Pa
     out_dir.mkdir()
 
     def unsure(logprob: float, no_speech: float) -> caption.Transcriber:  # type: ignore[name-defined]
-        return lambda audio: Transcript("hello there", "en", 0.9, (), logprob, no_speech)
+        return lambda audio, language=None: Transcript("hello there", "en", 0.9, (), logprob, no_speech)
 
     for transcriber in (unsure(-1.5, 0.1), unsure(-0.2, 0.9)):
         with pytest.raises(caption.ItemError) as err:

@@ -260,8 +260,10 @@ def transcript_for(
     ASR; where both exist, ASR still runs and its word error rate against the sidecar is recorded, and a
     disagreement past ``caption.max_wer`` quarantines the clip (transcript_mismatch). An English-only
     model never transcribes a clip labelled with another language (``language``): the sidecar is used
-    if it fits, else unsupported_language. An ASR transcript used as the caption must be confident
-    (``caption.min_avg_logprob``, ``caption.max_no_speech_prob``) or the clip is low_confidence."""
+    if it fits, else unsupported_language. A labelled language is also the one the model decodes in
+    (not detected), so a clip is never transcribed in a language it is not in. An ASR transcript used
+    as the caption must be confident (``caption.min_avg_logprob``, ``caption.max_no_speech_prob``) or
+    the clip is low_confidence."""
     sidecar = clean_transcript(row["source_transcript"]) if params.transcript != "asr" and sidecar_fits(row) else None
     if sidecar is None and params.transcript == "sidecar":
         why = (
@@ -280,7 +282,7 @@ def transcript_for(
         raise ValueError("transcript_for needs a transcriber when ASR may be used")
     try:
         samples, rate = read_wav(audio_path)
-        result = transcriber(resample(samples, rate, RATE).astype(np.float32))
+        result = transcriber(resample(samples, rate, RATE).astype(np.float32), language=language)
     except Exception as exc:  # unreadable audio or the recogniser itself: this clip only
         if sidecar is not None:
             return TranscriptResult(sidecar, "sidecar", language, None, None, asr_note=ASR_FAILED)

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -38,7 +37,11 @@ class Transcript:
         return json.dumps([[round(a, 3), round(b, 3), w] for a, b, w in self.words], ensure_ascii=False)
 
 
-Transcriber = Callable[[np.ndarray], Transcript]
+class Transcriber(Protocol):
+    """Audio (16 kHz mono float32) -> Transcript. ``language``: decode as this language (e.g. the
+    label table's), overriding ``asr.language``; None: ``asr.language``, or detected when that is null."""
+
+    def __call__(self, audio: np.ndarray, language: str | None = None) -> Transcript: ...
 
 
 def _clean(text: str) -> str:
@@ -77,9 +80,9 @@ def _faster_whisper(params: AsrParams) -> Transcriber:
             f"Hugging Face cache, and models are never downloaded here ({type(exc).__name__})"
         ) from None
 
-    def transcribe(audio: np.ndarray) -> Transcript:
+    def transcribe(audio: np.ndarray, language: str | None = None) -> Transcript:
         segments, info = model.transcribe(
-            audio.astype(np.float32), language=params.language, beam_size=params.beam_size, temperature=0.0,
+            audio.astype(np.float32), language=language or params.language, beam_size=params.beam_size, temperature=0.0,
             word_timestamps=params.word_timestamps, condition_on_previous_text=False, vad_filter=False)
         segments = list(segments)
         words = tuple((w.start, w.end, w.word.strip()) for s in segments for w in (s.words or []))
@@ -105,9 +108,9 @@ def _openai_whisper(params: AsrParams) -> Transcriber:
     torch.set_num_threads(params.threads)
     model = whisper.load_model(str(path), device="cpu")
 
-    def transcribe(audio: np.ndarray) -> Transcript:
+    def transcribe(audio: np.ndarray, language: str | None = None) -> Transcript:
         options: dict[str, Any] = {"beam_size": params.beam_size} if params.beam_size > 1 else {}
-        result = model.transcribe(audio.astype(np.float32), language=params.language, temperature=0.0, fp16=False,
+        result = model.transcribe(audio.astype(np.float32), language=language or params.language, temperature=0.0, fp16=False,
                                   word_timestamps=params.word_timestamps, condition_on_previous_text=False,
                                   verbose=None, **options)
         words = tuple((w["start"], w["end"], w["word"].strip()) for s in result["segments"] for w in s.get("words", []))
