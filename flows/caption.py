@@ -14,7 +14,7 @@ from prefect import flow
 from flows.common import check_dvc_deps, finish, pipeline_file, read_manifest, run_flow, stage_params
 from ltxvoice import caption as lib
 from ltxvoice.config import CaptionParams
-from ltxvoice.models.asr import Transcriber, Transcript, backend_version, load_transcriber
+from ltxvoice.models.asr import Transcriber, Transcript, backend_version, load_transcriber, multilingual
 from ltxvoice.records import add_columns
 from ltxvoice.stage import StageError, StageResult, prepare_output_dir, versions
 from tasks.caption import caption_row
@@ -26,9 +26,9 @@ def _serialized(transcriber: Transcriber) -> Transcriber:
     backends already use several threads inside one call."""
     lock = threading.Lock()
 
-    def transcribe(audio: np.ndarray) -> Transcript:
+    def transcribe(audio: np.ndarray, language: str | None = None) -> Transcript:
         with lock:
-            return transcriber(audio)
+            return transcriber(audio, language)
 
     return transcribe
 
@@ -50,6 +50,7 @@ def caption(
         except lib.LabelsError as exc:
             raise StageError(str(exc)) from None
     transcriber = None
+    english_only = False
     tools = versions("polars")
     if cfg.template != "constant" and cfg.transcript != "sidecar":
         model = Path(cfg.asr.model)
@@ -60,6 +61,7 @@ def caption(
         except FileNotFoundError as exc:
             raise StageError(str(exc)) from None
         tools |= backend_version(cfg.asr)
+        english_only = not multilingual(cfg.asr)
     out_dir = Path(out)
     dataset = prepare_output_dir(out_dir / "dataset", "caption")
     rows = table.to_dicts()
@@ -75,6 +77,7 @@ def caption(
         labels=labels,
         dataset_dir=dataset,
         transcriber=transcriber,
+        english_only=english_only,
     )
     result = add_columns(table, done, lib.Captioned)
     ordered = [done[c] for c in result["clip_id"].to_list()]
@@ -90,7 +93,7 @@ def caption(
             kept=result.height,
             quarantined=quarantined,
             tables={"clips.parquet": result},
-            extra={f"transcripts_{k}": v for k, v in sources.items()},
+            extra={**{f"transcripts_{k}": v for k, v in sources.items()}, **lib.wer_metrics(result)},
         ),
     )
 

@@ -22,5 +22,6 @@ def caption_row(
     labels: Mapping[Path, dict[str, str]],
     dataset_dir: Path,
     transcriber: Transcriber | None,
+    english_only: bool = False,
 ) -> caption.Captioned:
-    return caption.caption_clip(row, params, recipe, labels, dataset_dir, transcriber)
+    return caption.caption_clip(row, params, recipe, labels, dataset_dir, transcriber, english_only)

@@ -130,7 +130,9 @@ def clip(tmp_path: Path) -> dict:
 
 
 def _asr(text: str = " hello   there ") -> caption.Transcriber:  # type: ignore[name-defined]
-    return lambda audio: Transcript(text, "en", 0.9, ((0.1, 0.4, "hello"), (0.5, 0.9, "there")))
+    return lambda audio, language=None: Transcript(
+        text, language or "en", 0.9, ((0.1, 0.4, "hello"), (0.5, 0.9, "there"))
+    )
 
 
 def test_register_clip_uses_asr_when_the_sidecar_does_not_fit(clip: dict, tmp_path: Path) -> None:
@@ -169,7 +171,7 @@ def test_per_clip_reasons(clip: dict, tmp_path: Path) -> None:
     assert reason(REGISTER, clip) == "missing_label"  # an empty cell the template needs
     table.write_text("file,gender,manner,visual,voice\ntalk.mp4,man,whispering,v,w\n")
 
-    def broken(audio: np.ndarray) -> Transcript:
+    def broken(audio: np.ndarray, language: str | None = None) -> Transcript:
         raise RuntimeError("decoder exploded")
 
     assert reason(REGISTER, clip, broken) == "asr_failed"
@@ -193,3 +195,74 @@ def test_per_clip_reasons(clip: dict, tmp_path: Path) -> None:
     caption.write_dataset_files([done], out_dir, "talking_head")
     captions = json.loads((out_dir / "CAPTIONS.json").read_text())["captions"]
     assert captions == [{"file": "c1.mp4", "caption": done.caption}]
+
+
+def _labelled(tmp_path: Path, language: str = "en-us") -> dict:
+    table = _table(tmp_path / "src", f"file,gender,manner,language\ntalk.mp4,man,whispering,{language}\n")
+    return caption.load_labels(table, REGISTER)
+
+
+def test_a_fitting_sidecar_wins_and_the_asr_is_scored_against_it(clip: dict, tmp_path: Path) -> None:
+    fitting = {**clip, "duration_s": 7.2, "source_transcript": "hello there, friend"}
+    out_dir = tmp_path / "ds"
+    out_dir.mkdir()
+    done = caption.caption_clip(fitting, REGISTER, "register", _labelled(tmp_path), out_dir, _asr())
+    assert done.transcript_source == "sidecar" and done.transcript == "hello there, friend"
+    assert done.transcript_asr == "hello there" and done.transcript_wer == pytest.approx(1 / 3)
+    with pytest.raises(caption.ItemError) as err:  # ASR and sidecar disagree past caption.max_wer
+        caption.caption_clip(fitting, REGISTER, "register", _labelled(tmp_path), out_dir, _asr("something else"))
+    assert err.value.reason == "transcript_mismatch"
+
+
+def test_an_english_only_model_never_captions_another_language(clip: dict, tmp_path: Path) -> None:
+    out_dir = tmp_path / "ds"
+    out_dir.mkdir()
+    german = _labelled(tmp_path, "de")
+    with pytest.raises(caption.ItemError) as err:
+        caption.caption_clip(clip, REGISTER, "register", german, out_dir, _asr(), english_only=True)
+    assert err.value.reason == "unsupported_language"
+    fitting = {**clip, "duration_s": 7.2}  # its own sidecar: captioned from that, and the skip recorded
+    done = caption.caption_clip(fitting, REGISTER, "register", german, out_dir, _asr(), english_only=True)
+    assert (done.transcript_source, done.asr_note, done.transcript_language) == (
+        "sidecar",
+        "unsupported_language",
+        "de",
+    )
+    # a multilingual model transcribes it, told the labelled language
+    done = caption.caption_clip(clip, REGISTER, "register", german, out_dir, _asr())
+    assert (done.transcript_source, done.transcript_language) == ("asr", "de")
+
+
+def test_a_low_confidence_asr_transcript_is_quarantined(clip: dict, tmp_path: Path) -> None:
+    out_dir = tmp_path / "ds"
+    out_dir.mkdir()
+
+    def unsure(logprob: float, no_speech: float) -> caption.Transcriber:  # type: ignore[name-defined]
+        return lambda audio, language=None: Transcript("hello there", "en", 0.9, (), logprob, no_speech)
+
+    for transcriber in (unsure(-1.5, 0.1), unsure(-0.2, 0.9)):
+        with pytest.raises(caption.ItemError) as err:
+            caption.caption_clip(clip, REGISTER, "register", _labelled(tmp_path), out_dir, transcriber)
+        assert err.value.reason == "low_confidence"
+    done = caption.caption_clip(clip, REGISTER, "register", _labelled(tmp_path), out_dir, unsure(-0.2, 0.1))
+    assert done.transcript_source == "asr" and done.asr_avg_logprob == pytest.approx(-0.2)
+
+
+def test_wer_metrics_overall_and_per_language() -> None:
+    import polars as pl
+
+    table = pl.DataFrame(
+        {"transcript_wer": [0.0, 0.5, 0.2, None], "transcript_language": ["en", "en", "de", "en"]},
+        schema={"transcript_wer": pl.Float64, "transcript_language": pl.String},
+    )
+    assert caption.wer_metrics(table) == {
+        "wer_clips": 3,
+        "wer_mean": pytest.approx(0.2333, abs=1e-4),
+        "wer_median": 0.2,
+        "wer_mean_de": 0.2,
+        "wer_median_de": 0.2,
+        "wer_clips_de": 1,
+        "wer_mean_en": 0.25,
+        "wer_median_en": 0.25,
+        "wer_clips_en": 2,
+    }

@@ -109,7 +109,7 @@ def test_each_recipe_builds_with_one_command_then_noops(repo: Path, recipe: str)
     from ltxvoice.caption import parse_register, parse_talking_head
 
     first = _dvc(repo, "repro", f"recipes/{recipe}/dvc.yaml")
-    for stage in ("ingest", "separate", "prepare", "caption", "encode"):
+    for stage in ("ingest", "separate", "prepare", "asr_model", "caption", "encode"):
         assert f"Running stage 'recipes/{recipe}/dvc.yaml:{stage}'" in first
     assert "Running stage 'select'" not in first  # helium's own stages are not part of a recipe
     table = pl.read_parquet(repo / f"data/{recipe}/caption/clips.parquet")

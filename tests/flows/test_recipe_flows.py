@@ -1,6 +1,7 @@
 """The register and talking-head recipes as flows (ingest -> separate -> prepare -> caption) on a few
-generated talking clips with a label table: caption formats, transcripts from sidecars or both ASR
-backends (tiny random models), and the per-clip quarantine reasons."""
+generated talking clips with a label table: caption formats, transcripts from sidecars checked by the
+real Whisper base (stage asr_model's folder), both ASR backends' plumbing (tiny random models), and the
+per-clip quarantine reasons."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from flows.caption import caption
 from flows.ingest import ingest
 from flows.prepare import prepare
 from flows.separate import separate
+from ltxvoice import asr_model
 from ltxvoice import caption as lib
 from ltxvoice.media import read_wav
 from ltxvoice.prepare import integrated_loudness
@@ -63,6 +65,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     write_roformer(root / "models", seed=0)
     write_whisper(root / "models", seed=0)
+    asr_model.assemble("base", asr_model.MODELS["base"].sha256, root / "models/asr")  # the real Whisper base
     return root
 
 
@@ -91,7 +94,7 @@ def _build(root: Path, recipe: str, params: str) -> Path:
 
 
 def test_talking_head_recipe(workspace: Path) -> None:
-    params = _params(workspace, "talking_head")
+    params = _params(workspace, "talking_head", asr={"model": str(workspace / "models/asr"), "beam_size": 1})
     d = _build(workspace, "talking_head", params)
     clips = pl.read_parquet(d / "ingest/clips.parquet")
     assert (clips["frames"] % 8 == 1).all() and (clips["frames"] <= 169).all()
@@ -100,6 +103,10 @@ def test_talking_head_recipe(workspace: Path) -> None:
     caption(params_path=params, upstream=str(d / "prepare/clips.parquet"), out=str(d / "caption"))
     table = pl.read_parquet(d / "caption/clips.parquet")
     assert table.height == 2 and set(table["transcript_source"]) == {"sidecar"}
+    # the real Whisper base checked each sidecar: what it heard is recorded with its word error rate
+    assert (table["transcript_wer"] <= 0.2).all() and set(table["transcript_language"]) == {"en"}
+    metrics = json.loads((d / "caption/metrics.json").read_text())
+    assert metrics["wer_clips"] == 2 and metrics["wer_clips_en"] == 2
     quarantined = pl.read_parquet(d / "caption/quarantine.parquet")
     assert quarantined["reason"].to_list() == ["missing_label"] and quarantined["path"][0].endswith("x.mp4")
     captions = json.loads((d / "caption/dataset/CAPTIONS.json").read_text())["captions"]
@@ -117,6 +124,8 @@ def test_register_recipe_with_each_asr_backend(workspace: Path, backend: str) ->
         workspace,
         "register",
         asr={"backend": backend, "model": str(model), "beam_size": 1, "compute_type": "float32", "threads": 1},
+        min_avg_logprob=-1000.0,  # a random model is never confident: only the plumbing is tested here
+        max_no_speech_prob=1.0,
     )
     d = _build(workspace, f"register-{backend}", params)
     prepared = pl.read_parquet(d / "prepare/clips.parquet")
