@@ -22,7 +22,7 @@ from typing import Protocol
 import numpy as np
 
 from ltxvoice.config import EvalPitchParams
-from ltxvoice.dsp.pitch import praat_track
+from ltxvoice.dsp.pitch import PitchTrack, praat_track
 from ltxvoice.evaluate.stats import ConditionPoint, DriftPoint, SweepPoint, relative_distance
 from ltxvoice.media import resample, rms_dbfs, write_wav
 
@@ -98,14 +98,28 @@ def generated_span(output: Output) -> np.ndarray:
     return np.asarray(output.waveform[start:end], dtype=np.float32)
 
 
+def pitch_track(samples: np.ndarray, rate: int, pitch: EvalPitchParams) -> PitchTrack:
+    """The evaluation's pitch measurement: Praat autocorrelation at ``pitch.analysis_rate`` in the
+    configured range. The sweep, the voice metrics and the oracle arms all measure with this."""
+    x = resample(np.asarray(samples, dtype=np.float32), rate, pitch.analysis_rate)
+    return praat_track(x, pitch.analysis_rate, pitch.floor_hz, pitch.ceiling_hz)
+
+
+def median_f0(track: PitchTrack, pitch: EvalPitchParams) -> float:
+    """Median F0 over voiced frames; nan when fewer than ``pitch.min_voiced_fraction`` are voiced."""
+    return track.median() if track.voiced_fraction() >= pitch.min_voiced_fraction else math.nan
+
+
 def measure_generated(output: Output, pitch: EvalPitchParams) -> Measurement:
     """Pitch (Praat autocorrelation), voicing and RMS level of the generated span only."""
     span = generated_span(output)
-    x = resample(span, output.rate, pitch.analysis_rate)
-    track = praat_track(x, pitch.analysis_rate, pitch.floor_hz, pitch.ceiling_hz)
-    voiced = track.voiced_fraction()
-    f0 = track.median() if voiced >= pitch.min_voiced_fraction else math.nan
-    return Measurement(f0_hz=f0, voiced_fraction=voiced, level_dbfs=rms_dbfs(span), seconds=span.size / output.rate)
+    track = pitch_track(span, output.rate, pitch)
+    return Measurement(
+        f0_hz=median_f0(track, pitch),
+        voiced_fraction=track.voiced_fraction(),
+        level_dbfs=rms_dbfs(span),
+        seconds=span.size / output.rate,
+    )
 
 
 @dataclass
