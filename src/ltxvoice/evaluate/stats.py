@@ -169,6 +169,9 @@ class SweepPoint:
     tone_hz: float
     f0_hz: float  # median F0 over voiced frames; nan when the generation is not voiced
     voiced_fraction: float  # share of analysis frames that are voiced
+    pitch_cents: float = math.nan  # voice metrics (ltxvoice.evaluate.voice): median |cents| to the tone
+    vuv_f1: float = math.nan  # voicing agreement with the reference
+    level_dbfs: float = math.nan  # RMS level of the generated span
 
 
 @dataclass(frozen=True)
