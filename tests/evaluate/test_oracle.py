@@ -14,8 +14,7 @@ import pytest
 from ltxvoice.config import EvalOracleParams, EvalPitchParams
 from ltxvoice.evaluate.oracle import OraclePair, analyse_oracle, oracle_files, run_oracle
 from ltxvoice.evaluate.stats import SweepRules
-from ltxvoice.media import write_wav
-from tests.evaluate.voices import RATE, harmonic
+from tests.evaluate.voices import write_oracle_dataset
 
 RULES = SweepRules(bootstrap=500, seed=0, scale="semitones")
 PARAMS = EvalOracleParams()
@@ -73,40 +72,23 @@ def test_unvoiced_pairs_are_left_out_and_counted() -> None:
     assert (result.n_pairs, result.unvoiced) == (11, 1)
 
 
-def _dataset(root: Path, n: int) -> pl.DataFrame:
-    rng = np.random.default_rng(1)
-    rows = []
-    for i, tone in enumerate(np.geomspace(80, 300, n)):
-        cid = f"clip{i}"
-        write_wav(root / PARAMS.tones / f"{cid}.tone.wav", harmonic(tone), RATE)
-        write_wav(root / PARAMS.targets / f"{cid}.wav", harmonic(tone * 1.01), RATE)
-        write_wav(root / PARAMS.sources[1] / f"{cid}.wav", harmonic(float(rng.uniform(100, 220))), RATE)
-        rows.append(
-            {
-                "clip_id": cid,
-                "tone_path": str(PARAMS.tones / f"{cid}.tone.wav"),
-                "vocals_path": str(PARAMS.sources[1] / f"{cid}.wav"),
-                "kept": True,
-            }
-        )
-    rows.append({"clip_id": "dropped", "tone_path": "x.wav", "vocals_path": "y.wav", "kept": False})
-    frame = pl.DataFrame(rows)
-    (root / PARAMS.pairs).parent.mkdir(parents=True)
-    frame.write_parquet(root / PARAMS.pairs)
-    return frame
-
-
 def test_run_oracle_measures_files_with_the_eval_pitch(tmp_path: Path) -> None:
-    _dataset(tmp_path, 10)
+    write_oracle_dataset(tmp_path, PARAMS, 10)
     result = run_oracle(PARAMS, PITCH, RULES, tmp_path)
-    assert result.n_pairs == 10 and result.planned_r is None
+    assert result.n_pairs == 10 and result.planned_r == 0.1
     assert result.target_slope.estimate == pytest.approx(1.0, abs=0.03)
     assert result.resolved, result.reason
 
 
 def test_files_outside_the_configured_folders_are_refused(tmp_path: Path) -> None:
-    frame = _dataset(tmp_path, 4).with_columns(
+    frame = write_oracle_dataset(tmp_path, PARAMS, 4).with_columns(
         pl.lit("elsewhere/a.wav").alias("vocals_path")
     )  # 4 + the dropped row's 2
     with pytest.raises(ValueError, match="6 oracle file"):
         oracle_files(frame.with_columns(pl.lit(True).alias("kept")), PARAMS, tmp_path)
+
+
+def test_no_pairs_table_is_unresolved_with_the_reason(tmp_path: Path) -> None:
+    result = run_oracle(PARAMS, PITCH, RULES, tmp_path)
+    assert not result.resolved and result.n_pairs == 0 and "no oracle data" in result.reason
+    assert result.as_metrics()["target_slope"] is None

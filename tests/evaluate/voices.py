@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import polars as pl
+
+from ltxvoice.config import EvalOracleParams
+from ltxvoice.media import write_wav
 
 RATE = 16000
 
@@ -19,3 +25,26 @@ def gapped(f0_hz: float, voiced: float, seconds: float = 1.0, rate: int = RATE) 
     x = harmonic(f0_hz, seconds, rate)
     x[round(voiced * x.size) :] = 0.0
     return x
+
+
+def write_oracle_dataset(root: Path, params: EvalOracleParams, n: int) -> pl.DataFrame:
+    """A select-stage pairs table under ``root`` with ``n`` kept pairs in the oracle's folders: tones
+    from 80 to 300 Hz, targets at the tone pitch (+1%), sources at random pitches (half in each of
+    the first two source folders), plus one rejected pair; and a shift plan."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for i, tone in enumerate(np.geomspace(80, 300, n)):
+        cid = f"clip{i}"
+        source = params.sources[i % len(params.sources[:2])] / f"{cid}.wav"
+        write_wav(root / params.tones / f"{cid}.tone.wav", harmonic(tone), RATE)
+        write_wav(root / params.targets / f"{cid}.wav", harmonic(tone * 1.01), RATE)
+        write_wav(root / source, harmonic(float(rng.uniform(100, 220))), RATE)
+        rows.append({"clip_id": cid, "tone_path": str(params.tones / f"{cid}.tone.wav"), "vocals_path": str(source)})
+    rows = [r | {"kept": True} for r in rows]
+    rows.append({"clip_id": "dropped", "tone_path": "x.wav", "vocals_path": "y.wav", "kept": False})
+    frame = pl.DataFrame(rows)
+    (root / params.pairs).parent.mkdir(parents=True, exist_ok=True)
+    frame.write_parquet(root / params.pairs)
+    (root / params.plan).parent.mkdir(parents=True, exist_ok=True)
+    (root / params.plan).write_text('{"r_source_target_planned": 0.1}\n', encoding="utf-8")
+    return frame

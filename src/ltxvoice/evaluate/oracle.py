@@ -222,9 +222,21 @@ def _ci(i: Interval) -> str:
 
 
 def run_oracle(params: EvalOracleParams, pitch: EvalPitchParams, rules: SweepRules, root: Path) -> OracleResult:
-    """The oracle arms on the dataset under ``root``: read the pairs, measure, analyse. Reads only."""
+    """The oracle arms on the dataset under ``root``: read the pairs, measure, analyse. Reads only.
+    Without a pairs table there is nothing to resolve with: unresolved, and the reason says so."""
     path = root / params.pairs
     if not path.is_file():
-        raise FileNotFoundError(f"oracle: no pairs table at {path} (stage select writes it)")
+        return OracleResult(
+            target_slope=Interval.undefined(),
+            source_slope=Interval.undefined(),
+            n_pairs=0,
+            unvoiced=0,
+            tone_spread=math.nan,
+            planned_r=None,
+            resolved=False,
+            reason=f"the eval cannot resolve the effect on this data: no oracle data (no pairs table at {path}; "
+            "stage select writes it)",
+            scale=rules.scale,
+        )
     files = oracle_files(pl.read_parquet(path), params, root)
     return analyse_oracle(measure_pairs(files, pitch), params, rules, planned_r(root / params.plan))
