@@ -284,7 +284,7 @@ def _oracle_section(o: OracleResult, conf: str) -> list[str]:
         f"| target (shifted) | {_ci(o.target_slope)} | {o.n_pairs} |",
         f"| source (unshifted) | {_ci(o.source_slope)} | {o.n_pairs} |",
         "",
-        ("Resolved: " if o.resolved else "**Cannot resolve:** ") + o.reason + ".",
+        (o.reason[:1].upper() + o.reason[1:] if o.resolved else "**Cannot resolve:** " + o.reason) + ".",
         "",
     ]
 
