@@ -13,11 +13,12 @@ from flows.common import check_dvc_deps, finish, pipeline_file, run_flow, stage_
 from ltxvoice.config import EvaluateParams
 from ltxvoice.evaluate import report
 from ltxvoice.evaluate import run as lib
+from ltxvoice.evaluate.best import write_choice
 from ltxvoice.evaluate.sweep import Arm, Run
 from ltxvoice.models.lora_file import transformer_weights
 from ltxvoice.stage import StageError, StageResult, prepare_output_dir, versions
 from tasks.common import failure_row, run_mapped
-from tasks.evaluate import distance, generate_arm, inspect_checkpoint, load_generator, write_audio
+from tasks.evaluate import distance, generate_arm, inspect_checkpoint, load_generator, oracle_arms, write_audio
 
 
 @flow(name="evaluate")
@@ -27,8 +28,12 @@ def evaluate(params_path: str = "params.yaml", checkpoint: str = "", out: str = 
     if checkpoint:
         checkpoints = [lib.single_checkpoint(Path(checkpoint))]
     else:
+        o = cfg.oracle
+        oracle_paths = [o.pairs, o.tones, o.targets, o.plan, *o.sources] if cfg.recipe == "helium" else []
         check_dvc_deps(
-            "evaluate", [cfg.model, cfg.checkpoints] + ([cfg.final] if cfg.final else []), pipeline_file(params_path)
+            "evaluate",
+            [cfg.model, cfg.checkpoints] + ([cfg.final] if cfg.final else []) + oracle_paths,
+            pipeline_file(params_path),
         )
         checkpoints = lib.list_checkpoints(cfg.checkpoints, cfg.final)
     try:
@@ -60,6 +65,10 @@ def evaluate(params_path: str = "params.yaml", checkpoint: str = "", out: str = 
         )
 
     try:
+        oracle = oracle_arms(cfg, Path.cwd()) if cfg.recipe == "helium" else None
+    except (FileNotFoundError, ValueError) as exc:  # a pair's file missing or outside the declared deps
+        raise StageError(f"evaluate: {exc}") from None
+    try:
         generator = load_generator(cfg)
     except ValueError as exc:  # a partial checkpoint, no CUDA device, ...: one line, not a traceback
         raise StageError(f"evaluate: {exc}") from None
@@ -78,9 +87,11 @@ def evaluate(params_path: str = "params.yaml", checkpoint: str = "", out: str = 
         write_audio(lora, out_dir / "samples" / ckpt.name)
         results.append(lib.analyse_checkpoint(ckpt, structure, distances.get(ckpt.name), base, lora, cfg))
 
+    choice = lib.best_choice(results, cfg)
+    write_choice(choice, out_dir / "best")
     label = lib.model_label(cfg.model)
     summary, text = report.write_outputs(
-        out_dir, results, quarantined, cfg, label, generator.text_source, len(checkpoints)
+        out_dir, results, quarantined, cfg, label, generator.text_source, len(checkpoints), oracle, choice
     )
     create_markdown_artifact(markdown=text, key="evaluate-report", description="LoRA checkpoint evaluation")
     return finish(

@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 
 from ltxvoice.config import EvaluateParams
 from ltxvoice.evaluate import run as lib
+from ltxvoice.evaluate.oracle import OracleResult, run_oracle
 from ltxvoice.evaluate.sampler import LTXGenerator
 from ltxvoice.evaluate.sweep import Arm, Reference, Run
 from ltxvoice.models.lora_file import (
@@ -52,3 +53,9 @@ def write_audio(run: Run, folder: Path) -> list[Path]:
     from ltxvoice.evaluate.sweep import write_audio as write
 
     return write(run, folder)
+
+
+@task(name="evaluate-oracle", cache_policy=NO_CACHE)
+def oracle_arms(params: EvaluateParams, root: Path) -> OracleResult:
+    """The oracle arms on the dataset under ``root`` (the repository)."""
+    return run_oracle(params.oracle, params.pitch, lib.rules(params), root)

@@ -791,6 +791,38 @@ class EvalPitchParams(Section):
         return self
 
 
+class EvalOracleParams(Section):
+    """The oracle arms (helium recipe): the eval's pitch measurement and bootstrap applied to the
+    dataset's known answers (see ltxvoice.evaluate.oracle). Every path is also a dep of stage evaluate."""
+
+    pairs: Path = Field(Path("data/select/pairs.parquet"), description="Kept pairs of stage select.")
+    tones: Path = Field(Path("data/tones/tones"), description="Reference tones (tone pitch = target pitch).")
+    targets: Path = Field(Path("data/shift/clips"), description="Shifted targets, <id>.wav.")
+    sources: list[Path] = Field(
+        default_factory=lambda: [Path("data/separate/stems"), Path("data/ingest/clips")],
+        min_length=1,
+        description="Folders the unshifted originals (pairs' vocals_path) may lie in.",
+    )
+    plan: Path = Field(Path("data/shift/plan.json"), description="The shift plan (its source-target r).")
+    min_pairs: int = Field(8, ge=3, le=100000, description="Fewer usable pairs: the oracle cannot resolve.")
+    min_spread_semitones: float = Field(
+        1.0, ge=0, le=24, description="Tone pitches with a smaller standard deviation cannot resolve a slope."
+    )
+    min_target_slope: float = Field(
+        0.8, gt=0, le=1, description="The target arm's CI must lie at or above this (the known answer is 1)."
+    )
+
+
+class EvalBestParams(Section):
+    """How the best checkpoint is chosen (see ltxvoice.evaluate.best)."""
+
+    metric: Literal["pitch_cents"] = Field("pitch_cents", description="Lowest wins (median |cents| to the tone).")
+    vuv_f1_tolerance: float = Field(
+        0.1, ge=0, le=1, description="Candidates keep vuv_f1 at least the base model's minus this."
+    )
+    strength: float | None = Field(None, description="The LoRA arm judged (one of strengths); null: the largest.")
+
+
 class EvaluateParams(Section):
     """Checkpoint evaluation: structure of every LoRA checkpoint, then generation with the LoRA off
     and on (fused by ltx-core) for the recipe's controlled test, and video drift."""
@@ -831,6 +863,8 @@ class EvaluateParams(Section):
     helium: EvalHeliumParams = EvalHeliumParams()
     stats: EvalStatsParams = EvalStatsParams()
     pitch: EvalPitchParams = EvalPitchParams()
+    oracle: EvalOracleParams = EvalOracleParams()
+    best: EvalBestParams = EvalBestParams()
 
     @field_validator("strengths")
     @classmethod
@@ -845,6 +879,8 @@ class EvaluateParams(Section):
             raise ValueError(f"recipe {self.recipe} needs prompts (label -> prompt), e.g. one per manner keyword")
         if self.text_encoder == "gemma" and self.gemma is None:
             raise ValueError("text_encoder gemma needs the Gemma folder in `gemma`")
+        if self.best.strength is not None and self.best.strength not in self.strengths:
+            raise ValueError(f"best.strength {self.best.strength:g} is not one of strengths {self.strengths}")
         if self.sample_seeds > self.seeds:
             raise ValueError(f"sample_seeds ({self.sample_seeds}) cannot exceed seeds ({self.seeds})")
         return self
@@ -852,6 +888,10 @@ class EvaluateParams(Section):
     @property
     def seed_list(self) -> list[int]:
         return list(range(self.seed, self.seed + self.seeds))
+
+    @property
+    def best_strength(self) -> float:
+        return self.best.strength if self.best.strength is not None else max(self.strengths)
 
 
 class OpsParams(Section):

@@ -3,6 +3,7 @@ checkpoint or an evaluate param changes - not for a param outside its section.""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -12,7 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ltxvoice.config import EvalOracleParams
 from tests.evaluate.loras import HELIUM, lora_tensors, save_lora
+from tests.evaluate.voices import write_oracle_dataset
 
 pytestmark = pytest.mark.slow
 
@@ -56,6 +59,7 @@ def repo(tiny_ltx: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     lora = lora_tensors(tiny_ltx, HELIUM, rank=2, seed=3, scale=0.2)
     save_lora(repo / "data/train/checkpoints/step_000005.safetensors", lora, step=5)
     save_lora(repo / "data/train/lora.safetensors", lora, step=5)
+    write_oracle_dataset(repo, EvalOracleParams.model_validate(ev["oracle"]), 8)  # the oracle arms' deps
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
     _dvc(repo, "init", "-q")
     return repo
@@ -67,6 +71,8 @@ def test_repro_runs_noops_and_goes_stale_on_checkpoint_or_param_change(repo: Pat
     assert (repo / "data/evaluate/metrics/step_000005.json").is_file()
     shown = _dvc(repo, "metrics", "show")
     assert "step_000005.json" in shown and "random-weight test model" in shown
+    assert (repo / "data/evaluate/best/choice.json").is_file() and (repo / "data/evaluate/plots/voice.csv").is_file()
+    assert json.loads((repo / "data/evaluate/metrics.json").read_text())["oracle"]["n_pairs"] == 8
     assert "Running stage" not in _dvc(repo, "repro")
 
     params_file = repo / "params.yaml"

@@ -85,6 +85,11 @@ def test_checkpoints_are_evaluated_and_the_broken_one_quarantined(evaluated: tup
     assert q["item_id"].to_list() == ["step_000015"]
     assert sorted(p.name for p in (out / "metrics").iterdir()) == ["step_000010.json", "step_000020.json"]
     assert json.loads((out / "metrics.json").read_text()) == summary
+    # the oracle arms run every time; this test's working directory holds no select pairs
+    assert summary["oracle"]["resolved"] is False and "no oracle data" in summary["oracle"]["reason"]
+    choice = json.loads((out / "best" / "choice.json").read_text())
+    assert summary["best_checkpoint"] == choice["best_checkpoint"] and summary["best_reason"] == choice["reason"]
+    assert (out / "best" / "lora.safetensors").is_file() == (choice["best_checkpoint"] is not None)
 
 
 def test_metrics_hold_structure_distance_sweep_and_drift(evaluated: tuple[Path, dict]) -> None:
@@ -95,6 +100,7 @@ def test_metrics_hold_structure_distance_sweep_and_drift(evaluated: tuple[Path, 
     assert m["structure"]["unmatched"] == 0 and m["structure"]["rank"] == 4
     assert m["distance_to_previous"]["relative"] == pytest.approx(0.08, abs=0.002)  # bf16 factors
     assert set(m["helium"]) == {"base", "lora@1"} and m["helium"]["base"]["generations"] == 6
+    assert set(m["voice"]) == {"base", "lora@1"} and m["voice"]["lora@1"]["wer"] is None
     assert m["helium"]["lora@1"]["verdict"] in {"tracks", "does not track", "inconclusive"}
     d = m["drift"]["lora@1"]
     assert d["drift"] > 0 and d["verdict"] in {"unchanged", "changed"}
@@ -113,6 +119,9 @@ def test_plots_samples_and_report(evaluated: tuple[Path, dict]) -> None:
         0.08, abs=0.002
     )
     assert "lora_1_ratio" in pl.read_csv(out / "plots" / "drift.csv").columns
+    voice = pl.read_csv(out / "plots" / "voice.csv")
+    assert voice["step"].to_list() == [10, 20]
+    assert {"base_pitch_cents", "lora_1_pitch_cents_lo", "lora_1_vuv_f1_hi", "lora_1_level_dbfs"} <= set(voice.columns)
     samples = sorted(p.relative_to(out / "samples").as_posix() for p in (out / "samples").rglob("*.wav"))
     assert samples == [
         f"{prefix}/tone_{t}Hz_seed0.wav"
@@ -121,6 +130,7 @@ def test_plots_samples_and_report(evaluated: tuple[Path, dict]) -> None:
     ]
     report = (out / "report" / "report.md").read_text()
     assert "random-weight" in report and "random-context" in report and "step_000015 | non_finite" in report
+    assert "## Oracle arms" in report and "**Cannot resolve:**" in report and "## Best checkpoint" in report
     assert (out / "report" / "slope.png").is_file() and (out / "report" / "drift.png").is_file()
     artifact = Artifact.get("evaluate-report")
     assert artifact is not None and "random-weight" in str(artifact.data)

@@ -38,6 +38,9 @@ def test_project_params_load() -> None:
         ({"stats": {"confidence": 1.5}}, "evaluate.stats.confidence"),
         ({"pitch": {"floor_hz": 300.0, "ceiling_hz": 400.0}}, "ceiling_hz (400) must be at least twice"),
         ({"colour": "blue"}, "evaluate.colour: unknown key"),
+        ({"oracle": {"pairs": "data/select/pairs.parquet", "extra": 1}}, "evaluate.oracle.extra: unknown key"),
+        ({"best": {"strength": 0.5}}, "best.strength 0.5 is not one of strengths"),
+        ({"best": {"vuv_f1_tolerance": 2.0}}, "evaluate.best.vuv_f1_tolerance"),
     ],
 )
 def test_bad_values_fail_naming_the_key(over: dict, message: str) -> None:

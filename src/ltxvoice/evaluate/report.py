@@ -13,11 +13,14 @@ from typing import Any
 import polars as pl
 
 from ltxvoice.config import EvaluateParams
+from ltxvoice.evaluate.best import Choice
+from ltxvoice.evaluate.oracle import OracleResult
 from ltxvoice.evaluate.run import CheckpointResult
 from ltxvoice.evaluate.stats import Interval
+from ltxvoice.evaluate.voice import WER_REASON as VOICE_WER_REASON
 from ltxvoice.records import Quarantined
 
-PLOTS = ("slope.csv", "voiced.csv", "drift.csv", "structure.csv")
+PLOTS = ("slope.csv", "voiced.csv", "drift.csv", "structure.csv", "voice.csv")
 
 
 def _f(v: float | None, digits: int = 4) -> float | None:
@@ -36,11 +39,17 @@ def _safe(label: str) -> str:
 
 def plot_tables(results: Sequence[CheckpointResult]) -> dict[str, pl.DataFrame]:
     """Wide tables for ``dvc plots``, one row per checkpoint (x: step), columns per arm:
-    slope.csv (slope and CI, slope over base and CI), voiced.csv, drift.csv, structure.csv."""
+    slope.csv (slope and CI, slope over base and CI), voiced.csv, drift.csv, structure.csv, voice.csv
+    (pitch_cents, vuv_f1, level_dbfs with CIs)."""
     tables: dict[str, list[dict[str, Any]]] = {name: [] for name in PLOTS}
     for r in results:
         key: dict[str, Any] = {"checkpoint": r.checkpoint.name, "step": r.checkpoint.step}
-        slope, voiced, drift = dict(key), dict(key), dict(key)
+        slope, voiced, drift, voice = dict(key), dict(key), dict(key), dict(key)
+        for v in r.voice:
+            c = column(v.arm, v.strength)
+            for name in ("pitch_cents", "vuv_f1", "level_dbfs"):
+                i: Interval = getattr(v, name)
+                voice |= {f"{c}_{name}": _f(i.estimate), f"{c}_{name}_lo": _f(i.lo), f"{c}_{name}_hi": _f(i.hi)}
         for a in r.sweep:
             c = column(a.arm, a.strength)
             slope |= {
@@ -78,7 +87,7 @@ def plot_tables(results: Sequence[CheckpointResult]) -> dict[str, pl.DataFrame]:
             "unmatched": len(s.unmatched),
             "non_finite": len(s.non_finite),
         }
-        for name, row in zip(PLOTS, (slope, voiced, drift, structure)):
+        for name, row in zip(PLOTS, (slope, voiced, drift, structure, voice)):
             if len(row) > len(key):
                 tables[name].append(row)
     empty = pl.DataFrame(schema={"checkpoint": pl.String, "step": pl.Int64})
@@ -205,8 +214,11 @@ def markdown(
     label: dict[str, Any],
     text_source: str,
     figures: Sequence[str] = (),
+    oracle: OracleResult | None = None,
+    choice: Choice | None = None,
 ) -> str:
-    """The stage report: provenance warnings first, then one section per checkpoint."""
+    """The stage report: provenance warnings first, the oracle arms and the best checkpoint, then one
+    section per checkpoint."""
     conf = f"{params.stats.confidence:.0%}"
     lines = ["# LoRA checkpoint evaluation", ""]
     warnings = [label["note"]] if label.get("note") else []
@@ -234,6 +246,19 @@ def markdown(
             f"are voiced, or under {params.stats.min_seeds} seeds have voiced speech at 2+ tones.",
             "",
         ]
+    if oracle is not None:
+        lines += _oracle_section(oracle, conf)
+    if choice is not None:
+        lines += [
+            "## Best checkpoint",
+            "",
+            f"Rule (params `evaluate.best`): lowest {params.best.metric} of the LoRA arm at strength "
+            f"{params.best_strength:g} among checkpoints whose vuv_f1 is at least the base model's minus "
+            f"{params.best.vuv_f1_tolerance:g}.",
+            "",
+            f"**{choice.checkpoint or 'none'}**: {choice.reason}",
+            "",
+        ]
     for r in results:
         lines += _section(r)
     if quarantined:
@@ -242,6 +267,26 @@ def markdown(
     for fig in figures:
         lines += [f"![{Path(fig).stem}]({fig})", ""]
     return "\n".join(lines)
+
+
+def _oracle_section(o: OracleResult, conf: str) -> list[str]:
+    """What the eval can resolve on this data: the known answers measured like a generation."""
+    return [
+        "## Oracle arms",
+        "",
+        "The same pitch measurement and bootstrap (resampling pairs) on the dataset's known answers: each "
+        "kept pair's shifted target against its reference tone (slope should be about 1) and its unshifted "
+        f"source against the same tone (slope about the source-target correlation the shift plan left"
+        f"{f', r = {o.planned_r:.2f}' if o.planned_r is not None else ''}). Slopes in {o.scale}, {conf} CIs.",
+        "",
+        "| arm | slope | pairs |",
+        "|---|---|---|",
+        f"| target (shifted) | {_ci(o.target_slope)} | {o.n_pairs} |",
+        f"| source (unshifted) | {_ci(o.source_slope)} | {o.n_pairs} |",
+        "",
+        (o.reason[:1].upper() + o.reason[1:] if o.resolved else "**Cannot resolve:** " + o.reason) + ".",
+        "",
+    ]
 
 
 def _section(r: CheckpointResult) -> list[str]:
@@ -270,6 +315,14 @@ def _section(r: CheckpointResult) -> list[str]:
                 f"{_ci(a.vs_base) if a.arm != 'base' else '-'} | {verdict}: {a.reason} |"
             )
         lines.append("")
+    if r.voice:
+        lines += [
+            "| arm | pitch_cents | vuv_f1 | level (RMS dBFS) | wer |",
+            "|---|---|---|---|---|",
+        ]
+        for v in r.voice:
+            lines.append(f"| {v.arm} | {_ci(v.pitch_cents, 1)} | {_ci(v.vuv_f1, 3)} | {_ci(v.level_dbfs, 1)} | n/a |")
+        lines += ["", f"wer: {VOICE_WER_REASON}.", ""]
     if r.conditions:
         lines += ["| arm | prompt | voiced fraction | vs base | level dBFS | vs base |", "|---|---|---|---|---|---|"]
         for c in r.conditions:
@@ -296,9 +349,12 @@ def write_outputs(
     label: dict[str, Any],
     text_source: str,
     inputs: int,
+    oracle: OracleResult | None = None,
+    choice: Choice | None = None,
 ) -> tuple[dict, str]:
     """Write per-checkpoint metrics (``metrics/<checkpoint>.json``) and details, the plot tables,
-    figures and the markdown report; return the summary metrics and the report."""
+    figures and the markdown report; return the summary metrics (with the oracle arms and the best
+    checkpoint) and the report."""
     from ltxvoice.evaluate.run import details, metrics
     from ltxvoice.records import quarantine_counts
     from ltxvoice.stage import write_json
@@ -308,7 +364,7 @@ def write_outputs(
         write_json(out_dir / "details" / f"{r.checkpoint.name}.json", details(r, label, text_source))
     write_plot_tables(results, out_dir / "plots")
     figures = write_figures(results, out_dir / "report", params.stats.max_drift_ratio)
-    text = markdown(results, quarantined, params, label, text_source, [p.name for p in figures])
+    text = markdown(results, quarantined, params, label, text_source, [p.name for p in figures], oracle, choice)
     (out_dir / "report").mkdir(parents=True, exist_ok=True)
     (out_dir / "report" / "report.md").write_text(text + "\n", encoding="utf-8")
     summary = {
@@ -320,4 +376,9 @@ def write_outputs(
         "verdicts": {r.checkpoint.name: {a.arm: a.verdict for a in r.sweep if a.verdict} for r in results if r.sweep},
         "drift": {r.checkpoint.name: {d.arm: d.verdict for d in r.drift} for r in results if r.drift},
     }
+    if oracle is not None:
+        summary["oracle"] = oracle.as_metrics()
+    if choice is not None:
+        summary["best_checkpoint"] = choice.checkpoint
+        summary["best_reason"] = choice.reason
     return summary, text

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ltxvoice.config import EvaluateParams, TonesParams
 from ltxvoice.dsp.tone import synthesize
+from ltxvoice.evaluate.best import Candidate, Choice, choose
 from ltxvoice.evaluate.stats import (
     ArmResult,
     ConditionResult,
@@ -28,6 +29,7 @@ from ltxvoice.evaluate.stats import (
     analyse_sweep,
 )
 from ltxvoice.evaluate.sweep import Arm, Reference, Run, drift
+from ltxvoice.evaluate.voice import VoiceResult, analyse_voice
 from ltxvoice.models.lora_file import CheckpointDistance, LoraReport, read_metadata
 from ltxvoice.records import Quarantined, sha256_file
 from ltxvoice.tones import draw_timbre
@@ -203,6 +205,7 @@ class CheckpointResult:
     sweep: list[ArmResult]
     conditions: list[ConditionResult]
     drift: list[DriftResult]
+    voice: list[VoiceResult]
 
 
 def analyse_checkpoint(
@@ -217,10 +220,26 @@ def analyse_checkpoint(
     r = rules(params)
     both = Run().extend(base).extend(lora)
     sweep = analyse_sweep(both.sweep, r) if params.recipe == "helium" else []
+    voice = analyse_voice(both.sweep, r) if params.recipe == "helium" else []
     conditions = analyse_conditions(both.conditions, r) if params.recipe != "helium" else []
     points, floor, _ = drift(both.latents)
     drifts = analyse_drift(points, floor, params.stats.max_drift_ratio, r) if points else []
-    return CheckpointResult(checkpoint, structure, distance, sweep, conditions, drifts)
+    return CheckpointResult(checkpoint, structure, distance, sweep, conditions, drifts, voice)
+
+
+def best_choice(results: list[CheckpointResult], params: EvaluateParams) -> Choice:
+    """The best checkpoint by ``params.best``: each checkpoint's LoRA arm at the judged strength
+    against the base arm's vuv_f1 (see :mod:`ltxvoice.evaluate.best`)."""
+    strength = params.best_strength
+    candidates, base_f1 = [], math.nan
+    for r in results:
+        for v in r.voice:
+            if v.arm == "base":
+                base_f1 = v.vuv_f1.estimate
+            elif v.strength == strength:
+                c = r.checkpoint
+                candidates.append(Candidate(c.name, c.step, c.path, v.pitch_cents.estimate, v.vuv_f1.estimate))
+    return choose(candidates, base_f1, params.best)
 
 
 def metrics(result: CheckpointResult, label: dict[str, Any], text_source: str) -> dict[str, Any]:
@@ -251,6 +270,8 @@ def metrics(result: CheckpointResult, label: dict[str, Any], text_source: str) -
         }
     if result.sweep:
         out["helium"] = {a.arm: _arm_metrics(a) for a in result.sweep}
+    if result.voice:
+        out["voice"] = {v.arm: v.as_metrics() for v in result.voice}
     if result.conditions:
         by_arm: dict[str, dict[str, Any]] = {}
         for c in result.conditions:
@@ -337,6 +358,7 @@ def details(result: CheckpointResult, label: dict[str, Any], text_source: str) -
             }
             for a in result.sweep
         ],
+        "voice": [{"arm": v.arm, "strength": v.strength, **v.as_metrics()} for v in result.voice],
         "conditions": [
             {
                 "arm": c.arm,

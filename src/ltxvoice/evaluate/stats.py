@@ -83,7 +83,7 @@ def expanded_confidence(confidence: float, clusters: int) -> float:
     return float(2.0 * norm.cdf(z) - 1.0)
 
 
-def _percentiles(replicates: np.ndarray, confidence: float, clusters: int) -> tuple[float, float]:
+def percentiles(replicates: np.ndarray, confidence: float, clusters: int) -> tuple[float, float]:
     """Expanded percentile interval of bootstrap replicates (nan where none is finite)."""
     finite = replicates[np.isfinite(replicates)]
     if finite.size == 0:
@@ -138,7 +138,7 @@ class SlopeFit:
         return SlopeFit(Interval.undefined(), math.nan, Interval.undefined(), 0, 0, 0.0)
 
 
-def _fit_with_replicates(
+def fit_with_replicates(
     x: np.ndarray, y: np.ndarray, seed_index: np.ndarray, counts: np.ndarray, confidence: float
 ) -> tuple[SlopeFit, np.ndarray]:
     """Pooled OLS fit plus the cluster-bootstrap replicates of the slope (resampled seeds carry all
@@ -149,9 +149,9 @@ def _fit_with_replicates(
     rep_slope, _, rep_r = _weighted_fit(counts[:, seed_index], x, y)
     per_seed = [np.unique(x[seed_index == s]).size >= 2 for s in np.unique(seed_index)]
     fit = SlopeFit(
-        slope=Interval(float(slope[0]), *_percentiles(rep_slope, confidence, counts.shape[1])),
+        slope=Interval(float(slope[0]), *percentiles(rep_slope, confidence, counts.shape[1])),
         intercept=float(intercept[0]),
-        r=Interval(float(r[0]), *_percentiles(rep_r, confidence, counts.shape[1])),
+        r=Interval(float(r[0]), *percentiles(rep_r, confidence, counts.shape[1])),
         points=int(x.size),
         seeds=int(sum(per_seed)),
         valid_share=float(np.isfinite(rep_slope).mean()),
@@ -169,6 +169,9 @@ class SweepPoint:
     tone_hz: float
     f0_hz: float  # median F0 over voiced frames; nan when the generation is not voiced
     voiced_fraction: float  # share of analysis frames that are voiced
+    pitch_cents: float = math.nan  # voice metrics (ltxvoice.evaluate.voice): median |cents| to the tone
+    vuv_f1: float = math.nan  # voicing agreement with the reference
+    level_dbfs: float = math.nan  # RMS level of the generated span
 
 
 @dataclass(frozen=True)
@@ -273,7 +276,7 @@ def analyse_sweep(points: Sequence[SweepPoint], rules: SweepRules) -> list[ArmRe
         return own, x, y, np.searchsorted(seeds, [p.seed for p in voiced])
 
     own_b, xb, yb, sb = arm_data("base")
-    base_fit, base_reps = _fit_with_replicates(xb, yb, sb, counts, rules.confidence)
+    base_fit, base_reps = fit_with_replicates(xb, yb, sb, counts, rules.confidence)
     results = [
         _arm_result(
             "base",
@@ -288,9 +291,9 @@ def analyse_sweep(points: Sequence[SweepPoint], rules: SweepRules) -> list[ArmRe
     ]
     for name, strength in arms[1:]:
         own, x, y, s = arm_data(name)
-        fit, reps = _fit_with_replicates(x, y, s, counts, rules.confidence)
+        fit, reps = fit_with_replicates(x, y, s, counts, rules.confidence)
         vs_base = Interval(
-            fit.slope.estimate - base_fit.slope.estimate, *_percentiles(reps - base_reps, rules.confidence, seeds.size)
+            fit.slope.estimate - base_fit.slope.estimate, *percentiles(reps - base_reps, rules.confidence, seeds.size)
         )
         voiced_share = sum(math.isfinite(p.f0_hz) and p.f0_hz > 0 for p in own) / len(own)
         verdict, reason = decide(fit, vs_base, voiced_share, base_fit, rules)
@@ -361,7 +364,7 @@ class ConditionResult:
     level_vs_base: Interval
 
 
-def _mean_interval(values: np.ndarray, counts: np.ndarray, confidence: float) -> Interval:
+def mean_interval(values: np.ndarray, counts: np.ndarray, confidence: float) -> Interval:
     """Mean over seeds (one value per seed) with a bootstrap CI from the shared seed draws."""
     if values.size == 0 or not np.isfinite(values).any():
         return Interval.undefined()
@@ -369,7 +372,7 @@ def _mean_interval(values: np.ndarray, counts: np.ndarray, confidence: float) ->
     w = counts[:, ok]
     with np.errstate(invalid="ignore", divide="ignore"):
         reps = (w @ values[ok]) / w.sum(axis=1)
-    return Interval(float(values[ok].mean()), *_percentiles(reps, confidence, int(ok.sum())))
+    return Interval(float(values[ok].mean()), *percentiles(reps, confidence, int(ok.sum())))
 
 
 def analyse_conditions(points: Sequence[ConditionPoint], rules: SweepRules) -> list[ConditionResult]:
@@ -405,10 +408,10 @@ def analyse_conditions(points: Sequence[ConditionPoint], rules: SweepRules) -> l
                     strength=strength,
                     condition=condition,
                     generations=int(np.isfinite(v).sum()),
-                    voiced_fraction=_mean_interval(v, counts, rules.confidence),
-                    level_dbfs=_mean_interval(level, counts, rules.confidence),
-                    voiced_vs_base=_mean_interval(v - base_v, counts, rules.confidence),
-                    level_vs_base=_mean_interval(level - base_l, counts, rules.confidence),
+                    voiced_fraction=mean_interval(v, counts, rules.confidence),
+                    level_dbfs=mean_interval(level, counts, rules.confidence),
+                    voiced_vs_base=mean_interval(v - base_v, counts, rules.confidence),
+                    level_vs_base=mean_interval(level - base_l, counts, rules.confidence),
                 )
             )
     return results
@@ -465,7 +468,7 @@ def analyse_drift(
         seeds = sorted({p.seed for p in own})
         counts = seed_counts(len(seeds), rules.bootstrap, np.random.default_rng(rules.seed + 2))
         per_seed = np.array([np.mean([p.distance for p in own if p.seed == s]) for s in seeds])
-        drift = _mean_interval(per_seed, counts, rules.confidence)
+        drift = mean_interval(per_seed, counts, rules.confidence)
         max_abs = max(p.max_abs for p in own)
         ratio = (
             Interval(drift.estimate / floor, drift.lo / floor, drift.hi / floor)

@@ -22,8 +22,9 @@ from typing import Protocol
 import numpy as np
 
 from ltxvoice.config import EvalPitchParams
-from ltxvoice.dsp.pitch import praat_track
+from ltxvoice.dsp.pitch import PitchTrack, praat_track
 from ltxvoice.evaluate.stats import ConditionPoint, DriftPoint, SweepPoint, relative_distance
+from ltxvoice.evaluate.voice import pitch_cents, vuv_f1
 from ltxvoice.media import resample, rms_dbfs, write_wav
 
 BASE = "base"
@@ -82,6 +83,8 @@ class Measurement:
     voiced_fraction: float
     level_dbfs: float
     seconds: float
+    pitch_cents: float = math.nan  # against a reference (ltxvoice.evaluate.voice); nan without one
+    vuv_f1: float = math.nan
 
 
 def generated_span(output: Output) -> np.ndarray:
@@ -98,14 +101,35 @@ def generated_span(output: Output) -> np.ndarray:
     return np.asarray(output.waveform[start:end], dtype=np.float32)
 
 
-def measure_generated(output: Output, pitch: EvalPitchParams) -> Measurement:
-    """Pitch (Praat autocorrelation), voicing and RMS level of the generated span only."""
+def pitch_track(samples: np.ndarray, rate: int, pitch: EvalPitchParams) -> PitchTrack:
+    """The evaluation's pitch measurement: Praat autocorrelation at ``pitch.analysis_rate`` in the
+    configured range. The sweep, the voice metrics and the oracle arms all measure with this."""
+    x = resample(np.asarray(samples, dtype=np.float32), rate, pitch.analysis_rate)
+    return praat_track(x, pitch.analysis_rate, pitch.floor_hz, pitch.ceiling_hz)
+
+
+def median_f0(track: PitchTrack, pitch: EvalPitchParams) -> float:
+    """Median F0 over voiced frames; nan when fewer than ``pitch.min_voiced_fraction`` are voiced."""
+    return track.median() if track.voiced_fraction() >= pitch.min_voiced_fraction else math.nan
+
+
+def measure_generated(output: Output, pitch: EvalPitchParams, reference: Reference | None = None) -> Measurement:
+    """Pitch (Praat autocorrelation), voicing and RMS level of the generated span only; with a
+    reference tone also the voice metrics against it (``pitch_cents``, ``vuv_f1``)."""
     span = generated_span(output)
-    x = resample(span, output.rate, pitch.analysis_rate)
-    track = praat_track(x, pitch.analysis_rate, pitch.floor_hz, pitch.ceiling_hz)
-    voiced = track.voiced_fraction()
-    f0 = track.median() if voiced >= pitch.min_voiced_fraction else math.nan
-    return Measurement(f0_hz=f0, voiced_fraction=voiced, level_dbfs=rms_dbfs(span), seconds=span.size / output.rate)
+    track = pitch_track(span, output.rate, pitch)
+    cents, f1 = math.nan, math.nan
+    if reference is not None:
+        cents = pitch_cents(track, reference.tone_hz)
+        f1 = vuv_f1(track.voiced, pitch_track(reference.samples, reference.rate, pitch).voiced)
+    return Measurement(
+        f0_hz=median_f0(track, pitch),
+        voiced_fraction=track.voiced_fraction(),
+        level_dbfs=rms_dbfs(span),
+        seconds=span.size / output.rate,
+        pitch_cents=cents,
+        vuv_f1=f1,
+    )
 
 
 @dataclass
@@ -204,9 +228,21 @@ def _generate(
         outputs = generator.generate(arm, prompt, batch, ref)
         _check_outputs(outputs, batch)
         for out in outputs:
-            m = measure_generated(out, pitch)
+            m = measure_generated(out, pitch, ref)
             if ref is not None:
-                run.sweep.append(SweepPoint(arm.name, arm.strength, out.seed, ref.tone_hz, m.f0_hz, m.voiced_fraction))
+                run.sweep.append(
+                    SweepPoint(
+                        arm.name,
+                        arm.strength,
+                        out.seed,
+                        ref.tone_hz,
+                        m.f0_hz,
+                        m.voiced_fraction,
+                        pitch_cents=m.pitch_cents,
+                        vuv_f1=m.vuv_f1,
+                        level_dbfs=m.level_dbfs,
+                    )
+                )
             run.conditions.append(
                 ConditionPoint(arm.name, arm.strength, out.seed, label, m.voiced_fraction, m.level_dbfs)
             )
