@@ -248,6 +248,21 @@ def test_a_low_confidence_asr_transcript_is_quarantined(clip: dict, tmp_path: Pa
     assert done.transcript_source == "asr" and done.asr_avg_logprob == pytest.approx(-0.2)
 
 
+def test_an_asr_caption_of_part_of_a_transcribed_source_is_scored_against_that_part(clip: dict, tmp_path: Path) -> None:
+    out_dir = tmp_path / "ds"
+    out_dir.mkdir()
+    partial = {**clip, "source_transcript": "well, hello there my friend, how are you"}  # the clip: part of it
+    done = caption.caption_clip(partial, REGISTER, "register", _labelled(tmp_path), out_dir, _asr("hello there"))
+    assert (done.transcript_source, done.transcript_wer, done.transcript_span_wer) == ("asr", None, 0.0)
+    done = caption.caption_clip(partial, REGISTER, "register", _labelled(tmp_path), out_dir, _asr("yellow there"))
+    assert done.transcript_span_wer == 0.5
+    alone = {**clip, "source_transcript": None}  # no text of the user's: nothing to score against
+    assert (
+        caption.caption_clip(alone, REGISTER, "register", _labelled(tmp_path), out_dir, _asr()).transcript_span_wer
+        is None
+    )
+
+
 def test_wer_metrics_overall_and_per_language() -> None:
     import polars as pl
 
@@ -266,3 +281,5 @@ def test_wer_metrics_overall_and_per_language() -> None:
         "wer_median_en": 0.25,
         "wer_clips_en": 2,
     }
+    spans = table.rename({"transcript_wer": "transcript_span_wer"})
+    assert caption.wer_metrics(spans)["span_wer_clips"] == 3 and "wer_clips" not in caption.wer_metrics(spans)

@@ -33,7 +33,7 @@ import json
 import re
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ import yaml
 from ltxvoice.config import CaptionParams
 from ltxvoice.media import MediaError, read_wav, resample
 from ltxvoice.models.asr import RATE, Transcriber, Transcript
-from ltxvoice.wer import wer
+from ltxvoice.wer import span_wer, wer
 
 STAGE = "caption"
 
@@ -224,6 +224,7 @@ class TranscriptResult:
     avg_logprob: float | None = None
     no_speech_prob: float | None = None
     asr_note: str | None = None  # why ASR did not run or was not used for a clip with a sidecar
+    span_wer: float | None = None  # ASR caption against the part of a longer sidecar it matches best
 
 
 def _heard(text: str, source: str, result: Transcript, asr_text: str, error: float | None) -> TranscriptResult:
@@ -308,7 +309,10 @@ def transcript_for(
         )
     if low:
         raise ItemError(LOW_CONFIDENCE, f"{'; '.join(low)}: {text!r}")
-    return _heard(text, "asr", result, text, None)
+    heard = _heard(text, "asr", result, text, None)
+    if row.get("source_transcript"):  # the clip holds part of a transcribed source: score against that part
+        return replace(heard, span_wer=round(span_wer(clean_transcript(row["source_transcript"]), text)[0], 4))
+    return heard
 
 
 # --- one clip ------------------------------------------------------------------------------------
@@ -331,6 +335,7 @@ class Captioned:
     transcript_words: str | None
     transcript_asr: str | None
     transcript_wer: float | None
+    transcript_span_wer: float | None
     asr_avg_logprob: float | None
     asr_no_speech_prob: float | None
     asr_note: str | None
@@ -412,6 +417,7 @@ def caption_clip(
         transcript_words=transcript.words_json if transcript else None,
         transcript_asr=transcript.asr_text if transcript else None,
         transcript_wer=transcript.wer if transcript else None,
+        transcript_span_wer=transcript.span_wer if transcript else None,
         asr_avg_logprob=transcript.avg_logprob if transcript else None,
         asr_no_speech_prob=transcript.no_speech_prob if transcript else None,
         asr_note=transcript.asr_note if transcript else None,
@@ -422,12 +428,18 @@ def caption_clip(
 
 
 def wer_metrics(table: pl.DataFrame) -> dict[str, float | int]:
-    """The ASR's word error rate against the sidecars, over the kept clips that have both: count, mean
-    and median overall and per language (``transcript_language`` as the model heard it or was told)."""
-    if "transcript_wer" not in table.columns:
+    """The ASR's word error rate against the sources' own text, over the kept clips that have both:
+    ``wer_*`` against a sidecar that describes the whole clip (``transcript_wer``), ``span_wer_*`` of
+    an ASR caption against the stretch of a longer sidecar it matches best (``transcript_span_wer``).
+    Count, mean and median overall and per language (``transcript_language``, as heard or told)."""
+    return _rates(table, "transcript_wer", "wer") | _rates(table, "transcript_span_wer", "span_wer")
+
+
+def _rates(table: pl.DataFrame, column: str, name: str) -> dict[str, float | int]:
+    if column not in table.columns:
         return {}
-    scored = table.filter(pl.col("transcript_wer").is_not_null())
-    out: dict[str, float | int] = {"wer_clips": scored.height}
+    scored = table.filter(pl.col(column).is_not_null())
+    out: dict[str, float | int] = {f"{name}_clips": scored.height}
     if scored.is_empty():
         return out
     groups = [("", scored)] + [
@@ -435,13 +447,13 @@ def wer_metrics(table: pl.DataFrame) -> dict[str, float | int]:
         for (language,), group in sorted(scored.group_by("transcript_language"), key=lambda g: str(g[0][0]))
     ]
     for suffix, group in groups:
-        values = group["transcript_wer"]
+        values = group[column]
         out |= {
-            f"wer_mean{suffix}": round(float(values.mean()), 4),  # type: ignore[arg-type]
-            f"wer_median{suffix}": round(float(values.median()), 4),  # type: ignore[arg-type]
+            f"{name}_mean{suffix}": round(float(values.mean()), 4),  # type: ignore[arg-type]
+            f"{name}_median{suffix}": round(float(values.median()), 4),  # type: ignore[arg-type]
         }
         if suffix:
-            out[f"wer_clips{suffix}"] = group.height
+            out[f"{name}_clips{suffix}"] = group.height
     return out
 
 

@@ -35,3 +35,33 @@ def wer(reference: str, hypothesis: str) -> float:
     if not ref:
         return 0.0 if not hyp else 1.0
     return edit_distance(ref, hyp) / len(ref)
+
+
+def span_wer(reference: str, hypothesis: str) -> tuple[float, int]:
+    """Word error rate of ``hypothesis`` against the stretch of ``reference`` it matches best, and that
+    stretch's length in words: the alignment may start and end anywhere in the reference for free (a
+    clip cut from a longer recording holds only part of its transcript), every hypothesis word counts.
+    The rate is over the matched stretch (at least one word). An empty hypothesis gives 1.0."""
+    ref, hyp = normalise(reference), normalise(hypothesis)
+    if not hyp:
+        return (1.0, 0) if ref else (0.0, 0)
+    if not ref:
+        return 1.0, 0
+    # cost[i]: fewest edits aligning hyp[:j] so that it ends at ref[:i]; start[i]: where that stretch begins
+    cost = [0] * (len(ref) + 1)
+    start = list(range(len(ref) + 1))
+    for j, word in enumerate(hyp, 1):
+        new_cost, new_start = [j], [0]
+        for i, r in enumerate(ref, 1):
+            options = (
+                (cost[i - 1] + (r != word), start[i - 1]),  # match / substitution
+                (cost[i] + 1, start[i]),  # hypothesis word inserted
+                (new_cost[i - 1] + 1, new_start[i - 1]),  # reference word deleted inside the stretch
+            )
+            best = min(options, key=lambda o: (o[0], o[1]))
+            new_cost.append(best[0])
+            new_start.append(best[1])
+        cost, start = new_cost, new_start
+    end = min(range(1, len(ref) + 1), key=lambda i: (cost[i], -(i - start[i])))
+    length = max(end - start[end], 1)
+    return cost[end] / length, length
