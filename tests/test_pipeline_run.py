@@ -177,25 +177,22 @@ def test_workspace_lock_refuses_a_second_holder_and_names_the_first(repo: Path) 
         pass
 
 
-def test_workspace_lock_across_processes_and_after_a_crash(repo: Path) -> None:
+def _holding(code: str) -> subprocess.Popen[str]:
+    """A process that takes a lock with ``code`` (indented under a ``with``) and says "held"."""
+    body = textwrap.dedent(code) + '    print("held", flush=True)\n    time.sleep(60)\n'
     holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(f"""
-            import sys, time
-            from ltxvoice.pipeline import workspace_lock
-            with workspace_lock({str(repo)!r}, holder="the other process"):
-                print("held", flush=True)
-                time.sleep(60)
-        """),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=dvcrepo.env(),
+        [sys.executable, "-c", "import time\n" + body], stdout=subprocess.PIPE, text=True, env=dvcrepo.env()
     )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_workspace_lock_across_processes_and_after_a_crash(repo: Path) -> None:
+    holder = _holding(f"""
+        from ltxvoice.pipeline import workspace_lock
+        with workspace_lock({str(repo)!r}, holder="the other process"):
+    """)
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         with pytest.raises(lib.WorkspaceBusy, match=r"the other process"):
             with lib.workspace_lock(repo):
                 pass
@@ -214,25 +211,11 @@ def test_workspace_lock_across_processes_and_after_a_crash(repo: Path) -> None:
 
 def test_preflight_refuses_while_another_dvc_process_holds_dvcs_lock(repo: Path) -> None:
     lib.preflight(repo)  # free: nothing to say
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(f"""
-            import time
-            from dvc.repo import Repo
-            repo = Repo({str(repo)!r})
-            with repo.lock:
-                print("held", flush=True)
-                time.sleep(60)
-        """),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=dvcrepo.env(),
-    )
+    holder = _holding(f"""
+        from dvc.repo import Repo
+        with Repo({str(repo)!r}).lock:
+    """)
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         with pytest.raises(lib.WorkspaceBusy, match=r"another dvc process \(a `dvc repro`\?\) holds DVC's lock"):
             lib.preflight(repo)
     finally:
