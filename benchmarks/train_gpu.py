@@ -476,7 +476,14 @@ def random_transformer(tiny: bool, device: Any, seed: int = 0) -> Any:
         model = build_transformer(config, device="meta")
     finally:
         torch.set_default_dtype(previous)
-    model = model.to_empty(device=device)
+    return fill_random_(model.to_empty(device=device), device, seed)
+
+
+def fill_random_(model: Any, device: Any, seed: int = 0) -> Any:
+    """Random weights in place (also used by the official trainer's arm, train_gpu_official.py):
+    linear weights ~ N(0, 1/fan_in), biases 0, norm scales 1, AdaLN tables small; frozen."""
+    import torch
+
     g = torch.Generator(device=device).manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():

@@ -1,0 +1,87 @@
+"""The comparison with the official trainer: its summary and report from recorded rows, and the
+official arm's configs against the project's shapes (the GPU run itself is in benchmarks/results)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def _load():  # benchmarks/ is not a package
+    spec = importlib.util.spec_from_file_location("train_gpu_vs_official", BENCH / "train_gpu_vs_official.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["train_gpu_vs_official"] = module
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
+def _row(name: str, shape: str, samples_per_s: float, peak: float, status: str = "ok") -> dict:
+    return {
+        "name": name,
+        "shape": shape,
+        "batch": 1,
+        "samples_per_s": samples_per_s,
+        "peak_alloc_gib": peak,
+        "status": status,
+        "checkpointing": True,
+        "knobs": "ckpt 1",
+        "step_s": 1 / samples_per_s,
+    }
+
+
+def test_summary_takes_each_arms_best_and_turns_counted_flops_into_mfu() -> None:
+    bench = _load()
+    ours = {
+        "rows": [
+            _row(bench.OURS["helium_fast"], "helium", 9.0, 112.0),
+            _row(bench.OURS["helium_official_settings_b8"], "helium", 4.0, 42.0),
+            _row(bench.OURS["talking_head_fast"], "talking_head", 0.3, 122.0, status="OOM"),
+            _row(bench.OURS["talking_head_official_settings"], "talking_head", 0.2, 49.0),
+            _row(bench.OURS["lowmem"], "helium", 0.6, 19.8),
+        ]
+    }
+    official = {
+        "rows": [
+            _row("official_helium_b1", "helium", 1.0, 37.0),
+            _row("official_helium_b8", "helium", 3.0, 43.0),
+            _row("official_talking_head_b1", "talking_head", 0.1, 50.0, status="OOM"),
+        ],
+        "flops": {"helium": {"train_step": 100e12}, "talking_head": {"error": "x"}},
+    }
+    s = bench.summarize(ours, official)
+    assert s["helium"]["ltxvoice_config"] == bench.OURS["helium_fast"] and s["helium"]["official_samples_per_s"] == 3.0
+    assert s["helium"]["ratio"] == pytest.approx(3.0)
+    assert s["helium"]["ltxvoice_mfu_bf16"] == pytest.approx(9.0 * 100 / bench.PEAK_TFLOPS["bf16"])
+    assert s["talking_head"]["ltxvoice_config"] == bench.OURS["talking_head_official_settings"]  # OOM rows never win
+    assert s["talking_head"]["official_samples_per_s"] is None and "ratio" not in s["talking_head"]
+    assert s["talking_head"]["model_tflop_per_sample"] is None  # a failed count is not a number
+    assert s["lowmem_peak_gib"] == 19.8
+    text = bench.render(s, ours, official, {"command": "c", "seconds": 1.0})
+    assert "ratio 3.00x" in text and "| official | official_talking_head_b1 |" in text
+
+
+def test_official_configs_use_the_benchmark_shapes_and_the_projects_configs_exist() -> None:
+    bench = _load()
+    sys.path.insert(0, str(BENCH))
+    import train_gpu
+
+    assert {c["shape"] for c in bench.OFFICIAL} == {"helium", "talking_head"}
+    assert set(bench.OURS.values()) <= set(train_gpu.CONFIGS)
+    official = importlib.util.spec_from_file_location("train_gpu_official", BENCH / "train_gpu_official.py")
+    module = importlib.util.module_from_spec(official)
+    assert official.loader is not None
+    official.loader.exec_module(module)
+    # the official LoRA targets are the project's helium preset: 10 audio modules of every block
+    from ltxvoice.train.presets import PRESETS
+
+    assert len(module.TARGET_MODULES) == 10 and all(m.startswith("audio_") for m in module.TARGET_MODULES)
+    import re
+
+    for target in module.TARGET_MODULES:
+        assert any(re.fullmatch(p, f"transformer_blocks.7.{target}") for p in PRESETS["helium"]), target
