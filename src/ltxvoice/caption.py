@@ -212,16 +212,17 @@ def compression_ratio(text: str) -> float:
     return len(data) / len(zlib.compress(data)) if data else 0.0
 
 
-def loop_chars(text: str, min_repeats: int = 3) -> int:
-    """The length in characters of the longest stretch of ``text`` made of one unit repeated back to
-    back at least ``min_repeats`` times, 0 when there is none. Counted on the lower-cased words joined
-    by single spaces, each followed by one (punctuation dropped), so "Non, non, non, non." is the unit
-    "non " four times over: 16. Catches the loops of short clips that the compression ratio misses."""
+def loop_chars(text: str, min_repeats: int = 3, max_unit: int = 100) -> int:
+    """The length in characters of the longest stretch of ``text`` made of one unit (of at most
+    ``max_unit`` characters, which keeps this linear in the text) repeated back to back at least
+    ``min_repeats`` times, 0 when there is none. Counted on the lower-cased words joined by single
+    spaces, each followed by one (punctuation dropped), so "Non, non, non, non." is the unit "non "
+    four times over: 16. Catches the loops of short clips that the compression ratio misses."""
     words = re.findall(r"[^\W_]+(?:['\u2019][^\W_]+)*", text.lower())
     flat = "".join(f"{w} " for w in words)
     n = len(flat)
     best = 0
-    for unit in range(1, n // min_repeats + 1):
+    for unit in range(1, min(n // min_repeats, max_unit) + 1):
         run = 0  # how many characters in a row equal the one ``unit`` further on
         for i in range(n - unit):
             run = run + 1 if flat[i] == flat[i + unit] else 0
