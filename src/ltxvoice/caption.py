@@ -18,9 +18,9 @@ quarantined as ``transcript_mismatch``. An English-only model never transcribes 
 gives another ``language`` (``unsupported_language``, or the sidecar with ``asr_note`` saying so), an ASR
 transcript that loops (Whisper repeating a phrase: a high compression ratio or a long back-to-back repeat)
 is ``repetition``, and one with a low mean log-probability or a high no-speech probability is
-``low_confidence``. Every
-caption is parsed back with the template's own parser before it is written, so a caption that would
-not read back (e.g. a transcript breaking the quoting) is caught here, not by a trainer.
+``low_confidence``. Every caption is parsed back with the template's own parser before it is written, so
+a caption that would not read back (e.g. a transcript breaking the quoting) is caught here, not by a
+trainer.
 
 The dataset folder holds a copy of each clip's video and audio named by clip id, a ``.txt`` caption
 beside each (the convention of most LoRA trainers), ``dataset.json`` with the official LTX-2 trainer's

@@ -488,7 +488,7 @@ class CaptionParams(Section):
         20,
         ge=1,
         description="An ASR transcript (used as the caption) holding a stretch longer than this many characters "
-        "made of one unit repeated back to back at least 3 times (e.g. 'non, non, non, non, non') is "
+        "made of one unit repeated back to back at least 3 times (e.g. six times 'non, ': 24) is "
         "quarantined (repetition): the compression ratio misses loops in short clips.",
     )
 
