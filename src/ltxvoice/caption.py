@@ -15,10 +15,12 @@ holds all of that source's speech (the sidecar describes the whole source); othe
 (``transcript_source``). Where both exist, ASR still runs and its word error rate against the sidecar is
 a column (``transcript_wer``) and a metric (per language); past ``caption.max_wer`` the clip is
 quarantined as ``transcript_mismatch``. An English-only model never transcribes a clip the label table
-gives another ``language`` (``unsupported_language``, or the sidecar with ``asr_note`` saying so), and an
-ASR transcript with a low mean log-probability or a high no-speech probability is ``low_confidence``. Every
-caption is parsed back with the template's own parser before it is written, so a caption that would
-not read back (e.g. a transcript breaking the quoting) is caught here, not by a trainer.
+gives another ``language`` (``unsupported_language``, or the sidecar with ``asr_note`` saying so), an ASR
+transcript that loops (Whisper repeating a phrase: a high compression ratio or a long back-to-back repeat)
+is ``repetition``, and one with a low mean log-probability or a high no-speech probability is
+``low_confidence``. Every caption is parsed back with the template's own parser before it is written, so
+a caption that would not read back (e.g. a transcript breaking the quoting) is caught here, not by a
+trainer.
 
 The dataset folder holds a copy of each clip's video and audio named by clip id, a ``.txt`` caption
 beside each (the convention of most LoRA trainers), ``dataset.json`` with the official LTX-2 trainer's
@@ -32,6 +34,7 @@ import csv
 import json
 import re
 import shutil
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -57,6 +60,7 @@ BAD_CAPTION = "bad_caption"
 UNSUPPORTED_LANGUAGE = "unsupported_language"
 LOW_CONFIDENCE = "low_confidence"
 TRANSCRIPT_MISMATCH = "transcript_mismatch"
+REPETITION = "repetition"
 
 # A sidecar transcript describes the whole source; it fits a clip only if the clip holds all of the
 # source's speech, give or take this much at either end.
@@ -201,6 +205,48 @@ def parse_talking_head(caption: str) -> dict[str, str]:
 # --- transcripts ---------------------------------------------------------------------------------
 
 
+def compression_ratio(text: str) -> float:
+    """UTF-8 length over zlib-compressed length: Whisper's measure of a decoding loop (its own rule
+    treats a segment above 2.4 as a failed decode). 0.0 for empty text."""
+    data = text.encode("utf-8")
+    return len(data) / len(zlib.compress(data)) if data else 0.0
+
+
+def loop_chars(text: str, min_repeats: int = 3, max_unit: int = 100) -> int:
+    """The length in characters of the longest stretch of ``text`` made of one unit (of at most
+    ``max_unit`` characters, which keeps this linear in the text) repeated back to back at least
+    ``min_repeats`` times, 0 when there is none. Counted on the lower-cased words joined by single
+    spaces, each followed by one (punctuation dropped), so "Non, non, non, non." is the unit "non "
+    four times over: 16. Catches the loops of short clips that the compression ratio misses."""
+    words = re.findall(r"[^\W_]+(?:['\u2019][^\W_]+)*", text.lower())
+    flat = "".join(f"{w} " for w in words)
+    n = len(flat)
+    best = 0
+    for unit in range(1, min(n // min_repeats, max_unit) + 1):
+        run = 0  # how many characters in a row equal the one ``unit`` further on
+        for i in range(n - unit):
+            run = run + 1 if flat[i] == flat[i + unit] else 0
+            span = run + unit
+            if span >= min_repeats * unit and span > best:
+                best = span
+    return best
+
+
+def repetition(text: str, params: CaptionParams) -> str | None:
+    """Why ``text`` is a decoding loop by ``caption.max_compression_ratio`` / ``caption.max_loop_chars``,
+    or None."""
+    why = []
+    ratio = compression_ratio(text)
+    if ratio > params.max_compression_ratio:
+        why.append(f"compression ratio {ratio:.2f} > caption.max_compression_ratio {params.max_compression_ratio}")
+    looped = loop_chars(text)
+    if looped > params.max_loop_chars:
+        why.append(
+            f"{looped} characters of one unit repeated back to back > caption.max_loop_chars {params.max_loop_chars}"
+        )
+    return "; ".join(why) or None
+
+
 def sidecar_fits(row: Mapping[str, Any]) -> bool:
     """True when the source has a sidecar transcript and the clip holds all of the source's speech."""
     if not row.get("source_transcript"):
@@ -263,8 +309,8 @@ def transcript_for(
     model never transcribes a clip labelled with another language (``language``): the sidecar is used
     if it fits, else unsupported_language. A labelled language is also the one the model decodes in
     (not detected), so a clip is never transcribed in a language it is not in. An ASR transcript used
-    as the caption must be confident (``caption.min_avg_logprob``, ``caption.max_no_speech_prob``) or
-    the clip is low_confidence."""
+    as the caption must not loop (:func:`repetition`) and must be confident (``caption.min_avg_logprob``,
+    ``caption.max_no_speech_prob``), or the clip is repetition / low_confidence."""
     sidecar = clean_transcript(row["source_transcript"]) if params.transcript != "asr" and sidecar_fits(row) else None
     if sidecar is None and params.transcript == "sidecar":
         why = (
@@ -299,6 +345,9 @@ def transcript_for(
         return _heard(sidecar, "sidecar", result, text, error)
     if not text:
         raise ItemError(EMPTY_TRANSCRIPT, f"ASR heard no words (language {result.language})")
+    looped = repetition(text, params)
+    if looped:
+        raise ItemError(REPETITION, f"{looped}: {text!r}")
     low = []
     if result.avg_logprob is not None and result.avg_logprob < params.min_avg_logprob:
         low.append(f"avg log-prob {result.avg_logprob:.2f} < caption.min_avg_logprob {params.min_avg_logprob}")

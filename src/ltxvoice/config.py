@@ -416,6 +416,17 @@ class AsrParams(Section):
     beam_size: int = Field(5, ge=1, le=16)
     compute_type: str = Field("int8", description="faster-whisper compute type on CPU (int8, float32, ...).")
     threads: int = Field(2, ge=1, le=64)
+    vad_filter: bool = Field(
+        False,
+        description="faster-whisper only: drop non-speech before decoding with the Silero VAD model that "
+        "faster-whisper ships (assets/silero_vad_v6.onnx; nothing downloaded).",
+    )
+
+    @model_validator(mode="after")
+    def _check_vad(self) -> AsrParams:
+        if self.vad_filter and self.backend != "faster-whisper":
+            raise ValueError("vad_filter: only the faster-whisper backend has a VAD filter")
+        return self
 
 
 class CaptionParams(Section):
@@ -466,6 +477,19 @@ class CaptionParams(Section):
         le=1.0,
         description="An ASR transcript (used as the caption) whose no-speech probability is above this is "
         "quarantined (low_confidence).",
+    )
+    max_compression_ratio: float = Field(
+        2.4,
+        gt=1.0,
+        description="An ASR transcript (used as the caption) whose text compresses (zlib) by more than this "
+        "is a decoding loop and is quarantined (repetition); 2.4 is Whisper's own threshold.",
+    )
+    max_loop_chars: int = Field(
+        20,
+        ge=1,
+        description="An ASR transcript (used as the caption) holding a stretch longer than this many characters "
+        "made of one unit repeated back to back at least 3 times (e.g. six times 'non, ': 24) is "
+        "quarantined (repetition): the compression ratio misses loops in short clips.",
     )
 
     @model_validator(mode="after")

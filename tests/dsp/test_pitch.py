@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -62,3 +64,18 @@ def test_voiced_at_uses_nearest_frame_time() -> None:
 
     track = PitchTrack(times=np.array([0.015, 0.025, 0.035]), f0=np.array([0.0, 120.0, 0.0]), time_step=0.01)
     assert track.voiced_at(np.array([0.0, 0.021, 0.029, 0.5])).tolist() == [False, True, True, False]
+
+
+def test_real_arctic_voices_have_plausible_pitch(arctic: list[tuple[Path, str]]) -> None:
+    """Real read speech (CMU ARCTIC): a low and a higher voice land in the usual adult ranges (male about
+    85-165 Hz, female about 165-255 Hz), Praat and WORLD agree, and about half the utterance is voiced."""
+    params = MeasureParams()
+    (low, _), (high, _) = arctic
+    measured = {}
+    for path in (low, high):
+        x, rate = sf.read(path, dtype="float32")
+        measured[path.name] = m = measure_samples(x, rate, params)
+        assert abs(m.f0_disagreement_cents) < 100, (path.name, m)
+        assert 0.3 <= m.voiced_fraction <= 0.8 and m.voiced_seconds > 1.0, (path.name, m)
+    assert 85 <= measured[low.name].f0_hz <= 165, measured  # 127 Hz when written
+    assert 165 <= measured[high.name].f0_hz <= 255, measured  # 191 Hz when written

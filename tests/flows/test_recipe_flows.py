@@ -126,6 +126,8 @@ def test_register_recipe_with_each_asr_backend(workspace: Path, backend: str) ->
         asr={"backend": backend, "model": str(model), "beam_size": 1, "compute_type": "float32", "threads": 1},
         min_avg_logprob=-1000.0,  # a random model is never confident: only the plumbing is tested here
         max_no_speech_prob=1.0,
+        max_compression_ratio=1000.0,  # and its gibberish may loop
+        max_loop_chars=100_000,
     )
     d = _build(workspace, f"register-{backend}", params)
     prepared = pl.read_parquet(d / "prepare/clips.parquet")

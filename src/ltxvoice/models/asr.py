@@ -83,7 +83,7 @@ def _faster_whisper(params: AsrParams) -> Transcriber:
     def transcribe(audio: np.ndarray, language: str | None = None) -> Transcript:
         segments, info = model.transcribe(
             audio.astype(np.float32), language=language or params.language, beam_size=params.beam_size, temperature=0.0,
-            word_timestamps=params.word_timestamps, condition_on_previous_text=False, vad_filter=False)
+            word_timestamps=params.word_timestamps, condition_on_previous_text=False, vad_filter=params.vad_filter)
         segments = list(segments)
         words = tuple((w.start, w.end, w.word.strip()) for s in segments for w in (s.words or []))
         return Transcript(_clean(" ".join(s.text for s in segments)), info.language,
