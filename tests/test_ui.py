@@ -8,7 +8,7 @@ schedule, show the run Completed and list the pipeline report artifact. Screensh
 deployments page and of the finished run land in the test's tmp folder; with
 LTXV_UI_SCREENSHOTS=<folder> small copies are also written there (how docs/ui/ was made).
 
-Run with `.venv/bin/python -m pytest -m ui` (about 45 s).
+Run with `.venv/bin/python -m pytest -m ui` (about a minute on 2 cores).
 """
 
 from __future__ import annotations
