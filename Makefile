@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 CODE := src flows tasks tests benchmarks
 
-.PHONY: help setup demo test test-slow test-all lint format types deps check ci
+.PHONY: help setup demo test test-slow test-ui test-all lint format types deps check ci
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -19,7 +19,10 @@ test:  ## the fast suite (the README's test command)
 test-slow:  ## the slow suites: whole dvc repro runs, the formant matrix, ...
 	$(PY) -m pytest -q -m slow
 
-test-all: test test-slow  ## both
+test-ui:  ## the Prefect UI in headless Chromium (real server, serve and browser; about a minute)
+	$(PY) -m pytest -q -m ui
+
+test-all: test test-slow test-ui  ## all three
 
 lint:  ## ruff lint
 	.venv/bin/ruff check $(CODE)

@@ -21,7 +21,7 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 start=$(date +%s)
 
 # 1. System tools: ffmpeg/ffprobe (media I/O), espeak-ng (demo speech), sox (audio checks).
-apt_pkgs=(ffmpeg espeak-ng sox alsa-utils git make)
+apt_pkgs=(ffmpeg espeak-ng sox alsa-utils git make chromium)
 missing=()
 for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -47,6 +47,7 @@ def test_a_param_change_reruns_exactly_its_stages_from_a_clean_clone(origin: tup
         ("out/score.json", "score", 9.0, 12.0, 3.0),
     ]
     assert result.run.pushed  # the new score outputs went to the remote
+    assert result.reports == {}  # the evaluate stage's report goes in only when evaluate ran; here none is
 
     report = ci.report_markdown(result)
     assert "Changed since the base: `params.yaml`" in report
@@ -127,3 +128,118 @@ def test_matching_by_path_or_name() -> None:
     files = ["params.yaml", "data/sources.dvc", "src/x.py", "conf/params.yaml", "dvc.lock"]
     assert ci.matching(files, ci.DEFAULT_WATCH) == ["params.yaml", "data/sources.dvc", "conf/params.yaml", "dvc.lock"]
     assert ci.matching(files, ["src/*"]) == ["src/x.py"]
+
+
+def _with_tiny_models_stage(repo: Path) -> None:
+    """Give the tiny project a `tiny_models` stage (as the real pipeline has) that writes models/tiny/."""
+    import yaml
+
+    dvc = yaml.safe_load((repo / "dvc.yaml").read_text())
+    dvc["stages"]["tiny_models"] = {
+        "cmd": "python -c \"import pathlib; p = pathlib.Path('models/tiny'); p.mkdir(parents=True, exist_ok=True); "
+        "(p / 'ltx.safetensors').write_text('tiny')\"",
+        "outs": ["models/tiny"],
+    }
+    (repo / "dvc.yaml").write_text(yaml.safe_dump(dvc, sort_keys=False))
+
+
+def test_real_weights_without_a_gpu_are_refused_before_anything_runs(
+    origin: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo, base = origin
+    clone = _clone(repo, tmp_path / "clone")
+    _with_tiny_models_stage(clone)
+    dvcrepo.set_param(clone, "tones", "seed", 5)
+    params = yaml_load(clone / "params.yaml")
+    params["train"] = {"model": {"checkpoint": "models/ltx-2.3-22b-dev.safetensors"}}
+    params["encode"] = {"checkpoint": "models/tiny/ltx.safetensors"}  # tiny: not reported
+    yaml_dump(clone / "params.yaml", params)
+    dvcrepo.commit(clone, "train the real model")
+
+    assert ci.real_weights(clone) == ["params.yaml: train.model.checkpoint = models/ltx-2.3-22b-dev.safetensors"]
+    with pytest.raises(ci.CIError) as refused:
+        ci.check(clone, base, has_gpu=False)
+    assert str(refused.value).startswith(
+        "params point at real LTX-2.3 weights (params.yaml: train.model.checkpoint = "
+        "models/ltx-2.3-22b-dev.safetensors) and this machine has no CUDA GPU"
+    )
+    assert "RETRAIN_RUNNER" in str(refused.value)
+    assert dvcrepo.runs(clone) == []  # refused before `dvc pull` / `dvc repro`: nothing ran
+    assert not (clone / "out" / "count.txt").exists()
+
+    # the command line: one line, exit 2, as CI shows it (the GPU probe forced to say none)
+    monkeypatch.setattr(ci, "cuda_available", lambda: False)
+    out = CliRunner().invoke(app, ["ci", "--base", base, "--params", str(clone / "params.yaml"), "--no-push"])
+    assert out.exit_code == 2
+    assert out.output.startswith("ci: params point at real LTX-2.3 weights (params.yaml: train.model.checkpoint")
+    assert len(out.output.strip().splitlines()) == 1
+    assert dvcrepo.runs(clone) == []
+
+    # with a GPU the same params run
+    done = ci.check(clone, base, push=False, has_gpu=True)
+    assert done.ok and done.run is not None and "count" in done.run.ran
+
+
+def test_tiny_weights_train_on_cpu(origin: tuple[Path, str], tmp_path: Path) -> None:
+    repo, base = origin
+    clone = _clone(repo, tmp_path / "clone")
+    _with_tiny_models_stage(clone)
+    params = yaml_load(clone / "params.yaml")
+    params["train"] = {"model": {"checkpoint": "models/tiny/ltx.safetensors"}}
+    params["encode"] = {"checkpoint": "models/tiny/ltx.safetensors", "text_encoder": "models/tiny"}
+    yaml_dump(clone / "params.yaml", params)
+    dvcrepo.commit(clone, "tiny models")
+
+    assert ci.real_weights(clone) == []
+    result = ci.check(clone, base, push=False, has_gpu=False)
+    assert result.ok and result.run is not None
+    assert sorted(result.run.ran) == ["tiny_models"]  # params of count/score/other unchanged
+    assert (clone / "models" / "tiny" / "ltx.safetensors").read_text() == "tiny"
+
+
+def yaml_load(path: Path) -> dict:
+    import yaml
+
+    return yaml.safe_load(path.read_text())
+
+
+def yaml_dump(path: Path, data: dict) -> None:
+    import yaml
+
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def test_the_report_of_a_stage_that_ran_goes_into_the_ci_report(origin: tuple[Path, str]) -> None:
+    repo, base = origin
+    dvcrepo.set_param(repo, "select", "max_error_hz", 50.0)
+    result = ci.check(repo, base, pull=False, push=False, report_stages=("score",))  # as "evaluate" is by default
+    assert result.run is not None and result.run.ran == ["score"]
+    assert list(result.reports) == ["out/report/report.md"]
+    report = ci.report_markdown(result)
+    assert "## Report: `out/report/report.md`\n\n### Score report\n\nscore 15.0" in report
+    assert result.summary()["reports"] == ["out/report/report.md"]
+
+    dvcrepo.set_param(repo, "tones", "seed", 7)  # score reruns, but `count` is not a report stage
+    again = ci.check(repo, base, pull=False, push=False, report_stages=("count",))
+    assert again.run is not None and "count" in again.run.ran and again.reports == {}
+
+
+def test_the_workflow_runs_ltxvoice_ci_on_the_configured_runner() -> None:
+    """retrain.yml: the runner comes from RETRAIN_RUNNER (a JSON label list) with the hosted CPU runner
+    as the default, and the options its `ltxvoice ci` line passes are ones the command has."""
+    import re
+
+    import yaml
+
+    workflow = Path(__file__).resolve().parents[1] / ".github" / "workflows" / "retrain.yml"
+    job = yaml.safe_load(workflow.read_text())["jobs"]["retrain"]
+    found = re.fullmatch(r"\$\{\{ fromJSON\(vars\.RETRAIN_RUNNER \|\| '(.*)'\) \}\}", job["runs-on"])
+    assert found and json.loads(found.group(1)) == "ubuntu-latest", job["runs-on"]
+    (line,) = [s["run"] for s in job["steps"] if "ltxvoice ci" in s.get("run", "")]
+    options = re.findall(r"(--[a-z-]+)", line)
+    assert options == ["--base", "--report", "--json"]
+    helped = CliRunner().invoke(app, ["ci", "--help"], env={"COLUMNS": "200"})
+    for option in options:
+        assert option in helped.output, option
+    comment = next(s for s in job["steps"] if s.get("name") == "Report on the pull request")
+    assert "--body-file ci-report.md" in comment["run"]

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -18,49 +15,11 @@ from pathlib import Path
 import pytest
 
 from tests import dvcrepo
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _cli(*args: str, cwd: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
-    """`ltxvoice <args>` from this checkout, in its own process group (so it and its children stop together)."""
-    return subprocess.Popen(
-        [sys.executable, "-c", "from ltxvoice.cli import app; app()", *args],
-        cwd=cwd,
-        env=env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
-def _wait(what: str, check, timeout: float, log: Path) -> object:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            found = check()
-        except Exception:  # noqa: BLE001 - not up yet
-            found = None
-        if found:
-            return found
-        time.sleep(1)
-    raise AssertionError(f"timed out waiting for {what}; log:\n{log.read_text()[-4000:]}")
+from tests.prefectstack import ROOT
+from tests.prefectstack import cli as _cli
+from tests.prefectstack import free_port as _free_port
+from tests.prefectstack import stop as _stop
+from tests.prefectstack import wait as _wait
 
 
 @pytest.fixture()
@@ -162,7 +121,6 @@ def test_serve_schedules_runs_and_never_overlaps(stack: tuple[Path, str, Path]) 
 
 
 def test_server_on_a_port_in_use_says_so_in_one_line() -> None:
-    import socket
 
     from typer.testing import CliRunner
 
