@@ -220,8 +220,9 @@ def render(summary: dict[str, Any], ours: dict[str, Any], official: dict[str, An
                 f"`{mine}` {a['samples_per_s']:.3f} vs official {b['samples_per_s']:.3f} samples/s "
                 f"({a['samples_per_s'] / b['samples_per_s']:.2f}x)"
             )
+    low = next((r for r in ours["rows"] if r["name"] == OURS["lowmem"]), {})
     lines.append(
-        f"- small-card mode (`{OURS['lowmem']}`): peak {num(summary.get('lowmem_peak_gib'), '.1f')} GiB, "
+        f"- small-card mode (`{OURS['lowmem']}`{', ' + low['note'] if low.get('note') else ''}): peak {num(summary.get('lowmem_peak_gib'), '.1f')} GiB, "
         f"{num(summary.get('lowmem_samples_per_s'), '.3f')} samples/s"
     )
     lines.append(f"- FLOPs counted (official arm): `{json.dumps(official.get('flops', {}))}`")
@@ -237,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--from-log", type=Path, help="rebuild the report from a run's printed log (FLOPs counted here)"
     )
+    parser.add_argument(
+        "--lowmem-from", type=Path, help="with --from-log: the small-card row from an earlier train_gpu.json"
+    )
     args = parser.parse_args(argv)
     if not (args.official / "ltx-trainer" / "ltx_trainer").is_dir():
         parser.error(f"{args.official} holds no official trainer: run train_gpu_official.py --fetch {args.official}")
@@ -250,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
             official = run_official(args.official, args.tiny, args.budget_s, work, flops_only=True)
             official["rows"], rows, environment = rows_from_log(args.from_log)
             official["lora_tensors"] = 960 if official["rows"] else None
+            if args.lowmem_from:  # a row of another run, named as such in the report
+                earlier = json.loads(args.lowmem_from.read_text())["rows"]
+                rows += [{**r, "note": f"from {args.lowmem_from.name}"} for r in earlier if r["name"] == OURS["lowmem"]]
             ours = {"rows": rows, "environment": environment, "returncode": 0}
             command += f" (report rebuilt from its log: --from-log {args.from_log.name})"
             started = None
