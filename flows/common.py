@@ -8,6 +8,7 @@ import contextvars
 import functools
 import inspect
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -22,7 +23,17 @@ from rich.console import Console
 from ltxvoice import lifeline, locks
 from ltxvoice.config import Params, ParamsError, RunnerParams, S, load_params
 from ltxvoice.records import quarantine_counts
-from ltxvoice.stage import StageError, StageResult, Summary, first_few, write_result
+from ltxvoice.stage import (
+    PARTIAL,
+    StageError,
+    StageResult,
+    Summary,
+    commit_output,
+    first_few,
+    partial_path,
+    remove_leftovers,
+    write_result,
+)
 
 console = Console(stderr=True)
 
@@ -150,19 +161,47 @@ def run_flow(flow: Flow, stage: str, argv: Sequence[str] | None = None) -> int:
     args = vars(parser.parse_args(argv))
     out = Path(args["out"]) if args.get("out") else None
     lifeline.watch_parent(functools.partial(_parent_gone, stage))
+    partial: Path | None = None
     try:
         params = load_params(args.get("params_path", "params.yaml"))
         params.require(stage)
         with contextlib.ExitStack() as held:
             if out is not None:  # one writer per output folder, whoever starts it (dvc repro, by hand, ...)
                 locks.check_writable(out)
+                locks.check_writable(out.parent)  # the new output is made beside it and renamed into place
                 held.enter_context(locks.exclusive(locks.output_lock_path(out), _busy(stage, out), f"stage {stage}"))
+                for gone in remove_leftovers(out):
+                    console.print(f"[yellow]{stage}:[/yellow] removed {gone}, left by a run that did not finish")
+                if stage not in IN_PLACE:
+                    partial = partial_path(out, os.getpid())
+                    partial.mkdir(parents=True)
+                    args["out"] = str(partial)
             with shared_api(params.runner.kind == "dask"), stage_run_settings():
                 with_runner(flow, params)(**args)
+            if out is not None and partial is not None:
+                commit_output(partial, out, stage)
+                partial = None
     except (ParamsError, StageError, FileNotFoundError, PermissionError) as exc:
         console.print(f"[red]{stage}: error:[/red] {exc}")
         return 1
+    finally:
+        if partial is not None:  # the run failed: what it wrote is not an output
+            shutil.rmtree(partial, ignore_errors=True)
     return 0
+
+
+# Stages that write their output folder in place rather than as a temporary sibling moved into place
+# when complete (run_flow): train resumes from the checkpoints an interrupted run left there (each
+# checkpoint and resume state is itself written to a temporary file and renamed).
+IN_PLACE = frozenset({"train"})
+
+
+def destination(out_dir: Path) -> Path:
+    """Where a stage's output folder ends up: ``out_dir`` itself, or, when run_flow has this process
+    write it as a temporary sibling (``ltxvoice.stage.partial_path``), the folder that will replace.
+    Checks that compare the output with the inputs (an output inside the sources) use this."""
+    final = out_dir.with_name(out_dir.name.removesuffix(f"{PARTIAL}{os.getpid()}"))
+    return final if partial_path(final, os.getpid()) == out_dir else out_dir
 
 
 def _parent_gone(stage: str, pid: int) -> None:

@@ -139,3 +139,33 @@ def test_an_unwritable_output_is_found_before_any_work(
     err = " ".join(capsys.readouterr().err.split())
     assert f"{blocker / 'out'}: cannot write there" in err and "nothing was done" in err
     assert blocker.read_text() == "not a folder\n"
+
+
+def test_run_flow_writes_a_temporary_folder_and_moves_it_into_place(
+    tmp_path: Path, good_sources: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ltxvoice.stage import leftovers, partial_path
+
+    params = _write_params(tmp_path, [good_sources])
+    out = tmp_path / "out"
+    dead = partial_path(out, 999_999_999)  # what a killed run left
+    (dead / "clips").mkdir(parents=True)
+    (dead / "clips" / "half.wav").write_bytes(b"half")
+    assert run_flow(ingest_flow, "ingest", ["--params-path", str(params), "--out", str(out)]) == 0
+    assert f"removed{dead}" in "".join(capsys.readouterr().err.split())  # rich may wrap the line
+    assert leftovers(out) == []
+    clips = read_table(out / "clips.parquet", schema_of(lib.Clip))
+    assert all(Path(p).parent == out / "clips" and Path(p).is_file() for p in clips["audio_path"].to_list())
+    before = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+    # a run that fails (here: nothing usable) leaves the previous output as it was, and nothing beside it
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    failing = _write_params(empty, [empty])
+    assert run_flow(ingest_flow, "ingest", ["--params-path", str(failing), "--out", str(out)]) == 1
+    assert {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
+    assert leftovers(out) == []
+
+    # a rerun gives the same bytes
+    assert run_flow(ingest_flow, "ingest", ["--params-path", str(params), "--out", str(out)]) == 0
+    assert {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
