@@ -169,9 +169,12 @@ def run_flow(flow: Flow, stage: str, argv: Sequence[str] | None = None) -> int:
             if out is not None:  # one writer per output folder, whoever starts it (dvc repro, by hand, ...)
                 locks.check_writable(out)
                 locks.check_writable(out.parent)  # the new output is made beside it and renamed into place
-                held.enter_context(locks.exclusive(locks.output_lock_path(out), _busy(stage, out), f"stage {stage}"))
+                lock = locks.output_lock_path(out)
+                held.enter_context(locks.exclusive(lock, _busy(stage, out), f"stage {stage}", _warn(stage)))
                 for gone in remove_leftovers(out):
-                    console.print(f"[yellow]{stage}:[/yellow] removed {gone}, left by a run that did not finish")
+                    console.print(
+                        f"[yellow]{stage}:[/yellow] removed {gone}, left by a run that did not finish", soft_wrap=True
+                    )
                 if stage not in IN_PLACE:
                     partial = partial_path(out, os.getpid())
                     partial.mkdir(parents=True)
@@ -209,6 +212,10 @@ def _parent_gone(stage: str, pid: int) -> None:
     on writing outputs nobody will record."""
     console.print(f"[red]{stage}: error:[/red] the run that started this stage (pid {pid}) has ended; stopping")
     os._exit(1)
+
+
+def _warn(stage: str) -> Callable[[str], None]:
+    return lambda line: console.print(f"[yellow]{stage}: warning:[/yellow] {line}", soft_wrap=True)
 
 
 def _busy(stage: str, out: Path) -> Callable[[str], StageError]:
