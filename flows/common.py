@@ -10,6 +10,7 @@ import inspect
 import os
 import shutil
 import time
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from rich.console import Console
 
 from ltxvoice import lifeline, locks
-from ltxvoice.config import Params, ParamsError, RunnerParams, S, load_params
+from ltxvoice.config import Params, ParamsError, RunnerParams, S, debugging, load_params
 from ltxvoice.records import quarantine_counts
 from ltxvoice.stage import (
     PARTIAL,
@@ -185,7 +186,9 @@ def run_flow(flow: Flow, stage: str, argv: Sequence[str] | None = None) -> int:
                 commit_output(partial, out, stage)
                 partial = None
     except (ParamsError, StageError, FileNotFoundError, PermissionError) as exc:
-        console.print(f"[red]{stage}: error:[/red] {exc}")
+        if debugging():
+            traceback.print_exc()
+        console.print(f"[red]{stage}: error:[/red] {exc}", soft_wrap=True)
         return 1
     finally:
         if partial is not None:  # the run failed: what it wrote is not an output
