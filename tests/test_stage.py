@@ -95,3 +95,18 @@ def test_commit_output_replaces_only_when_complete_and_keeps_what_the_run_did_no
         commit_output(partial2, out2, "ingest")
     assert (out2 / "clips" / "holiday.mp4").read_bytes() == b"precious"
     assert remove_leftovers(out2) == [partial2] and not partial2.exists()
+
+
+def test_leftovers_of_a_dead_run_are_removed_even_when_read_only(tmp_path: Path) -> None:
+    from ltxvoice.stage import partial_path, remove_leftovers
+
+    out = tmp_path / "out"
+    dead = partial_path(out, 12345)
+    (dead / "clips").mkdir(parents=True)
+    (dead / "clips" / "a.wav").write_bytes(b"half")
+    for folder in (dead / "clips", dead):
+        folder.chmod(0o555)
+    mine = tmp_path / "out.partial-notapid"  # not a temporary folder of this project: left alone
+    mine.mkdir()
+    assert remove_leftovers(out) == [dead]
+    assert not dead.exists() and mine.is_dir()

@@ -226,10 +226,20 @@ def remove_leftovers(out: Path) -> list[Path]:
     found = leftovers(out)
     for p in found:
         if p.is_dir() and not p.is_symlink():
-            shutil.rmtree(p)
+            shutil.rmtree(p, onerror=_writable_then_retry)
         else:
             p.unlink()
     return found
+
+
+def _writable_then_retry(func: Any, path: str, _exc: Any) -> None:
+    """A run that died may have left a read-only folder (made so while it wrote): make its parent
+    writable (it is ours, under the output lock) and try once more."""
+    parent = Path(path).parent
+    parent.chmod(parent.stat().st_mode | 0o700)
+    if Path(path).is_dir() and not Path(path).is_symlink():
+        Path(path).chmod(Path(path).stat().st_mode | 0o700)
+    func(path)
 
 
 def _rewrite_table(path: Path, old: str, new: str) -> None:
