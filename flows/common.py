@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import contextvars
+import errno
 import functools
 import inspect
 import os
@@ -26,6 +27,7 @@ from ltxvoice.config import Params, ParamsError, RunnerParams, S, debugging, loa
 from ltxvoice.records import quarantine_counts
 from ltxvoice.stage import (
     PARTIAL,
+    NothingKept,
     StageError,
     StageResult,
     Summary,
@@ -180,21 +182,38 @@ def run_flow(flow: Flow, stage: str, argv: Sequence[str] | None = None) -> int:
                     partial = partial_path(out, os.getpid())
                     partial.mkdir(parents=True)
                     args["out"] = str(partial)
-            with shared_api(params.runner.kind == "dask"), stage_run_settings():
-                with_runner(flow, params)(**args)
+            try:
+                with shared_api(params.runner.kind == "dask"), stage_run_settings():
+                    with_runner(flow, params)(**args)
+            except NothingKept:
+                if out is not None and partial is not None:  # complete, if empty: the quarantine says why
+                    commit_output(partial, out, stage)
+                    partial = None
+                raise
             if out is not None and partial is not None:
                 commit_output(partial, out, stage)
                 partial = None
     except (ParamsError, StageError, FileNotFoundError, PermissionError) as exc:
-        if debugging():
-            traceback.print_exc()
-        console.print(f"[red]{stage}: error:[/red] {exc}", soft_wrap=True)
+        _say(stage, str(exc), out)
+        return 1
+    except OSError as exc:
+        if exc.errno not in FULL:
+            raise
+        where = f" writing {exc.filename}" if exc.filename else ""
+        _say(stage, f"{exc.strerror or exc}{where}; the previous output is left as it was", out)
+        return 1
+    except pl.exceptions.PolarsError as exc:  # a table that cannot be read or written (truncated, disk full)
+        _say(stage, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", out)
         return 1
     finally:
         if partial is not None:  # the run failed: what it wrote is not an output
             shutil.rmtree(partial, ignore_errors=True)
     return 0
 
+
+# A disk that is full, a file size or quota limit, a file system that turned read-only: the run ends
+# with one line (its temporary folder removed), not a traceback.
+FULL = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS})
 
 # Stages that write their output folder in place rather than as a temporary sibling moved into place
 # when complete (run_flow): train resumes from the checkpoints an interrupted run left there (each
@@ -208,6 +227,16 @@ def destination(out_dir: Path) -> Path:
     Checks that compare the output with the inputs (an output inside the sources) use this."""
     final = out_dir.with_name(out_dir.name.removesuffix(f"{PARTIAL}{os.getpid()}"))
     return final if partial_path(final, os.getpid()) == out_dir else out_dir
+
+
+def _say(stage: str, message: str, out: Path | None) -> None:
+    """A run's error in one line (with ``--debug``, the traceback first). Names of the run's temporary
+    folder are given as the output folder they were to become."""
+    if debugging():
+        traceback.print_exc()
+    if out is not None:
+        message = message.replace(partial_path(out, os.getpid()).name, out.name)
+    console.print(f"[red]{stage}: error:[/red] {message}", soft_wrap=True)
 
 
 def _parent_gone(stage: str, pid: int) -> None:
@@ -244,7 +273,7 @@ def finish(
         reasons = first_few(f"{n} {r}" for r, n in quarantine_counts(result.rejected + result.quarantined).items())
         head = head or f"{result.stage}: nothing left of {result.inputs} input(s)"
         where = see or out_dir / "quarantine.parquet"
-        raise StageError(
+        raise NothingKept(
             f"{head}: {reasons} (see {where})" if reasons else f"{head}{': ' + none_found if none_found else ''}"
         )
     return metrics
@@ -254,4 +283,10 @@ def read_manifest(path: Path, stage: str) -> pl.DataFrame:
     """The upstream stage's table; a clear error when it has not been built."""
     if not path.is_file():
         raise StageError(f"{stage}: {path} not found; run the stages before it first (dvc repro)")
-    return pl.read_parquet(path)
+    try:
+        return pl.read_parquet(path)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise StageError(
+            f"{stage}: {path} cannot be read ({first}); rebuild the stage that writes it (dvc repro)"
+        ) from None

@@ -28,6 +28,11 @@ class StageError(RuntimeError):
     """A stage could not produce anything usable. The message says why, for a user."""
 
 
+class NothingKept(StageError):
+    """The stage ran to its end and wrote its whole output (tables, quarantine, metrics), but kept
+    nothing: the output is complete (the quarantine says why), the run still fails."""
+
+
 def prepare_output_dir(path: Path, stage: str) -> Path:
     """Empty and (re)create a stage's output folder.
 

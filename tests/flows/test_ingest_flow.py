@@ -158,14 +158,45 @@ def test_run_flow_writes_a_temporary_folder_and_moves_it_into_place(
     assert all(Path(p).parent == out / "clips" and Path(p).is_file() for p in clips["audio_path"].to_list())
     before = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
 
-    # a run that fails (here: nothing usable) leaves the previous output as it was, and nothing beside it
+    # a run that ends keeping nothing still wrote a whole output (its quarantine says why): it is moved
+    # into place, and the message names it there, not in the temporary folder
     empty = tmp_path / "empty"
     empty.mkdir()
+    (empty / "broken.mp4").write_bytes(b"not a video")
     failing = _write_params(empty, [empty])
     assert run_flow(ingest_flow, "ingest", ["--params-path", str(failing), "--out", str(out)]) == 1
-    assert {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
+    err = "".join(capsys.readouterr().err.split())
+    assert f"(see{out / 'quarantine.parquet'})" in err and ".partial-" not in err
+    assert read_table(out / "clips.parquet").height == 0 and read_table(out / "quarantine.parquet").height == 1
     assert leftovers(out) == []
 
     # a rerun gives the same bytes
     assert run_flow(ingest_flow, "ingest", ["--params-path", str(params), "--out", str(out)]) == 0
     assert {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
+
+
+def test_a_full_disk_is_one_line_and_leaves_the_previous_output(
+    tmp_path: Path, good_sources: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from ltxvoice import records
+    from ltxvoice.stage import leftovers
+
+    params = _write_params(tmp_path, [good_sources])
+    out = tmp_path / "out"
+    assert run_flow(ingest_flow, "ingest", ["--params-path", str(params), "--out", str(out)]) == 0
+    before = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    capsys.readouterr()
+
+    def full(frame: pl.DataFrame, path: Path) -> Path:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(records, "write_table", full)
+    monkeypatch.setattr("ltxvoice.stage.write_table", full)
+    assert run_flow(ingest_flow, "ingest", ["--params-path", str(params), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "No space left on device writing" in err
+    assert "the previous output is left as it was" in " ".join(err.split())
+    assert {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
+    assert leftovers(out) == []
