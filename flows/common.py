@@ -8,6 +8,7 @@ import contextvars
 import errno
 import functools
 import inspect
+import logging
 import os
 import shutil
 import time
@@ -164,6 +165,7 @@ def run_flow(flow: Flow, stage: str, argv: Sequence[str] | None = None) -> int:
     args = vars(parser.parse_args(argv))
     out = Path(args["out"]) if args.get("out") else None
     lifeline.watch_parent(functools.partial(_parent_gone, stage))
+    logging.getLogger("prefect.flow_runs").addFilter(_ONE_LINE)  # once: filters are a set
     partial: Path | None = None
     try:
         params = load_params(args.get("params_path", "params.yaml"))
@@ -227,6 +229,27 @@ def destination(out_dir: Path) -> Path:
     Checks that compare the output with the inputs (an output inside the sources) use this."""
     final = out_dir.with_name(out_dir.name.removesuffix(f"{PARTIAL}{os.getpid()}"))
     return final if partial_path(final, os.getpid()) == out_dir else out_dir
+
+
+def expected_error(exc: BaseException) -> bool:
+    """A refusal or a failure this project explains in one line (as run_flow prints it)."""
+    if isinstance(exc, OSError) and not isinstance(exc, (FileNotFoundError, PermissionError)):
+        return exc.errno in FULL
+    return isinstance(exc, (ParamsError, StageError, FileNotFoundError, PermissionError, pl.exceptions.PolarsError))
+
+
+class _OneLineRefusals(logging.Filter):
+    """Prefect logs the traceback of the exception a flow run ended with; for an expected refusal
+    (``expected_error``) that would bury its one line, so it is dropped unless ``--debug``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and expected_error(exc) and not debugging():
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+_ONE_LINE = _OneLineRefusals()
 
 
 def _say(stage: str, message: str, out: Path | None) -> None:

@@ -200,3 +200,33 @@ def test_a_full_disk_is_one_line_and_leaves_the_previous_output(
     assert "the previous output is left as it was" in " ".join(err.split())
     assert {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
     assert leftovers(out) == []
+
+
+@pytest.mark.slow  # two stage processes, each starting Prefect's embedded API (~30 s each)
+def test_a_stage_command_that_keeps_nothing_says_it_in_one_line_and_the_traceback_only_with_debug(
+    tmp_path: Path,
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "x.mp4").write_bytes(b"not a video")
+    (tmp_path / "params.yaml").write_text("ingest:\n  sources: [src]\n")
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / ".prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env.pop("PREFECT_API_URL", None)
+    said = {}
+    for debug in ("0", "1"):
+        done = subprocess.run(
+            [sys.executable, "-m", "flows.ingest", "--out", "data/ingest"],
+            cwd=tmp_path,
+            env={**env, "LTXVOICE_DEBUG": debug},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 1, done.stderr
+        said[debug] = done.stdout + done.stderr
+    assert "ingest: error: no usable clips from 1 file(s) in src: 1 unreadable" in said["0"]
+    assert "Traceback" not in said["0"]
+    assert "Traceback (most recent call last)" in said["1"] and "NothingKept" in said["1"]
