@@ -19,21 +19,14 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from ltxvoice import lifeline
+
 _HOLDER = re.compile(r"pid (?P<pid>\d+) on (?P<host>\S+) since (?P<since>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)")
 
 
 def pid_alive(pid: int) -> bool:
     """Whether a process with this id exists on this machine (a zombie counts as gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie has ended; only its parent has not collected it yet
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
+    return lifeline.alive(pid)
 
 
 def stale_notice(record: str, path: Path) -> str:
