@@ -83,7 +83,7 @@ def tree_hashes(path: Path) -> dict[str, str]:
 
 
 def leftovers(data: Path) -> list[str]:
-    return sorted(p.name for p in data.iterdir() if ".partial-" in p.name or ".replaced-" in p.name)
+    return sorted(p.name for p in data.iterdir() if any(t in p.name for t in (".partial-", ".replaced-", ".failed-")))
 
 
 def group_alive(pgid: int) -> bool:

@@ -27,6 +27,7 @@ from ltxvoice import lifeline, locks
 from ltxvoice.config import Params, ParamsError, RunnerParams, S, debugging, load_params
 from ltxvoice.records import quarantine_counts
 from ltxvoice.stage import (
+    FAILED,
     PARTIAL,
     NothingKept,
     StageError,
@@ -36,6 +37,7 @@ from ltxvoice.stage import (
     first_few,
     partial_path,
     remove_leftovers,
+    settle_paths,
     write_result,
 )
 
@@ -187,11 +189,16 @@ def run_flow(flow: Flow, stage: str, argv: Sequence[str] | None = None) -> int:
             try:
                 with shared_api(params.runner.kind == "dask"), stage_run_settings():
                     with_runner(flow, params)(**args)
-            except NothingKept:
-                if out is not None and partial is not None:  # complete, if empty: the quarantine says why
-                    commit_output(partial, out, stage)
-                    partial = None
-                raise
+            except NothingKept as exc:
+                if out is None or partial is None:
+                    raise
+                # a run that kept nothing never replaces an output (a full disk can fail every item); its
+                # folder stays beside it until the next run, for its quarantine to be read
+                failed = out.with_name(f"{out.name}{FAILED}{os.getpid()}")
+                settle_paths(partial, failed)
+                partial.rename(failed)
+                partial = None
+                raise NothingKept(f"{str(exc).replace(partial_path(out, os.getpid()).name, failed.name)}") from None
             if out is not None and partial is not None:
                 commit_output(partial, out, stage)
                 partial = None

@@ -198,11 +198,14 @@ def first_few(items: Iterable[str], n: int = 3) -> str:
 # ``<out>.replaced-<pid>``, the new one renamed in, and only then the previous one removed. A run that
 # dies (kill -9, a full disk) leaves the previous output, or nothing while the two renames run, never a
 # half-written one that DVC could cache; its temporary siblings are removed by the next run
-# (``remove_leftovers``, under the output's lock). Records written during the run name files under the
+# (``remove_leftovers``, under the output's lock). A run that ends keeping nothing (every input
+# quarantined, say by a full disk) does not replace the output either: its folder is kept beside it as
+# ``<out>.failed-<pid>`` until the next run, to be read. Records written during the run name files under the
 # temporary folder; ``settle_paths`` rewrites them to the final folder before the move.
 
 PARTIAL = ".partial-"
 REPLACED = ".replaced-"
+FAILED = ".failed-"  # a run that ended keeping nothing: its whole output, kept aside to be read
 # files whose bytes may be rewritten as text when they name the temporary folder
 TEXT_SUFFIXES = frozenset({".json", ".jsonl", ".md", ".csv", ".tsv", ".txt", ".yaml", ".yml", ".html", ".svg"})
 
@@ -213,12 +216,12 @@ def partial_path(out: Path, pid: int) -> Path:
 
 
 def leftovers(out: Path) -> list[Path]:
-    """Temporary siblings of ``out`` (``<out>.partial-<pid>``, ``<out>.replaced-<pid>``) in its folder."""
+    """Temporary siblings of ``out`` (``<out>.partial-<pid>``, ``<out>.replaced-<pid>``, ``<out>.failed-<pid>``)."""
     if not out.parent.is_dir():
         return []
     found = []
     for p in out.parent.iterdir():
-        for tag in (PARTIAL, REPLACED):
+        for tag in (PARTIAL, REPLACED, FAILED):
             rest = p.name.removeprefix(out.name + tag)
             if rest != p.name and rest.isdigit():
                 found.append(p)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -158,21 +159,24 @@ def test_run_flow_writes_a_temporary_folder_and_moves_it_into_place(
     assert all(Path(p).parent == out / "clips" and Path(p).is_file() for p in clips["audio_path"].to_list())
     before = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
 
-    # a run that ends keeping nothing still wrote a whole output (its quarantine says why): it is moved
-    # into place, and the message names it there, not in the temporary folder
+    # a run that ends keeping nothing leaves the previous output as it was; its own (whole) output waits
+    # beside it until the next run, and the message names it there, not in the temporary folder
     empty = tmp_path / "empty"
     empty.mkdir()
     (empty / "broken.mp4").write_bytes(b"not a video")
     failing = _write_params(empty, [empty])
     assert run_flow(ingest_flow, "ingest", ["--params-path", str(failing), "--out", str(out)]) == 1
+    failed = out.with_name(f"out.failed-{os.getpid()}")
     err = "".join(capsys.readouterr().err.split())
-    assert f"(see{out / 'quarantine.parquet'})" in err and ".partial-" not in err
-    assert read_table(out / "clips.parquet").height == 0 and read_table(out / "quarantine.parquet").height == 1
-    assert leftovers(out) == []
+    assert f"(see{failed / 'quarantine.parquet'})" in err and ".partial-" not in err
+    assert read_table(failed / "quarantine.parquet").height == 1
+    assert {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
+    assert leftovers(out) == [failed]
 
-    # a rerun gives the same bytes
+    # a rerun gives the same bytes, and removes what the failed run left
     assert run_flow(ingest_flow, "ingest", ["--params-path", str(params), "--out", str(out)]) == 0
     assert {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
+    assert leftovers(out) == []
 
 
 def test_a_full_disk_is_one_line_and_leaves_the_previous_output(
