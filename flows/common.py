@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import contextvars
+import errno
 import functools
 import inspect
+import logging
 import os
+import shutil
 import time
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,9 +24,22 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from rich.console import Console
 
 from ltxvoice import lifeline, locks
-from ltxvoice.config import Params, ParamsError, RunnerParams, S, load_params
+from ltxvoice.config import Params, ParamsError, RunnerParams, S, debugging, load_params
 from ltxvoice.records import quarantine_counts
-from ltxvoice.stage import StageError, StageResult, Summary, first_few, write_result
+from ltxvoice.stage import (
+    FAILED,
+    PARTIAL,
+    NothingKept,
+    StageError,
+    StageResult,
+    Summary,
+    commit_output,
+    first_few,
+    partial_path,
+    remove_leftovers,
+    settle_paths,
+    write_result,
+)
 
 console = Console(stderr=True)
 
@@ -150,19 +167,106 @@ def run_flow(flow: Flow, stage: str, argv: Sequence[str] | None = None) -> int:
     args = vars(parser.parse_args(argv))
     out = Path(args["out"]) if args.get("out") else None
     lifeline.watch_parent(functools.partial(_parent_gone, stage))
+    logging.getLogger("prefect.flow_runs").addFilter(_ONE_LINE)  # once: filters are a set
+    partial: Path | None = None
     try:
         params = load_params(args.get("params_path", "params.yaml"))
         params.require(stage)
         with contextlib.ExitStack() as held:
             if out is not None:  # one writer per output folder, whoever starts it (dvc repro, by hand, ...)
                 locks.check_writable(out)
-                held.enter_context(locks.exclusive(locks.output_lock_path(out), _busy(stage, out), f"stage {stage}"))
-            with shared_api(params.runner.kind == "dask"), stage_run_settings():
-                with_runner(flow, params)(**args)
+                locks.check_writable(out.parent)  # the new output is made beside it and renamed into place
+                lock = locks.output_lock_path(out)
+                held.enter_context(locks.exclusive(lock, _busy(stage, out), f"stage {stage}", _warn(stage)))
+                for gone in remove_leftovers(out):
+                    console.print(
+                        f"[yellow]{stage}:[/yellow] removed {gone}, left by a run that did not finish", soft_wrap=True
+                    )
+                if stage not in IN_PLACE:
+                    partial = partial_path(out, os.getpid())
+                    partial.mkdir(parents=True)
+                    args["out"] = str(partial)
+            try:
+                with shared_api(params.runner.kind == "dask"), stage_run_settings():
+                    with_runner(flow, params)(**args)
+            except NothingKept as exc:
+                if out is None or partial is None:
+                    raise
+                # a run that kept nothing never replaces an output (a full disk can fail every item); its
+                # folder stays beside it until the next run, for its quarantine to be read
+                failed = out.with_name(f"{out.name}{FAILED}{os.getpid()}")
+                settle_paths(partial, failed)
+                partial.rename(failed)
+                partial = None
+                raise NothingKept(f"{str(exc).replace(partial_path(out, os.getpid()).name, failed.name)}") from None
+            if out is not None and partial is not None:
+                commit_output(partial, out, stage)
+                partial = None
     except (ParamsError, StageError, FileNotFoundError, PermissionError) as exc:
-        console.print(f"[red]{stage}: error:[/red] {exc}")
+        _say(stage, str(exc), out)
         return 1
+    except OSError as exc:
+        if exc.errno not in FULL:
+            raise
+        where = f" writing {exc.filename}" if exc.filename else ""
+        _say(stage, f"{exc.strerror or exc}{where}; the previous output is left as it was", out)
+        return 1
+    except pl.exceptions.PolarsError as exc:  # a table that cannot be read or written (truncated, disk full)
+        _say(stage, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", out)
+        return 1
+    finally:
+        if partial is not None:  # the run failed: what it wrote is not an output
+            shutil.rmtree(partial, ignore_errors=True)
     return 0
+
+
+# A disk that is full, a file size or quota limit, a file system that turned read-only: the run ends
+# with one line (its temporary folder removed), not a traceback.
+FULL = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS})
+
+# Stages that write their output folder in place rather than as a temporary sibling moved into place
+# when complete (run_flow): train resumes from the checkpoints an interrupted run left there (each
+# checkpoint and resume state is itself written to a temporary file and renamed).
+IN_PLACE = frozenset({"train"})
+
+
+def destination(out_dir: Path) -> Path:
+    """Where a stage's output folder ends up: ``out_dir`` itself, or, when run_flow has this process
+    write it as a temporary sibling (``ltxvoice.stage.partial_path``), the folder that will replace.
+    Checks that compare the output with the inputs (an output inside the sources) use this."""
+    final = out_dir.with_name(out_dir.name.removesuffix(f"{PARTIAL}{os.getpid()}"))
+    return final if partial_path(final, os.getpid()) == out_dir else out_dir
+
+
+def expected_error(exc: BaseException) -> bool:
+    """A refusal or a failure this project explains in one line (as run_flow prints it)."""
+    if isinstance(exc, OSError) and not isinstance(exc, (FileNotFoundError, PermissionError)):
+        return exc.errno in FULL
+    return isinstance(exc, (ParamsError, StageError, FileNotFoundError, PermissionError, pl.exceptions.PolarsError))
+
+
+class _OneLineRefusals(logging.Filter):
+    """Prefect logs the traceback of the exception a flow run ended with; for an expected refusal
+    (``expected_error``) that would bury its one line, so it is dropped unless ``--debug``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is not None and expected_error(exc) and not debugging():
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+_ONE_LINE = _OneLineRefusals()
+
+
+def _say(stage: str, message: str, out: Path | None) -> None:
+    """A run's error in one line (with ``--debug``, the traceback first). Names of the run's temporary
+    folder are given as the output folder they were to become."""
+    if debugging():
+        traceback.print_exc()
+    if out is not None:
+        message = message.replace(partial_path(out, os.getpid()).name, out.name)
+    console.print(f"[red]{stage}: error:[/red] {message}", soft_wrap=True)
 
 
 def _parent_gone(stage: str, pid: int) -> None:
@@ -170,6 +274,10 @@ def _parent_gone(stage: str, pid: int) -> None:
     on writing outputs nobody will record."""
     console.print(f"[red]{stage}: error:[/red] the run that started this stage (pid {pid}) has ended; stopping")
     os._exit(1)
+
+
+def _warn(stage: str) -> Callable[[str], None]:
+    return lambda line: console.print(f"[yellow]{stage}: warning:[/yellow] {line}", soft_wrap=True)
 
 
 def _busy(stage: str, out: Path) -> Callable[[str], StageError]:
@@ -195,7 +303,7 @@ def finish(
         reasons = first_few(f"{n} {r}" for r, n in quarantine_counts(result.rejected + result.quarantined).items())
         head = head or f"{result.stage}: nothing left of {result.inputs} input(s)"
         where = see or out_dir / "quarantine.parquet"
-        raise StageError(
+        raise NothingKept(
             f"{head}: {reasons} (see {where})" if reasons else f"{head}{': ' + none_found if none_found else ''}"
         )
     return metrics
@@ -205,4 +313,10 @@ def read_manifest(path: Path, stage: str) -> pl.DataFrame:
     """The upstream stage's table; a clear error when it has not been built."""
     if not path.is_file():
         raise StageError(f"{stage}: {path} not found; run the stages before it first (dvc repro)")
-    return pl.read_parquet(path)
+    try:
+        return pl.read_parquet(path)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise StageError(
+            f"{stage}: {path} cannot be read ({first}); rebuild the stage that writes it (dvc repro)"
+        ) from None

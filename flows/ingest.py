@@ -7,7 +7,7 @@ from pathlib import Path
 
 from prefect import flow
 
-from flows.common import check_dvc_deps, finish, pipeline_file, run_flow, stage_params
+from flows.common import check_dvc_deps, destination, finish, pipeline_file, run_flow, stage_params
 from ltxvoice import ingest as lib
 from ltxvoice.config import IngestParams
 from ltxvoice.media import ffmpeg_version
@@ -23,7 +23,7 @@ def ingest(params_path: str = "params.yaml", out: str = "data/ingest") -> dict:
     params, cfg = stage_params(params_path, IngestParams)
     out_dir = Path(out)
     try:
-        lib.check_outside_sources(out_dir, cfg)
+        lib.check_outside_sources(destination(out_dir), cfg)
     except ValueError as exc:
         raise StageError(str(exc)) from None
     check_dvc_deps("ingest", cfg.sources, pipeline_file(params_path))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 import tasks.pipeline as t
-from ltxvoice.config import OpsParams, Params, load_params
+from ltxvoice.config import OpsParams, Params, debugging, load_params
 from ltxvoice.pipeline import PipelineError, run, workspace_lock
 
 
@@ -95,6 +96,8 @@ def main() -> int:
     try:
         pipeline()
     except PipelineError as exc:
+        if debugging():
+            traceback.print_exc()
         print(f"pipeline: error: {exc}", file=sys.stderr)
         return 1
     return 0

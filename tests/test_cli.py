@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from ltxvoice.cli import app
@@ -95,3 +96,44 @@ def test_encode_params_are_checked() -> None:
         parse_params({"encode": {"buckets": ["64x64x9", "64x64x9"]}})
     with pytest.raises(ParamsError, match="encode.verify_sample: unknown key"):
         parse_params({"encode": {"verify_sample": 2}})
+
+
+def _refusal(args: list[str], debug: bool) -> tuple[int, str]:
+    result = runner.invoke(app, (["--debug"] if debug else []) + args)
+    return result.exit_code, result.output
+
+
+def test_refusals_are_one_line_and_show_a_traceback_only_with_debug(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    from ltxvoice.config import DEBUG_ENV
+    from ltxvoice.pipeline import workspace_lock
+
+    monkeypatch.setenv(DEBUG_ENV, "0")  # restored after the test, whatever --debug set
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
+    bad = tmp_path / "params.yaml"
+    bad.write_text("ingest:\n  sources: [x]\n  frames: true\n")
+    params_invalid = ["ingest", "--params", str(bad), "--out", str(tmp_path / "out")]
+    good = tmp_path / "project" / "params.yaml"
+    good.parent.mkdir()
+    good.write_text("ingest:\n  sources: [x]\n")
+    with socket.socket() as taken, workspace_lock(good.parent, holder="run A"):
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port_in_use = ["server", "--port", str(taken.getsockname()[1])]
+        busy = ["pipeline", "--params", str(good)]
+        for args, says in (
+            (params_invalid, "ingest.frames"),
+            (port_in_use, "is in use by another program"),
+            (busy, "another pipeline run is using this workspace"),
+        ):
+            code, plain = _refusal(args, debug=False)
+            lines = [line for line in plain.splitlines() if line.strip()]
+            assert code == 1 and len(lines) == 1 and says in lines[0], plain
+            assert "Traceback" not in plain
+            code, debug = _refusal(args, debug=True)
+            assert code == 1 and says in _text(debug)
+            assert "Traceback (most recent call last)" in debug, debug
+            monkeypatch.setenv(DEBUG_ENV, "0")

@@ -268,3 +268,29 @@ def test_a_clip_whose_sidecar_is_not_utf8_is_quarantined_by_name(tmp_path: Path)
     assert isinstance(got, Quarantined)
     assert (got.path, got.reason) == (str(clip), "unreadable")
     assert got.detail.startswith("its transcript sidecar talk.txt is not readable UTF-8 text")
+
+
+def test_wav_sources_of_every_sample_format_give_the_same_clip(tmp_path: Path) -> None:
+    """8-bit unsigned, 16- and 24-bit PCM, 32- and 64-bit float WAV sources of one recording: each is
+    cut (audio only), the clips' audio agrees with the 16-bit one, and no source byte changes."""
+    speech = fixtures.speech_wav(tmp_path / "speech.wav")
+    samples, rate = sf.read(speech, dtype="float64")
+    samples = 0.9 * samples / np.max(np.abs(samples))
+    src = tmp_path / "src"
+    src.mkdir()
+    subtypes = {"u8": "PCM_U8", "s16": "PCM_16", "s24": "PCM_24", "f32": "FLOAT", "f64": "DOUBLE"}
+    for name, subtype in subtypes.items():
+        sf.write(src / f"{name}.wav", samples, rate, subtype=subtype)
+    before = {p.name: sha256_file(p) for p in src.iterdir()}
+    params = _params([src], extensions=[".wav"], require_video=False, frames=49)
+    clips, quarantined = _run(params, tmp_path / "out")
+    assert quarantined == []
+    by_name = {Path(c.source_path).stem: c for c in clips}
+    assert sorted(by_name) == sorted(subtypes)
+    reference, _ = sf.read(by_name["s16"].audio_path, dtype="float64")
+    for name, clip in by_name.items():
+        audio, _ = sf.read(clip.audio_path, dtype="float64")
+        assert audio.shape == reference.shape and np.isfinite(audio).all(), name
+        tolerance = 0.9 if name == "u8" else 0.99  # 8 bits: 48 dB of range, still the same speech
+        assert np.corrcoef(audio, reference)[0, 1] > tolerance, name
+    assert {p.name: sha256_file(p) for p in src.iterdir()} == before

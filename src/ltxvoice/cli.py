@@ -8,6 +8,9 @@ the pipeline: it skips what is up to date; a stage command always runs.
 from __future__ import annotations
 
 import importlib
+import os
+import sys
+import traceback
 from pathlib import Path
 
 from ltxvoice import kernels
@@ -16,7 +19,7 @@ kernels.pin()  # before NumPy or PyTorch loads: the single-file tools give the n
 
 import typer  # noqa: E402
 
-from ltxvoice.config import Params, ParamsError, load_params, missing_sections  # noqa: E402
+from ltxvoice.config import DEBUG_ENV, Params, ParamsError, debugging, load_params, missing_sections  # noqa: E402
 
 app = typer.Typer(
     name="ltxvoice",
@@ -31,6 +34,18 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+
+@app.callback()
+def _options(
+    debug: bool = typer.Option(
+        False, "--debug", help="Show the traceback behind a refusal as well as its one line (or LTXVOICE_DEBUG=1)."
+    ),
+) -> None:
+    """Every refusal (workspace busy, a stage locked, a port in use, params invalid) is one line."""
+    if debug:
+        os.environ[DEBUG_ENV] = "1"  # stage processes started from here inherit it
+
 
 PARAMS_OPT = typer.Option(Path("params.yaml"), "--params", "-p", help="The params.yaml to read.")
 
@@ -381,6 +396,10 @@ def lora_inspect(
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
+    """A refusal: one line on stderr and exit ``code``; with ``--debug``, the traceback of the exception
+    being handled first."""
+    if debugging() and sys.exc_info()[0] is not None:
+        traceback.print_exc()
     typer.echo(message, err=True)
     return typer.Exit(code)
 

@@ -8,6 +8,7 @@ per problem that names the key, before any stage does work.
 
 from __future__ import annotations
 
+import os
 import types
 import typing
 from pathlib import Path
@@ -28,6 +29,15 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 DEFAULT_PARAMS = Path("params.yaml")
 S = TypeVar("S", bound=BaseModel)
+
+
+DEBUG_ENV = "LTXVOICE_DEBUG"
+
+
+def debugging() -> bool:
+    """Whether refusals show their traceback as well as their one line: ``ltxvoice --debug ...`` or
+    LTXVOICE_DEBUG=1 (which the stage processes a run starts inherit)."""
+    return os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
 class ParamsError(ValueError):

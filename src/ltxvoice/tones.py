@@ -25,6 +25,7 @@ class TonesInput:
 
     clip_id: str
     target_hz: float
+    target_audio_path: str  # the pair's target, named in the quarantine row when its tone fails
 
 
 @dataclass(frozen=True)

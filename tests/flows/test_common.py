@@ -80,3 +80,19 @@ def test_stage_run_settings_turn_heartbeats_off_only_without_an_api_url() -> Non
         before = get_current_settings().flows.heartbeat_frequency
         with stage_run_settings():
             assert get_current_settings().flows.heartbeat_frequency == before
+
+
+def test_an_upstream_table_that_cannot_be_read_is_named_in_one_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import polars as pl
+
+    from flows.common import expected_error, read_manifest
+    from ltxvoice.stage import StageError
+
+    table = tmp_path / "clips.parquet"
+    pl.DataFrame({"clip_id": ["a", "b"]}).write_parquet(table)
+    assert read_manifest(table, "measure").height == 2
+    table.write_bytes(table.read_bytes()[:20])  # truncated, as a corrupt cache or a full disk leaves it
+    with pytest.raises(StageError, match=rf"measure: {table} cannot be read \(.*\); rebuild the stage") as err:
+        read_manifest(table, "measure")
+    assert "\n" not in str(err.value) and expected_error(err.value)
+    assert not expected_error(RuntimeError("a bug")) and not expected_error(OSError(5, "I/O error"))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -139,3 +140,97 @@ def test_an_unwritable_output_is_found_before_any_work(
     err = " ".join(capsys.readouterr().err.split())
     assert f"{blocker / 'out'}: cannot write there" in err and "nothing was done" in err
     assert blocker.read_text() == "not a folder\n"
+
+
+def test_run_flow_writes_a_temporary_folder_and_moves_it_into_place(
+    tmp_path: Path, good_sources: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ltxvoice.stage import leftovers, partial_path
+
+    params = _write_params(tmp_path, [good_sources])
+    out = tmp_path / "out"
+    dead = partial_path(out, 999_999_999)  # what a killed run left
+    (dead / "clips").mkdir(parents=True)
+    (dead / "clips" / "half.wav").write_bytes(b"half")
+    assert run_flow(ingest_flow, "ingest", ["--params-path", str(params), "--out", str(out)]) == 0
+    assert f"removed{dead}" in "".join(capsys.readouterr().err.split())  # rich may wrap the line
+    assert leftovers(out) == []
+    clips = read_table(out / "clips.parquet", schema_of(lib.Clip))
+    assert all(Path(p).parent == out / "clips" and Path(p).is_file() for p in clips["audio_path"].to_list())
+    before = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+    # a run that ends keeping nothing leaves the previous output as it was; its own (whole) output waits
+    # beside it until the next run, and the message names it there, not in the temporary folder
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "broken.mp4").write_bytes(b"not a video")
+    failing = _write_params(empty, [empty])
+    assert run_flow(ingest_flow, "ingest", ["--params-path", str(failing), "--out", str(out)]) == 1
+    failed = out.with_name(f"out.failed-{os.getpid()}")
+    err = "".join(capsys.readouterr().err.split())
+    assert f"(see{failed / 'quarantine.parquet'})" in err and ".partial-" not in err
+    assert read_table(failed / "quarantine.parquet").height == 1
+    assert {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
+    assert leftovers(out) == [failed]
+
+    # a rerun gives the same bytes, and removes what the failed run left
+    assert run_flow(ingest_flow, "ingest", ["--params-path", str(params), "--out", str(out)]) == 0
+    assert {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
+    assert leftovers(out) == []
+
+
+def test_a_full_disk_is_one_line_and_leaves_the_previous_output(
+    tmp_path: Path, good_sources: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from ltxvoice import records
+    from ltxvoice.stage import leftovers
+
+    params = _write_params(tmp_path, [good_sources])
+    out = tmp_path / "out"
+    assert run_flow(ingest_flow, "ingest", ["--params-path", str(params), "--out", str(out)]) == 0
+    before = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    capsys.readouterr()
+
+    def full(frame: pl.DataFrame, path: Path) -> Path:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(records, "write_table", full)
+    monkeypatch.setattr("ltxvoice.stage.write_table", full)
+    assert run_flow(ingest_flow, "ingest", ["--params-path", str(params), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "No space left on device writing" in err
+    assert "the previous output is left as it was" in " ".join(err.split())
+    assert {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
+    assert leftovers(out) == []
+
+
+@pytest.mark.slow  # two stage processes, each starting Prefect's embedded API (~30 s each)
+def test_a_stage_command_that_keeps_nothing_says_it_in_one_line_and_the_traceback_only_with_debug(
+    tmp_path: Path,
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "x.mp4").write_bytes(b"not a video")
+    (tmp_path / "params.yaml").write_text("ingest:\n  sources: [src]\n")
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / ".prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env.pop("PREFECT_API_URL", None)
+    said = {}
+    for debug in ("0", "1"):
+        done = subprocess.run(
+            [sys.executable, "-m", "flows.ingest", "--out", "data/ingest"],
+            cwd=tmp_path,
+            env={**env, "LTXVOICE_DEBUG": debug},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 1, done.stderr
+        said[debug] = done.stdout + done.stderr
+    assert "ingest: error: no usable clips from 1 file(s) in src: 1 unreadable" in said["0"]
+    assert "Traceback" not in said["0"]
+    assert "Traceback (most recent call last)" in said["1"] and "NothingKept" in said["1"]
