@@ -40,8 +40,25 @@ def test_rng_states_round_trip_and_load_with_weights_only(tmp_path: Path) -> Non
     np.random.seed(0)
     torch.manual_seed(0)
     ckpt.set_rng_states(loaded.rng)
+    random.seed(3)  # the trainer seeds Python's generator at every micro-step; it is not saved
     again = (random.random(), np.random.standard_normal(), np.random.random(), torch.rand(3))
     assert again[:3] == expected[:3] and torch.equal(again[3], expected[3])
+
+
+def test_a_draw_from_pythons_generator_elsewhere_does_not_change_the_state_file(tmp_path: Path) -> None:
+    """Prefect's client draws its jitter from Python's global generator in its own threads; the same
+    (seed, step) must still give the same state file, byte for byte."""
+    written = []
+    for other_threads_draw in (False, True):
+        random.seed(1)
+        np.random.seed(2)
+        torch.manual_seed(3)
+        if other_threads_draw:
+            random.random()
+        out = tmp_path / str(other_threads_draw)
+        state = ckpt.ResumeState(3, "fp", {"a": torch.ones(2)}, None, {}, ckpt.rng_states(), [])
+        written.append(ckpt.save_state(out, state).read_bytes())
+    assert written[0] == written[1]
 
 
 def test_a_planted_pickle_is_skipped_without_running(tmp_path: Path) -> None:

@@ -39,13 +39,17 @@ def steps_on_disk(folder: Path) -> dict[int, set[str]]:
 
 
 def rng_states() -> dict[str, Any]:
-    """The RNG states as tensors, ints and tuples only, so a state file loads with ``weights_only``."""
+    """The RNG states as tensors, ints and tuples only, so a state file loads with ``weights_only``.
+
+    Python's own generator is not among them: other threads of the process (Prefect's client draws
+    its jitter from it) advance it at times no training step controls, so its state differed between
+    two runs of the same params and a state file was not a function of (seed, step). Nothing is lost:
+    the trainer seeds it, with numpy's and torch's, at every micro-step."""
     import numpy as np
     import torch
 
     name, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
     states: dict[str, Any] = {
-        "python": random.getstate(),
         "numpy": {
             "name": str(name),
             "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
@@ -64,7 +68,8 @@ def set_rng_states(states: dict[str, Any]) -> None:
     import numpy as np
     import torch
 
-    random.setstate(states["python"])
+    if "python" in states:  # state files written before it was left out
+        random.setstate(states["python"])
     n = states["numpy"]
     keys = n["keys"].numpy().astype(np.uint32)
     np.random.set_state((n["name"], keys, n["pos"], n["has_gauss"], n["cached_gaussian"]))
