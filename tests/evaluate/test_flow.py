@@ -146,6 +146,8 @@ def test_plots_samples_and_report(evaluated: tuple[Path, dict]) -> None:
     report = (out / "report" / "report.md").read_text()
     assert "random-weight" in report and "random-context" in report and "step_000015 | non_finite" in report
     assert "## Oracle arms" in report and "**Cannot resolve:**" in report and "## Best checkpoint" in report
+    assert "WER: the sweep asks for the words" in report and "real measurement code on meaningless audio" in report
+    assert "whose wer is at most the base model's plus 0.1" in report
     assert (out / "report" / "slope.png").is_file() and (out / "report" / "drift.png").is_file()
     artifact = Artifact.get("evaluate-report")
     assert artifact is not None and "random-weight" in str(artifact.data)

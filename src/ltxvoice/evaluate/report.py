@@ -201,6 +201,11 @@ def _yerr(intervals: list[Interval]) -> list[list[float]]:
     return [lo, hi]
 
 
+def _clip(text: str, limit: int = 80) -> str:
+    """A transcript for the report: at most ``limit`` characters (Whisper loops on noise; details/ has it all)."""
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
+
+
 def _ci(i: Interval, digits: int = 2) -> str:
     if not math.isfinite(i.estimate):
         return "n/a"
@@ -254,7 +259,13 @@ def markdown(
                 f'WER: the sweep asks for the words "{h.speech}" (quoted after the caption); '
                 f"`{params.asr.model}` ({params.asr.backend}, beam {params.asr.beam_size}, temperature 0, language "
                 f"{params.asr.language or 'detected'}) transcribes the generated span of {per_seed}; WER against "
-                "those words (lowercased, punctuation removed), averaged per seed, CI over seeds.",
+                "those words (lowercased, punctuation removed), averaged per seed, CI over seeds."
+                + (
+                    " On this model the generated audio is not speech: the WER is real measurement code on "
+                    "meaningless audio (Whisper hears nothing, or loops on noise: WER 1 or more)."
+                    if label["kind"] != "LTX-2.3"
+                    else ""
+                ),
                 "",
             ]
     if oracle is not None:
@@ -347,7 +358,7 @@ def _section(r: CheckpointResult) -> list[str]:
         if heard:
             lines += [
                 "Heard (first transcripts): "
-                + "; ".join(f'{h.arm} seed {h.seed} {h.condition}: "{h.text}" (wer {h.wer:.2f})' for h in heard)
+                + "; ".join(f'{h.arm} seed {h.seed} {h.condition}: "{_clip(h.text)}" (wer {h.wer:.2f})' for h in heard)
                 + ".",
                 "",
             ]
