@@ -251,7 +251,7 @@ def analyse_checkpoint(
 
 def best_choice(results: list[CheckpointResult], params: EvaluateParams) -> Choice:
     """The best checkpoint by ``params.best``: each checkpoint's LoRA arm at the judged strength
-    against the base arm's vuv_f1 (see :mod:`ltxvoice.evaluate.best`)."""
+    against the base arm's vuv_f1 and, when ``params.asr`` measures it, wer (see :mod:`ltxvoice.evaluate.best`)."""
     strength = params.best_strength
     candidates, base_f1, base_wer = [], math.nan, math.nan
     for r in results:
