@@ -15,10 +15,19 @@ from ltxvoice.evaluate import report
 from ltxvoice.evaluate import run as lib
 from ltxvoice.evaluate.best import write_choice
 from ltxvoice.evaluate.sweep import Arm, Run
+from ltxvoice.models.asr import backend_version
 from ltxvoice.models.lora_file import transformer_weights
 from ltxvoice.stage import StageError, StageResult, prepare_output_dir, versions
 from tasks.common import failure_row, run_mapped
-from tasks.evaluate import distance, generate_arm, inspect_checkpoint, load_generator, oracle_arms, write_audio
+from tasks.evaluate import (
+    distance,
+    generate_arm,
+    inspect_checkpoint,
+    load_generator,
+    load_listener,
+    oracle_arms,
+    write_audio,
+)
 
 
 @flow(name="evaluate")
@@ -30,9 +39,10 @@ def evaluate(params_path: str = "params.yaml", checkpoint: str = "", out: str = 
     else:
         o = cfg.oracle
         oracle_paths = [o.pairs, o.tones, o.targets, o.plan, *o.sources] if cfg.recipe == "helium" else []
+        asr_paths = [Path(cfg.asr.model)] if cfg.asr is not None and Path(cfg.asr.model).exists() else []
         check_dvc_deps(
             "evaluate",
-            [cfg.model, cfg.checkpoints] + ([cfg.final] if cfg.final else []) + oracle_paths,
+            [cfg.model, cfg.checkpoints] + ([cfg.final] if cfg.final else []) + oracle_paths + asr_paths,
             pipeline_file(params_path),
         )
         checkpoints = lib.list_checkpoints(cfg.checkpoints, cfg.final)
@@ -48,6 +58,8 @@ def evaluate(params_path: str = "params.yaml", checkpoint: str = "", out: str = 
     good = [(c, s) for c, s, q in screened if q is None and not isinstance(s, BaseException)]
     distances = {cur.name: distance(prev, cur) for (prev, _), (cur, _) in zip(good, good[1:])}
     tools = versions("ltx-core", "torch", "praat-parselmouth", "safetensors")
+    if cfg.asr is not None:
+        tools |= backend_version(cfg.asr)
     if not good:
         finish(
             out_dir,
@@ -72,15 +84,19 @@ def evaluate(params_path: str = "params.yaml", checkpoint: str = "", out: str = 
         generator = load_generator(cfg)
     except ValueError as exc:  # a partial checkpoint, no CUDA device, ...: one line, not a traceback
         raise StageError(f"evaluate: {exc}") from None
+    try:
+        listener = load_listener(cfg)
+    except FileNotFoundError as exc:  # no such ASR model: said before any generation
+        raise StageError(f"evaluate: {exc}") from None
     refs = lib.references(cfg) if cfg.recipe == "helium" else None
-    base = generate_arm(generator, Arm.base(), cfg, refs)
+    base = generate_arm(generator, Arm.base(), cfg, refs, listener)
     write_audio(base, out_dir / "samples")
     results = []
     for ckpt, structure in good:
         try:
             lora = Run()
             for arm in lib.lora_arms(ckpt, cfg):
-                lora.extend(generate_arm(generator, arm, cfg, refs))
+                lora.extend(generate_arm(generator, arm, cfg, refs, listener))
         except Exception as exc:  # one checkpoint that cannot be generated with does not stop the others
             quarantined.append(failure_row("evaluate", str(ckpt.path), exc, 0, ckpt.name))
             continue

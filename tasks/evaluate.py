@@ -13,6 +13,7 @@ from ltxvoice.evaluate import run as lib
 from ltxvoice.evaluate.oracle import OracleResult, run_oracle
 from ltxvoice.evaluate.sampler import LTXGenerator
 from ltxvoice.evaluate.sweep import Arm, Reference, Run
+from ltxvoice.evaluate.voice import Listener
 from ltxvoice.models.lora_file import (
     CheckpointDistance,
     LoraReport,
@@ -37,15 +38,23 @@ def load_generator(params: EvaluateParams) -> LTXGenerator:
     return lib.make_generator(params)
 
 
+@task(name="evaluate-load-asr", cache_policy=NO_CACHE)
+def load_listener(params: EvaluateParams) -> Listener | None:
+    return lib.make_listener(params)
+
+
 @task(name="evaluate-generate-arm", cache_policy=NO_CACHE)
-def generate_arm(generator: Any, arm: Arm, params: EvaluateParams, refs: list[Reference] | None) -> Run:
-    """Every generation of one arm (one transformer build): the recipe's test at every seed."""
+def generate_arm(
+    generator: Any, arm: Arm, params: EvaluateParams, refs: list[Reference] | None, listener: Listener | None = None
+) -> Run:
+    """Every generation of one arm (one transformer build): the recipe's test at every seed, and the
+    ASR's transcripts of those that say words (WER)."""
     from tqdm import tqdm
 
     with tqdm(
         total=lib.generations_per_arm(params), desc=f"generate {arm.name}", unit="gen", dynamic_ncols=True
     ) as bar:
-        return lib.run_arm(generator, arm, params, refs, progress=bar.update)
+        return lib.run_arm(generator, arm, params, refs, progress=bar.update, listener=listener)
 
 
 @task(name="evaluate-write-audio", cache_policy=NO_CACHE)

@@ -80,6 +80,7 @@ def test_repro_builds_then_noops_then_reruns_only_what_changed(repo: Path) -> No
         s
         for s in (
             "tiny_models",
+            "asr_model",
             "demo",
             "ingest",
             "separate",

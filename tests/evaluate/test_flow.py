@@ -45,6 +45,7 @@ def params(tmp: Path, model: Path, **over: object) -> Path:
     ev["sampler"].update(steps=2, batch_size=2)
     ev["helium"].update(tones_hz=[100.0, 160.0, 250.0], tone_seconds=0.5)
     ev["stats"].update(bootstrap=200, min_seeds=2)
+    ev["asr"].update(model=str(tmp / "asr"))  # the real Whisper base (the project fixture links it there)
     if "recipe" in over:  # what evaluate tests follows the top-level recipe
         data["recipe"] = over.pop("recipe")
     ev.update(over)
@@ -54,8 +55,9 @@ def params(tmp: Path, model: Path, **over: object) -> Path:
 
 
 @pytest.fixture(scope="module")
-def project(tiny_ltx: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def project(tiny_ltx: Path, whisper_base: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("evalproject")
+    (tmp / "asr").symlink_to(whisper_base, target_is_directory=True)
     first = lora_tensors(tiny_ltx, HELIUM, rank=4, seed=1, scale=0.2)
     save_lora(tmp / "checkpoints" / "step_000010.safetensors", first, step=10)
     broken = {k: v.clone() for k, v in first.items()}
@@ -100,12 +102,23 @@ def test_metrics_hold_structure_distance_sweep_and_drift(evaluated: tuple[Path, 
     assert m["structure"]["unmatched"] == 0 and m["structure"]["rank"] == 4
     assert m["distance_to_previous"]["relative"] == pytest.approx(0.08, abs=0.002)  # bf16 factors
     assert set(m["helium"]) == {"base", "lora@1"} and m["helium"]["base"]["generations"] == 6
-    assert set(m["voice"]) == {"base", "lora@1"} and m["voice"]["lora@1"]["wer"] is None
+    assert set(m["voice"]) == {"base", "lora@1"}
+    for arm in ("base", "lora@1"):  # the real Whisper base on the tiny model's noise: measured, one tone per seed
+        v = m["voice"][arm]
+        assert v["transcribed"] == 2 and v["wer_lo"] <= v["wer"] <= v["wer_hi"] and "wer_reason" not in v
+    assert m["voice"]["lora@1"]["speaker_similarity"] is None
     assert m["helium"]["lora@1"]["verdict"] in {"tracks", "does not track", "inconclusive"}
     d = m["drift"]["lora@1"]
     assert d["drift"] > 0 and d["verdict"] in {"unchanged", "changed"}
     details = json.loads((out / "details" / "step_000020.json").read_text())
     assert details["helium"][1]["reason"] and details["structure"]["problems"] == []
+    heard = details["transcripts"]
+    assert len(heard) == 4 and {h["arm"] for h in heard} == {"base", "lora@1"}
+    assert {h["reference"] for h in heard} == {
+        yaml.safe_load((ROOT / "params.yaml").read_text())["evaluate"]["helium"]["speech"]
+    }
+    summary = json.loads((out / "metrics.json").read_text())
+    assert summary["voice"]["step_000020"]["lora@1"]["wer"] == m["voice"]["lora@1"]["wer"]
 
 
 def test_plots_samples_and_report(evaluated: tuple[Path, dict]) -> None:
@@ -122,6 +135,8 @@ def test_plots_samples_and_report(evaluated: tuple[Path, dict]) -> None:
     voice = pl.read_csv(out / "plots" / "voice.csv")
     assert voice["step"].to_list() == [10, 20]
     assert {"base_pitch_cents", "lora_1_pitch_cents_lo", "lora_1_vuv_f1_hi", "lora_1_level_dbfs"} <= set(voice.columns)
+    assert {"base_wer", "lora_1_wer", "lora_1_wer_lo", "lora_1_wer_hi"} <= set(voice.columns)
+    assert voice["lora_1_wer"].is_not_null().all()
     samples = sorted(p.relative_to(out / "samples").as_posix() for p in (out / "samples").rglob("*.wav"))
     assert samples == [
         f"{prefix}/tone_{t}Hz_seed0.wav"
@@ -131,6 +146,8 @@ def test_plots_samples_and_report(evaluated: tuple[Path, dict]) -> None:
     report = (out / "report" / "report.md").read_text()
     assert "random-weight" in report and "random-context" in report and "step_000015 | non_finite" in report
     assert "## Oracle arms" in report and "**Cannot resolve:**" in report and "## Best checkpoint" in report
+    assert "WER: the sweep asks for the words" in report and "real measurement code on meaningless audio" in report
+    assert "whose wer is at most the base model's plus 0.1" in report
     assert (out / "report" / "slope.png").is_file() and (out / "report" / "drift.png").is_file()
     artifact = Artifact.get("evaluate-report")
     assert artifact is not None and "random-weight" in str(artifact.data)
@@ -157,6 +174,7 @@ def test_one_checkpoint_through_the_cli_with_prompts(
     out = project / "data" / "evaluate_one" / "step_000010"
     m = json.loads((out / "metrics" / "step_000010.json").read_text())
     assert set(m["conditions"]["lora@1"]) == {"whispering", "none"} and "helium" not in m
+    assert m["conditions"]["lora@1"]["whispering"]["wer"] is not None  # its quoted line, heard by Whisper base
     assert "distance_to_previous" not in m
     res = CliRunner().invoke(
         app, ["evaluate", "--params", str(p), "--checkpoint", "checkpoints/step_000015.safetensors"]

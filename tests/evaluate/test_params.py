@@ -41,6 +41,12 @@ def test_project_params_load() -> None:
         ({"oracle": {"pairs": "data/select/pairs.parquet", "extra": 1}}, "evaluate.oracle.extra: unknown key"),
         ({"best": {"strength": 0.5}}, "best.strength 0.5 is not one of strengths"),
         ({"best": {"vuv_f1_tolerance": 2.0}}, "evaluate.best.vuv_f1_tolerance"),
+        ({"best": {"wer_tolerance": -0.1}}, "evaluate.best.wer_tolerance"),
+        ({"asr": None}, "evaluate: helium.speech is a WER reference but asr is null"),
+        ({"helium": {"speech": None}}, "evaluate: asr is set but the helium sweep asks for no words"),
+        ({"helium": {"speech": 'say "this"'}}, "evaluate.helium.speech: needs words to say, without double quotes"),
+        ({"helium": {"speech": "hi", "wer_per_seed": 0}}, "evaluate.helium.wer_per_seed"),
+        ({"asr": {"model": "models/helium/asr", "colour": 1}}, "evaluate.asr.colour: unknown key"),
     ],
 )
 def test_bad_values_fail_naming_the_key(over: dict, message: str) -> None:
@@ -79,3 +85,29 @@ def test_evaluate_follows_the_recipe_and_caption() -> None:
     ):
         with pytest.raises(ParamsError, match=f"^params.yaml: {key} is not a setting"):
             parse_params({"evaluate": section})
+
+
+def test_wer_needs_both_an_asr_and_words_to_score() -> None:
+    """The project's demo measures WER (the real Whisper base of stage asr_model); a WER reference
+    without an ASR model, or the reverse, fails before any work, naming the key."""
+    ev = load_params(ROOT / "params.yaml").require(EvaluateParams)
+    assert ev.asr is not None and ev.asr.model == "models/helium/asr" and ev.helium.speech
+    assert ev.helium.prompt == f'{ev.helium.caption}: "{ev.helium.speech}"'
+    off = parse_params({"evaluate": section(asr=None, helium={"speech": None})}).evaluate
+    assert off is not None and off.asr is None and off.helium.prompt == off.helium.caption
+    asr = {"model": "models/register/asr"}
+    quoted = {"whispering": '(woman, whispering): "hello there", intimate ASMR', "plain": "a woman"}
+    register = parse_params({"recipe": "register", "evaluate": {"model": "m", "prompts": quoted, "asr": asr}})
+    assert register.evaluate is not None and register.evaluate.asr is not None
+    with pytest.raises(ParamsError, match="evaluate: asr is set but no prompt in prompts quotes a line"):
+        parse_params({"recipe": "register", "evaluate": {"model": "m", "prompts": {"a": "a woman"}, "asr": asr}})
+    # prompts quote their dialogue whether or not WER is scored: no ASR is allowed, and said (null wer)
+    assert parse_params({"recipe": "register", "evaluate": {"model": "m", "prompts": quoted}}).evaluate is not None
+
+
+def test_the_quoted_line_is_the_last_quoted_stretch() -> None:
+    from ltxvoice.config import quoted_line
+
+    assert quoted_line('a (woman, whispering): "hello there", intimate ASMR') == "hello there"
+    assert quoted_line('[VISUAL] a sign "OPEN". [SPEECH] X speaks: \u201cgood morning\u201d') == "good morning"
+    assert quoted_line("a person speaking") is None and quoted_line('a "  " b') is None

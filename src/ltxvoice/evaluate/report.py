@@ -17,7 +17,6 @@ from ltxvoice.evaluate.best import Choice
 from ltxvoice.evaluate.oracle import OracleResult
 from ltxvoice.evaluate.run import CheckpointResult
 from ltxvoice.evaluate.stats import Interval
-from ltxvoice.evaluate.voice import WER_REASON as VOICE_WER_REASON
 from ltxvoice.records import Quarantined
 
 PLOTS = ("slope.csv", "voiced.csv", "drift.csv", "structure.csv", "voice.csv")
@@ -40,14 +39,14 @@ def _safe(label: str) -> str:
 def plot_tables(results: Sequence[CheckpointResult]) -> dict[str, pl.DataFrame]:
     """Wide tables for ``dvc plots``, one row per checkpoint (x: step), columns per arm:
     slope.csv (slope and CI, slope over base and CI), voiced.csv, drift.csv, structure.csv, voice.csv
-    (pitch_cents, vuv_f1, level_dbfs with CIs)."""
+    (pitch_cents, vuv_f1, level_dbfs, wer with CIs; wer of the labelled prompts too)."""
     tables: dict[str, list[dict[str, Any]]] = {name: [] for name in PLOTS}
     for r in results:
         key: dict[str, Any] = {"checkpoint": r.checkpoint.name, "step": r.checkpoint.step}
         slope, voiced, drift, voice = dict(key), dict(key), dict(key), dict(key)
         for v in r.voice:
             c = column(v.arm, v.strength)
-            for name in ("pitch_cents", "vuv_f1", "level_dbfs"):
+            for name in ("pitch_cents", "vuv_f1", "level_dbfs", "wer"):
                 i: Interval = getattr(v, name)
                 voice |= {f"{c}_{name}": _f(i.estimate), f"{c}_{name}_lo": _f(i.lo), f"{c}_{name}_hi": _f(i.hi)}
         for a in r.sweep:
@@ -70,6 +69,9 @@ def plot_tables(results: Sequence[CheckpointResult]) -> dict[str, pl.DataFrame]:
                 f"{c}_{_safe(cond.condition)}_voiced_fraction": _f(cond.voiced_fraction.estimate),
                 f"{c}_{_safe(cond.condition)}_level_dbfs": _f(cond.level_dbfs.estimate, 2),
             }
+            if math.isfinite(cond.wer.estimate):
+                w = f"{c}_{_safe(cond.condition)}_wer"
+                voice |= {w: _f(cond.wer.estimate), f"{w}_lo": _f(cond.wer.lo), f"{w}_hi": _f(cond.wer.hi)}
         for d in r.drift:
             c = column(d.arm, d.strength)
             drift |= {
@@ -199,6 +201,11 @@ def _yerr(intervals: list[Interval]) -> list[list[float]]:
     return [lo, hi]
 
 
+def _clip(text: str, limit: int = 80) -> str:
+    """A transcript for the report: at most ``limit`` characters (Whisper loops on noise; details/ has it all)."""
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
+
+
 def _ci(i: Interval, digits: int = 2) -> str:
     if not math.isfinite(i.estimate):
         return "n/a"
@@ -246,6 +253,21 @@ def markdown(
             f"are voiced, or under {params.stats.min_seeds} seeds have voiced speech at 2+ tones.",
             "",
         ]
+        if params.asr is not None and h.speech is not None:
+            per_seed = "every tone" if h.wer_per_seed is None else f"{h.wer_per_seed} tone(s) per seed, in turn"
+            lines += [
+                f'WER: the sweep asks for the words "{h.speech}" (quoted after the caption); '
+                f"`{params.asr.model}` ({params.asr.backend}, beam {params.asr.beam_size}, temperature 0, language "
+                f"{params.asr.language or 'detected'}) transcribes the generated span of {per_seed}; WER against "
+                "those words (lowercased, punctuation removed), averaged per seed, CI over seeds."
+                + (
+                    " On this model the generated audio is not speech: the WER is real measurement code on "
+                    "meaningless audio (Whisper hears nothing, or loops on noise: WER 1 or more)."
+                    if label["kind"] != "LTX-2.3"
+                    else ""
+                ),
+                "",
+            ]
     if oracle is not None:
         lines += _oracle_section(oracle, conf)
     if choice is not None:
@@ -254,7 +276,12 @@ def markdown(
             "",
             f"Rule (params `evaluate.best`): lowest {params.best.metric} of the LoRA arm at strength "
             f"{params.best_strength:g} among checkpoints whose vuv_f1 is at least the base model's minus "
-            f"{params.best.vuv_f1_tolerance:g}.",
+            f"{params.best.vuv_f1_tolerance:g}"
+            + (
+                f" and whose wer is at most the base model's plus {params.best.wer_tolerance:g}."
+                if params.asr is not None
+                else " (wer is not measured, so not part of the rule)."
+            ),
             "",
             f"**{choice.checkpoint or 'none'}**: {choice.reason}",
             "",
@@ -321,16 +348,31 @@ def _section(r: CheckpointResult) -> list[str]:
             "|---|---|---|---|---|",
         ]
         for v in r.voice:
-            lines.append(f"| {v.arm} | {_ci(v.pitch_cents, 1)} | {_ci(v.vuv_f1, 3)} | {_ci(v.level_dbfs, 1)} | n/a |")
-        lines += ["", f"wer: {VOICE_WER_REASON}.", ""]
+            lines.append(
+                f"| {v.arm} | {_ci(v.pitch_cents, 1)} | {_ci(v.vuv_f1, 3)} | {_ci(v.level_dbfs, 1)} | {_ci(v.wer, 2)} |"
+            )
+        lines.append("")
+        reasons = sorted({f"{v.arm}: {v.wer_reason}" for v in r.voice if not math.isfinite(v.wer.estimate)})
+        lines += [f"wer {'; '.join(reasons)}.", ""] if reasons else []
+        heard = [h for h in r.heard if h.arm != "base"][:3] + [h for h in r.heard if h.arm == "base"][:1]
+        if heard:
+            lines += [
+                "Heard (first transcripts): "
+                + "; ".join(f'{h.arm} seed {h.seed} {h.condition}: "{_clip(h.text)}" (wer {h.wer:.2f})' for h in heard)
+                + ".",
+                "",
+            ]
     if r.conditions:
-        lines += ["| arm | prompt | voiced fraction | vs base | level dBFS | vs base |", "|---|---|---|---|---|---|"]
+        lines += [
+            "| arm | prompt | voiced fraction | vs base | level dBFS | vs base | wer |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for c in r.conditions:
             base = c.arm == "base"
             lines.append(
                 f"| {c.arm} | {c.condition} | {_ci(c.voiced_fraction)} | "
                 f"{'-' if base else _ci(c.voiced_vs_base)} | {_ci(c.level_dbfs, 1)} | "
-                f"{'-' if base else _ci(c.level_vs_base, 1)} |"
+                f"{'-' if base else _ci(c.level_vs_base, 1)} | {_ci(c.wer, 2)} |"
             )
         lines.append("")
     if r.drift:
@@ -355,12 +397,13 @@ def write_outputs(
     """Write per-checkpoint metrics (``metrics/<checkpoint>.json``) and details, the plot tables,
     figures and the markdown report; return the summary metrics (with the oracle arms and the best
     checkpoint) and the report."""
-    from ltxvoice.evaluate.run import details, metrics
+    from ltxvoice.evaluate.run import details, metrics, wer_reason
     from ltxvoice.records import quarantine_counts
     from ltxvoice.stage import write_json
 
+    reasons = {name: wer_reason(params, prompt) for name, prompt in params.prompts.items()}
     for r in results:
-        write_json(out_dir / "metrics" / f"{r.checkpoint.name}.json", metrics(r, label, text_source))
+        write_json(out_dir / "metrics" / f"{r.checkpoint.name}.json", metrics(r, label, text_source, reasons))
         write_json(out_dir / "details" / f"{r.checkpoint.name}.json", details(r, label, text_source))
     write_plot_tables(results, out_dir / "plots")
     figures = write_figures(results, out_dir / "report", params.stats.max_drift_ratio)
@@ -376,6 +419,16 @@ def write_outputs(
         "verdicts": {r.checkpoint.name: {a.arm: a.verdict for a in r.sweep if a.verdict} for r in results if r.sweep},
         "drift": {r.checkpoint.name: {d.arm: d.verdict for d in r.drift} for r in results if r.drift},
     }
+    voice = {
+        r.checkpoint.name: {
+            v.arm: {name: v.as_metrics()[name] for name in ("pitch_cents", "vuv_f1", "wer", "wer_lo", "wer_hi")}
+            for v in r.voice
+        }
+        for r in results
+        if r.voice
+    }
+    if voice:
+        summary["voice"] = voice
     if oracle is not None:
         summary["oracle"] = oracle.as_metrics()
     if choice is not None:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ltxvoice.config import EvaluateParams, TonesParams
+from ltxvoice.config import EvaluateParams, TonesParams, quoted_line
 from ltxvoice.dsp.tone import synthesize
 from ltxvoice.evaluate.best import Candidate, Choice, choose
 from ltxvoice.evaluate.stats import (
@@ -29,7 +29,7 @@ from ltxvoice.evaluate.stats import (
     analyse_sweep,
 )
 from ltxvoice.evaluate.sweep import Arm, Reference, Run, drift
-from ltxvoice.evaluate.voice import VoiceResult, analyse_voice
+from ltxvoice.evaluate.voice import NOT_TRANSCRIBED, Heard, Listener, VoiceResult, analyse_voice
 from ltxvoice.models.lora_file import CheckpointDistance, LoraReport, read_metadata
 from ltxvoice.records import Quarantined, sha256_file
 from ltxvoice.tones import draw_timbre
@@ -206,6 +206,28 @@ class CheckpointResult:
     conditions: list[ConditionResult]
     drift: list[DriftResult]
     voice: list[VoiceResult]
+    heard: list[Heard] = field(default_factory=list)  # the ASR's transcripts (base arm and this checkpoint's)
+
+
+def wer_reason(params: EvaluateParams, prompt: str | None = None) -> str:
+    """Why an arm (or a prompt, given) has no WER, as it is for these params."""
+    if params.asr is None:
+        if params.recipe == "helium":
+            return "not measured: evaluate.asr and evaluate.helium.speech are null (no ASR model, no words asked for)"
+        return "not measured: evaluate.asr is null (no ASR model configured)"
+    if prompt is not None and quoted_line(prompt) is None:
+        return "not measured: the prompt quotes no line to say"
+    return NOT_TRANSCRIBED
+
+
+def make_listener(params: EvaluateParams) -> Listener | None:
+    """The ASR of ``params.asr`` (loaded once; never downloads), or None when WER is not measured."""
+    if params.asr is None:
+        return None
+    from ltxvoice.models.asr import load_transcriber
+
+    per_seed = params.helium.wer_per_seed if params.recipe == "helium" else None
+    return Listener(load_transcriber(params.asr), params.asr.language, per_seed)
 
 
 def analyse_checkpoint(
@@ -220,30 +242,36 @@ def analyse_checkpoint(
     r = rules(params)
     both = Run().extend(base).extend(lora)
     sweep = analyse_sweep(both.sweep, r) if params.recipe == "helium" else []
-    voice = analyse_voice(both.sweep, r) if params.recipe == "helium" else []
+    voice = analyse_voice(both.sweep, r, wer_reason(params)) if params.recipe == "helium" else []
     conditions = analyse_conditions(both.conditions, r) if params.recipe != "helium" else []
     points, floor, _ = drift(both.latents)
     drifts = analyse_drift(points, floor, params.stats.max_drift_ratio, r) if points else []
-    return CheckpointResult(checkpoint, structure, distance, sweep, conditions, drifts, voice)
+    return CheckpointResult(checkpoint, structure, distance, sweep, conditions, drifts, voice, both.heard)
 
 
 def best_choice(results: list[CheckpointResult], params: EvaluateParams) -> Choice:
     """The best checkpoint by ``params.best``: each checkpoint's LoRA arm at the judged strength
-    against the base arm's vuv_f1 (see :mod:`ltxvoice.evaluate.best`)."""
+    against the base arm's vuv_f1 and, when ``params.asr`` measures it, wer (see :mod:`ltxvoice.evaluate.best`)."""
     strength = params.best_strength
-    candidates, base_f1 = [], math.nan
+    candidates, base_f1, base_wer = [], math.nan, math.nan
     for r in results:
         for v in r.voice:
             if v.arm == "base":
-                base_f1 = v.vuv_f1.estimate
+                base_f1, base_wer = v.vuv_f1.estimate, v.wer.estimate
             elif v.strength == strength:
                 c = r.checkpoint
-                candidates.append(Candidate(c.name, c.step, c.path, v.pitch_cents.estimate, v.vuv_f1.estimate))
-    return choose(candidates, base_f1, params.best)
+                candidates.append(
+                    Candidate(c.name, c.step, c.path, v.pitch_cents.estimate, v.vuv_f1.estimate, v.wer.estimate)
+                )
+    return choose(candidates, base_f1, params.best, base_wer if params.asr is not None else None)
 
 
-def metrics(result: CheckpointResult, label: dict[str, Any], text_source: str) -> dict[str, Any]:
-    """The DVC metrics of one checkpoint: numbers and verdicts, keyed (not listed) for ``dvc metrics``."""
+def metrics(
+    result: CheckpointResult, label: dict[str, Any], text_source: str, wer_reasons: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The DVC metrics of one checkpoint: numbers and verdicts, keyed (not listed) for ``dvc metrics``.
+    ``wer_reasons``: per prompt label, why it has no WER (see :func:`wer_reason`)."""
+    wer_reasons = wer_reasons or {}
     s = result.structure
     out: dict[str, Any] = {
         "checkpoint": result.checkpoint.name,
@@ -284,7 +312,12 @@ def metrics(result: CheckpointResult, label: dict[str, Any], text_source: str) -
                 "level_vs_base": _num(c.level_vs_base.estimate, 2),
                 "level_vs_base_lo": _num(c.level_vs_base.lo, 2),
                 "level_vs_base_hi": _num(c.level_vs_base.hi, 2),
+                "wer": _num(c.wer.estimate),
+                "wer_lo": _num(c.wer.lo),
+                "wer_hi": _num(c.wer.hi),
             }
+            if not math.isfinite(c.wer.estimate):
+                by_arm[c.arm][c.condition]["wer_reason"] = wer_reasons.get(c.condition, NOT_TRANSCRIBED)
         out["conditions"] = by_arm
     if result.drift:
         out["drift"] = {
@@ -369,9 +402,11 @@ def details(result: CheckpointResult, label: dict[str, Any], text_source: str) -
                 "level_dbfs": interval(c.level_dbfs, 2),
                 "voiced_vs_base": interval(c.voiced_vs_base),
                 "level_vs_base": interval(c.level_vs_base, 2),
+                "wer": interval(c.wer),
             }
             for c in result.conditions
         ],
+        "transcripts": [h.as_dict() for h in result.heard],
         "drift": [
             {
                 "arm": d.arm,
@@ -408,17 +443,28 @@ def make_generator(params: EvaluateParams) -> LTXGenerator:
 
 
 def run_arm(
-    generator: Any, arm: Arm, params: EvaluateParams, refs: list[Reference] | None = None, progress: Any = None
+    generator: Any,
+    arm: Arm,
+    params: EvaluateParams,
+    refs: list[Reference] | None = None,
+    progress: Any = None,
+    listener: Listener | None = None,
 ) -> Run:
-    """The recipe's controlled test for one arm: the helium tone sweep, or the labelled prompts."""
+    """The recipe's controlled test for one arm: the helium tone sweep, or the labelled prompts; with a
+    ``listener`` (:func:`make_listener`) the generations that say words are scored for WER."""
     from ltxvoice.evaluate.sweep import run_prompts, run_sweep
 
-    common = dict(batch_size=params.sampler.batch_size, keep_audio_seeds=params.sample_seeds, progress=progress)
+    common = dict(
+        batch_size=params.sampler.batch_size,
+        keep_audio_seeds=params.sample_seeds,
+        progress=progress,
+        listener=listener,
+    )
     if params.recipe == "helium":
         return run_sweep(
             generator,
             arm,
-            params.helium.caption,
+            params.helium.prompt,
             refs if refs is not None else references(params),
             params.seed_list,
             params.pitch,

@@ -172,6 +172,7 @@ class SweepPoint:
     pitch_cents: float = math.nan  # voice metrics (ltxvoice.evaluate.voice): median |cents| to the tone
     vuv_f1: float = math.nan  # voicing agreement with the reference
     level_dbfs: float = math.nan  # RMS level of the generated span
+    wer: float = math.nan  # word error rate of the ASR transcript against the words asked for; nan: not transcribed
 
 
 @dataclass(frozen=True)
@@ -348,6 +349,7 @@ class ConditionPoint:
     condition: str
     voiced_fraction: float
     level_dbfs: float  # RMS level of the generated span (-inf for digital silence)
+    wer: float = math.nan  # against the prompt's quoted line (ltxvoice.evaluate.voice); nan: not transcribed
 
 
 @dataclass(frozen=True)
@@ -362,6 +364,7 @@ class ConditionResult:
     level_dbfs: Interval
     voiced_vs_base: Interval  # paired by seed; (0, 0, 0) for the base arm itself
     level_vs_base: Interval
+    wer: Interval = Interval.undefined()  # mean WER over seeds; undefined when not transcribed
 
 
 def mean_interval(values: np.ndarray, counts: np.ndarray, confidence: float) -> Interval:
@@ -412,6 +415,7 @@ def analyse_conditions(points: Sequence[ConditionPoint], rules: SweepRules) -> l
                     level_dbfs=mean_interval(level, counts, rules.confidence),
                     voiced_vs_base=mean_interval(v - base_v, counts, rules.confidence),
                     level_vs_base=mean_interval(level - base_l, counts, rules.confidence),
+                    wer=mean_interval(per_seed(arm, condition, "wer"), counts, rules.confidence),
                 )
             )
     return results

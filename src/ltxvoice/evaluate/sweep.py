@@ -21,10 +21,10 @@ from typing import Protocol
 
 import numpy as np
 
-from ltxvoice.config import EvalPitchParams
+from ltxvoice.config import EvalPitchParams, quoted_line
 from ltxvoice.dsp.pitch import PitchTrack, praat_track
 from ltxvoice.evaluate.stats import ConditionPoint, DriftPoint, SweepPoint, relative_distance
-from ltxvoice.evaluate.voice import pitch_cents, vuv_f1
+from ltxvoice.evaluate.voice import Heard, Listener, pitch_cents, transcript_wer, vuv_f1
 from ltxvoice.media import resample, rms_dbfs, write_wav
 
 BASE = "base"
@@ -140,12 +140,14 @@ class Run:
     conditions: list[ConditionPoint] = field(default_factory=list)
     latents: dict[tuple[str, int, str], np.ndarray] = field(default_factory=dict)  # (arm, seed, condition)
     audio: list[tuple[Arm, int, str, Output]] = field(default_factory=list)  # kept for writing
+    heard: list[Heard] = field(default_factory=list)  # what the ASR heard, where it listened
 
     def extend(self, other: Run) -> Run:
         self.sweep += other.sweep
         self.conditions += other.conditions
         self.latents |= other.latents
         self.audio += other.audio
+        self.heard += other.heard
         return self
 
 
@@ -171,10 +173,18 @@ def run_sweep(
     batch_size: int = 4,
     keep_audio_seeds: int = 0,
     progress: Progress | None = None,
+    listener: Listener | None = None,
 ) -> Run:
-    """The helium sweep for one arm: every reference tone at every seed, one fixed caption."""
+    """The helium sweep for one arm: every reference tone at every seed, one fixed caption. With a
+    ``listener`` and a caption that quotes words to say, the generations ``listener.per_seed`` picks
+    are transcribed and scored for WER against those words."""
     run = Run()
-    for ref in references:
+    speech = quoted_line(caption)
+    for j, ref in enumerate(references):
+        listening = None
+        if listener is not None and speech is not None:
+            chosen = {s for pos, s in enumerate(seeds) if j in listener.tones_of_seed(pos, len(references))}
+            listening = _Listening(listener, speech, chosen)
         _generate(
             run,
             generator,
@@ -187,6 +197,7 @@ def run_sweep(
             batch_size,
             keep_audio_seeds,
             progress,
+            listening,
         )
     return run
 
@@ -201,12 +212,27 @@ def run_prompts(
     batch_size: int = 4,
     keep_audio_seeds: int = 0,
     progress: Progress | None = None,
+    listener: Listener | None = None,
 ) -> Run:
-    """Labelled prompts (e.g. one per manner keyword) at every seed, no reference."""
+    """Labelled prompts (e.g. one per manner keyword) at every seed, no reference. With a ``listener``,
+    every generation of a prompt that quotes a line is transcribed and scored for WER against it."""
     run = Run()
     for label, prompt in prompts.items():
-        _generate(run, generator, arm, label, prompt, None, seeds, pitch, batch_size, keep_audio_seeds, progress)
+        speech = quoted_line(prompt)
+        listening = _Listening(listener, speech, set(seeds)) if listener is not None and speech is not None else None
+        _generate(
+            run, generator, arm, label, prompt, None, seeds, pitch, batch_size, keep_audio_seeds, progress, listening
+        )
     return run
+
+
+@dataclass(frozen=True)
+class _Listening:
+    """Which generations of one condition are transcribed, and the words they are scored against."""
+
+    listener: Listener
+    reference: str
+    seeds: set[int]
 
 
 def _generate(
@@ -221,14 +247,20 @@ def _generate(
     batch_size: int,
     keep_audio_seeds: int,
     progress: Progress | None,
+    listening: _Listening | None = None,
 ) -> None:
     """One condition (a tone or a labelled prompt) at every seed, in batches, measured into ``run``;
-    with a reference tone each generation is also a sweep point."""
+    with a reference tone each generation is also a sweep point; the generations ``listening`` names
+    are transcribed and scored for WER."""
     for batch in _batches(seeds, batch_size):
         outputs = generator.generate(arm, prompt, batch, ref)
         _check_outputs(outputs, batch)
         for out in outputs:
             m = measure_generated(out, pitch, ref)
+            error = math.nan
+            if listening is not None and out.seed in listening.seeds:
+                error, text = transcript_wer(generated_span(out), out.rate, listening.reference, listening.listener)
+                run.heard.append(Heard(arm.name, out.seed, label, listening.reference, text, error))
             if ref is not None:
                 run.sweep.append(
                     SweepPoint(
@@ -241,10 +273,11 @@ def _generate(
                         pitch_cents=m.pitch_cents,
                         vuv_f1=m.vuv_f1,
                         level_dbfs=m.level_dbfs,
+                        wer=error,
                     )
                 )
             run.conditions.append(
-                ConditionPoint(arm.name, arm.strength, out.seed, label, m.voiced_fraction, m.level_dbfs)
+                ConditionPoint(arm.name, arm.strength, out.seed, label, m.voiced_fraction, m.level_dbfs, error)
             )
             _keep(run, arm, label, out, seeds, keep_audio_seeds)
         if progress:

@@ -13,7 +13,12 @@ Per generation (its generated span only, measured by :func:`ltxvoice.evaluate.sw
   output drops into silence, whisper or noise. Higher is better.
 * ``level_dbfs`` - loudness as the RMS level of the span in dBFS (not LUFS: no K-weighting, no
   gating); digital silence counts as ``stats.SILENCE_FLOOR_DBFS``.
-* ``wer`` - never measured here: see :data:`WER_REASON`.
+* ``wer`` - word error rate (:func:`ltxvoice.wer.wer`: lowercased, punctuation removed) of what the
+  pipeline's real ASR (params ``evaluate.asr``, e.g. Whisper base of stage ``asr_model``) hears in the
+  span against the words the prompt asks for (``evaluate.helium.speech``; the quoted line of each prompt
+  in ``evaluate.prompts``), decoded at temperature 0. nan when the generation is not transcribed (no ASR,
+  no words asked for, or a tone left out by ``helium.wer_per_seed``). 0 is perfect, 1 is every word
+  wrong or missing, above 1 means extra words. Lower is better.
 
 Per arm, each metric is averaged over the tones of a seed, then over seeds; the CI resamples seeds.
 """
@@ -29,13 +34,65 @@ import numpy as np
 
 from ltxvoice.dsp.pitch import PitchTrack
 from ltxvoice.evaluate.stats import SILENCE_FLOOR_DBFS, Interval, SweepPoint, SweepRules, mean_interval, seed_counts
+from ltxvoice.media import resample
+from ltxvoice.models.asr import RATE as ASR_RATE
+from ltxvoice.models.asr import Transcriber
+from ltxvoice.wer import wer
 
-WER_REASON = (
-    "not measured: stage evaluate has no transcript of the generated speech (the helium sweep speaks one "
-    "constant caption) and runs no ASR; the demo's only ASR is a tiny random-weight model, whose WER would "
-    "be a fake number"
+METRICS = ("pitch_cents", "vuv_f1", "level_dbfs", "wer")
+SPEAKER_SIMILARITY_REASON = (
+    "not measured: no speaker-embedding model is installed (none in requirements/lock.txt; see the README's "
+    "table of real models shipped in packages)"
 )
-METRICS = ("pitch_cents", "vuv_f1", "level_dbfs")
+NOT_TRANSCRIBED = "not measured: no generation of this arm was transcribed"
+
+
+@dataclass(frozen=True)
+class Listener:
+    """The ASR that scores WER: a transcriber (:func:`ltxvoice.models.asr.load_transcriber`), the
+    language to decode in (None: detected), and how many generations per seed of the helium sweep it
+    transcribes (None: all)."""
+
+    transcribe: Transcriber
+    language: str | None = None
+    per_seed: int | None = None
+
+    def tones_of_seed(self, position: int, tones: int) -> set[int]:
+        """Which tone indices the seed at ``position`` (0, 1, ...) has transcribed: ``per_seed`` of them
+        taken in turn from its position, so consecutive seeds cover every tone."""
+        if self.per_seed is None or self.per_seed >= tones:
+            return set(range(tones))
+        return {(position + k) % tones for k in range(self.per_seed)}
+
+
+@dataclass(frozen=True)
+class Heard:
+    """What the ASR heard in one generation, against the words the prompt asked for."""
+
+    arm: str
+    seed: int
+    condition: str
+    reference: str
+    text: str
+    wer: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "arm": self.arm,
+            "seed": self.seed,
+            "condition": self.condition,
+            "reference": self.reference,
+            "heard": self.text,
+            "wer": round(self.wer, 4),
+        }
+
+
+def transcript_wer(samples: np.ndarray, rate: int, reference: str, listener: Listener) -> tuple[float, str]:
+    """WER of what ``listener`` hears in ``samples`` (mono at ``rate``) against ``reference``, and
+    the transcript."""
+    audio = resample(np.asarray(samples, dtype=np.float32), rate, ASR_RATE).astype(np.float32)
+    heard = listener.transcribe(audio, listener.language)
+    return wer(reference, heard.text), heard.text
 
 
 def pitch_cents(track: PitchTrack, target_hz: float) -> float:
@@ -67,22 +124,31 @@ class VoiceResult:
     pitch_cents: Interval
     vuv_f1: Interval
     level_dbfs: Interval
+    wer: Interval = Interval.undefined()
+    transcribed: int = 0  # generations scored for WER
+    wer_reason: str = NOT_TRANSCRIBED  # why wer is not measured (used only when it is not)
 
     def as_metrics(self) -> dict[str, Any]:
         out: dict[str, Any] = {"generations": self.generations}
         for name in METRICS:
-            i = getattr(self, name).as_dict(2 if name != "vuv_f1" else 4)
+            i = getattr(self, name).as_dict(2 if name in ("pitch_cents", "level_dbfs") else 4)
             out |= {name: i["estimate"], f"{name}_lo": i["lo"], f"{name}_hi": i["hi"]}
         out["level_unit"] = "RMS dBFS"
-        out["wer"] = None
-        out["wer_reason"] = WER_REASON
+        out["transcribed"] = self.transcribed
+        if not math.isfinite(self.wer.estimate):
+            out["wer_reason"] = self.wer_reason
+        out["speaker_similarity"] = None
+        out["speaker_similarity_reason"] = SPEAKER_SIMILARITY_REASON
         return out
 
 
-def analyse_voice(points: Sequence[SweepPoint], rules: SweepRules) -> list[VoiceResult]:
+def analyse_voice(
+    points: Sequence[SweepPoint], rules: SweepRules, wer_reason: str = NOT_TRANSCRIBED
+) -> list[VoiceResult]:
     """Per arm (base first, then by strength): each metric's mean over seeds (a seed's value is its
-    mean over tones, unvoiced generations left out of ``pitch_cents``) with a seeded bootstrap CI; all
-    arms share the same seed draws."""
+    mean over tones, unvoiced generations left out of ``pitch_cents``, untranscribed ones out of
+    ``wer``) with a seeded bootstrap CI; all arms share the same seed draws. ``wer_reason``: why WER
+    is not measured, recorded for an arm with no transcribed generation."""
     if not points:
         return []
     seeds = sorted({p.seed for p in points})
@@ -108,6 +174,9 @@ def analyse_voice(points: Sequence[SweepPoint], rules: SweepRules) -> list[Voice
                 pitch_cents=mean_interval(per_seed["pitch_cents"], counts, rules.confidence),
                 vuv_f1=mean_interval(per_seed["vuv_f1"], counts, rules.confidence),
                 level_dbfs=mean_interval(per_seed["level_dbfs"], counts, rules.confidence),
+                wer=mean_interval(per_seed["wer"], counts, rules.confidence),
+                transcribed=sum(1 for p in own if math.isfinite(p.wer)),
+                wer_reason=wer_reason,
             )
         )
     return results
