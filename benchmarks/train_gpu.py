@@ -430,6 +430,15 @@ def _configs() -> list[Config]:
         ),
         c("helium_b1_lowmem", "helium", 1, phase="lowmem", steps=4, note="target: < 22 GiB (24 GB cards)"),
         c("helium_b4_lowmem", "helium", 4, phase="lowmem", steps=4),
+        c(
+            "helium_b4_lowmem_fp8mm",
+            "helium",
+            4,
+            phase="lowmem",
+            fp8_matmul=True,
+            steps=4,
+            note="FP8 matmuls instead of the upcast: no dequantise kernels",
+        ),
     ]
 
 
