@@ -47,8 +47,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT / "src") not in sys.path:
-    sys.path.insert(0, str(ROOT / "src"))
+for _path in (ROOT / "src", ROOT / "benchmarks"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 
 @dataclass(frozen=True)
@@ -429,6 +430,15 @@ def _configs() -> list[Config]:
         ),
         c("helium_b1_lowmem", "helium", 1, phase="lowmem", steps=4, note="target: < 22 GiB (24 GB cards)"),
         c("helium_b4_lowmem", "helium", 4, phase="lowmem", steps=4),
+        c(
+            "helium_b4_lowmem_fp8mm",
+            "helium",
+            4,
+            phase="lowmem",
+            fp8_matmul=True,
+            steps=4,
+            note="FP8 matmuls instead of the upcast: no dequantise kernels",
+        ),
     ]
 
 
@@ -579,9 +589,10 @@ class Session:
             started = time.perf_counter()
             self.offload = place(self.ltx, self.device, offload=True)
             _free()
+            held = torch.cuda.memory_allocated(self.device) / 2**30 if self.device.type == "cuda" else 0.0
             log(
                 f"frozen block weights offloaded to {'pinned ' if self.device.type == 'cuda' else ''}CPU memory "
-                f"in {time.perf_counter() - started:.1f} s"
+                f"in {time.perf_counter() - started:.1f} s; {held:.2f} GiB left allocated on the device"
             )
         self.phase = phase
         if self.device.type == "cuda":
@@ -635,9 +646,17 @@ def _free() -> None:
 
 
 def run_config(
-    session: Session, cfg: Config, model: Any = None, rank: int = 0, world: int = 1, reduce: Any = None
+    session: Session,
+    cfg: Config,
+    model: Any = None,
+    rank: int = 0,
+    world: int = 1,
+    reduce: Any = None,
+    profile: int = 0,
 ) -> dict[str, Any]:
-    """Time ``cfg.warmup + cfg.steps`` training steps; samples/s over the timed steps (all processes)."""
+    """Time ``cfg.warmup + cfg.steps`` training steps; samples/s over the timed steps (all processes).
+    With ``profile`` > 0, that many more steps run under torch.profiler afterwards (``profile`` key:
+    see train_gpu_profile.py), and the memory held before step 1 is recorded."""
     import torch
 
     from ltxvoice.train.engine import forward_loss
@@ -652,39 +671,56 @@ def run_config(
     optimizer = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.0, fused=cuda)
     items, text = synthetic_batch(session.shapes[cfg.shape], cfg.batch, *session.dims, device, seed=rank + 1)
     _free()
+    resident = None
+    if profile:
+        from train_gpu_profile import resident_tensors
+
+        resident = resident_tensors(device)
     if cuda:
         torch.cuda.reset_peak_memory_stats(device)
     losses: list[Any] = []
     loss: Any = None
     started = time.perf_counter()
     timed_from = started
+
+    def one_step(step: int, optimizer: Any = optimizer) -> Any:
+        torch.manual_seed(step)
+        generator = torch.Generator(device=device).manual_seed(1000 + 7919 * rank + step)
+        loss = forward_loss(model, items, text, opts, generator, device).mean()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return loss.detach()
+
+    profiled: dict[str, Any] | None = None
     try:
         for step in range(cfg.warmup + cfg.steps):
             if step == cfg.warmup:
                 if cuda:
                     torch.cuda.synchronize(device)
                 timed_from = time.perf_counter()
-            torch.manual_seed(step)
-            generator = torch.Generator(device=device).manual_seed(1000 + 7919 * rank + step)
-            loss = forward_loss(model, items, text, opts, generator, device).mean()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            losses.append(loss.detach())
+            loss = one_step(step)
+            losses.append(loss)
         if cuda:
             torch.cuda.synchronize(device)
         elapsed = time.perf_counter() - timed_from
+        if profile:
+            from train_gpu_profile import profile_steps
+
+            profiled = profile_steps(one_step, cfg.warmup + cfg.steps, profile, device)
+            profiled["timed_step_ms"] = elapsed / cfg.steps * 1e3
+            profiled["resident"] = resident
     except Exception as exc:  # recorded (OOM or another error), and the run goes on to the next config
         loss = None  # drop the failed step's graph before freeing
         optimizer.zero_grad(set_to_none=True)
-        del optimizer, losses
+        del optimizer, losses, one_step
         _free()
         status = "OOM" if isinstance(exc, torch.OutOfMemoryError) else f"error: {type(exc).__name__}: {str(exc)[:200]}"
         return {"status": status, "seconds": round(time.perf_counter() - started, 1)}
     values = [float(v) for v in losses]
     samples = cfg.batch * cfg.steps * world
-    out = {
+    out: dict[str, Any] = {
         "status": "ok" if all(v == v and abs(v) != float("inf") for v in values) else "non-finite loss",
         "samples_per_s": samples / elapsed,
         "step_s": elapsed / cfg.steps,
@@ -694,6 +730,8 @@ def run_config(
         "losses": values,  # every step, warm-up included: step k has the same inputs in every config
         "seconds": round(time.perf_counter() - started, 1),
     }
+    if profiled is not None:
+        out["profile"] = profiled
     if cuda:
         peak = torch.tensor(
             [torch.cuda.max_memory_allocated(device), torch.cuda.max_memory_reserved(device)],
@@ -704,7 +742,7 @@ def run_config(
             peak = reduce(peak)
         out["peak_alloc_gib"] = float(peak[0]) / 2**30
         out["peak_reserved_gib"] = float(peak[1]) / 2**30
-    del optimizer
+    del optimizer, one_step
     _free()
     return out
 
@@ -930,6 +968,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget-s", type=float, default=420.0, help="start no config after this many seconds")
     parser.add_argument("--ddp-timeout-s", type=float, default=300.0, help="limit of the DDP part (torchrun job)")
     parser.add_argument("--tiny", action="store_true", help="tiny model on CPU (tests the logic)")
+    parser.add_argument(
+        "--profile", type=int, default=0, help="profile this many more steps per config (train_gpu_profile.py)"
+    )
     parser.add_argument("--list", action="store_true", help="list the configs and exit")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--result", default="", help=argparse.SUPPRESS)
@@ -988,7 +1029,7 @@ def main(argv: list[str] | None = None) -> int:
             session = Session(args.tiny, device)
         session.enter(cfg.phase)
         log(f"{cfg.name}: {cfg.shape} batch {cfg.batch}, {cfg.knobs()} ...")
-        res = run_config(session, cfg)
+        res = run_config(session, cfg, profile=args.profile)
         log(f"{cfg.name}: {json.dumps(res)}")
         results[cfg.name] = res
 

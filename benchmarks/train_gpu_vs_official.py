@@ -42,7 +42,10 @@ OURS = {  # the project's configs: its fastest per shape, the small-card mode, a
     "talking_head_fast": "talking_head_b1_fp8grad_keepattn_ckpt60_compile_cudnn",
     "talking_head_official_settings": "talking_head_b1",
     "lowmem": "helium_b1_lowmem",
+    "lowmem_b4": "helium_b4_lowmem",
+    "lowmem_b4_fp8mm": "helium_b4_lowmem_fp8mm",
 }
+LOWMEM_GOAL_GIB = 14.0  # the issue's mode for 16 GB cards: helium at <= 14 GiB peak, >= 0.5 samples/s
 OFFICIAL = [  # the official trainer's recommended settings (gradient checkpointing, bf16 autocast)
     {"name": "official_helium_b1", "shape": "helium", "batch": 1, "checkpointing": True},
     {"name": "official_helium_b8", "shape": "helium", "batch": 8, "checkpointing": True},
@@ -103,14 +106,44 @@ def rows_from_log(log: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
     return official, ours, env
 
 
-def run_ours(tiny: bool, budget_s: float, work: Path) -> dict[str, Any]:
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "train_gpu.py"), "--configs", ",".join(OURS.values())]
+def run_ours(
+    tiny: bool, budget_s: float, work: Path, names: list[str] | None = None, profile: int = 0
+) -> dict[str, Any]:
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "train_gpu.py"), "--configs", ",".join(names or OURS.values())]
     cmd += ["--out", str(work / "ours"), "--budget-s", str(budget_s)] + (["--tiny"] if tiny else [])
+    cmd += ["--profile", str(profile)] if profile else []
     proc = subprocess.run(cmd)
     path = work / "ours" / "train_gpu.json"
     result = json.loads(path.read_text()) if path.exists() else {"rows": [], "environment": {}}
     result["returncode"] = proc.returncode
     return result
+
+
+def merge_parts(parts: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """One run's arms from the parts it was split into (``--part`` files, each from one call on the
+    same machine): official rows and FLOPs, this project's rows and environment, and each part's command."""
+    official: dict[str, Any] = {"rows": [], "flops": {}, "returncode": 0}
+    ours: dict[str, Any] = {"rows": [], "environment": {}, "returncode": 0}
+    commands = []
+    for part in parts:
+        commands.append(part["command"])
+        if part.get("official") is not None:
+            o = part["official"]
+            official["rows"] += o.get("rows", [])
+            official["flops"] = official["flops"] or o.get("flops", {})
+            official["returncode"] = official["returncode"] or o.get("returncode", 0)
+            for key in ("commit", "lora_tensors", "build_s"):
+                if key in o:
+                    official[key] = o[key]
+        if part.get("ours") is not None:
+            m = part["ours"]
+            ours["rows"] += m.get("rows", [])
+            ours["environment"] = ours["environment"] or m.get("environment", {})
+            ours["returncode"] = ours["returncode"] or m.get("returncode", 0)
+    hosts = {p["ours"]["environment"].get("gpu") for p in parts if p.get("ours") and p["ours"].get("environment")}
+    if len(hosts) > 1:
+        raise ValueError(f"parts ran on different GPUs ({sorted(map(str, hosts))}): not one run")
+    return official, ours, commands
 
 
 def summarize(ours: dict[str, Any], official: dict[str, Any]) -> dict[str, Any]:
@@ -153,10 +186,28 @@ def summarize(ours: dict[str, Any], official: dict[str, Any]) -> dict[str, Any]:
                     entry[f"{arm}_mfu_bf16"] = achieved / PEAK_TFLOPS["bf16"]
                     entry[f"{arm}_mfu_fp8"] = achieved / PEAK_TFLOPS["fp8"]
         out[shape] = entry
-    low = by_name.get(OURS["lowmem"])
-    out["lowmem_peak_gib"] = low.get("peak_alloc_gib") if ok(low) else None
-    out["lowmem_samples_per_s"] = low.get("samples_per_s") if ok(low) else None
+    out.update(lowmem(by_name))
     return out
+
+
+def lowmem(by_name: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The small-card row of the summary: the fastest low-memory row within the 16 GB goal's peak,
+    else the one with the lowest peak."""
+    rows = [
+        by_name[OURS[k]]
+        for k in ("lowmem", "lowmem_b4", "lowmem_b4_fp8mm")
+        if by_name.get(OURS[k], {}).get("status") == "ok"
+    ]
+    within = [r for r in rows if r.get("peak_alloc_gib", float("inf")) <= LOWMEM_GOAL_GIB]
+    if within:
+        row: dict[str, Any] | None = max(within, key=lambda r: r["samples_per_s"])
+    else:
+        row = min(rows, key=lambda r: r.get("peak_alloc_gib", float("inf"))) if rows else None
+    return {
+        "lowmem_config": row["name"] if row else None,
+        "lowmem_peak_gib": row.get("peak_alloc_gib") if row else None,
+        "lowmem_samples_per_s": row.get("samples_per_s") if row else None,
+    }
 
 
 def render(summary: dict[str, Any], ours: dict[str, Any], official: dict[str, Any], env: dict[str, Any]) -> str:
@@ -220,10 +271,23 @@ def render(summary: dict[str, Any], ours: dict[str, Any], official: dict[str, An
                 f"`{mine}` {a['samples_per_s']:.3f} vs official {b['samples_per_s']:.3f} samples/s "
                 f"({a['samples_per_s'] / b['samples_per_s']:.2f}x)"
             )
-    low = next((r for r in ours["rows"] if r["name"] == OURS["lowmem"]), {})
+    name = summary.get("lowmem_config") or OURS["lowmem"]
+    low = next((r for r in ours["rows"] if r["name"] == name), {})
+    peak = summary.get("lowmem_peak_gib")
+    goal = (
+        f" (goal <= {LOWMEM_GOAL_GIB:.0f} GiB at >= 0.5 samples/s: "
+        + (
+            "met"
+            if isinstance(peak, float | int)
+            and peak <= LOWMEM_GOAL_GIB
+            and (summary.get("lowmem_samples_per_s") or 0) >= 0.5
+            else "not met"
+        )
+        + ")"
+    )
     lines.append(
-        f"- small-card mode (`{OURS['lowmem']}`{', ' + low['note'] if low.get('note') else ''}): peak {num(summary.get('lowmem_peak_gib'), '.1f')} GiB, "
-        f"{num(summary.get('lowmem_samples_per_s'), '.3f')} samples/s"
+        f"- small-card mode (`{name}`{', ' + low['note'] if low.get('note') else ''}): peak {num(peak, '.1f')} GiB, "
+        f"{num(summary.get('lowmem_samples_per_s'), '.3f')} samples/s{goal}"
     )
     lines.append(f"- FLOPs counted (official arm): `{json.dumps(official.get('flops', {}))}`")
     return "\n".join(lines) + "\n"
@@ -241,15 +305,71 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--lowmem-from", type=Path, help="with --from-log: the small-card row from an earlier train_gpu.json"
     )
+    parser.add_argument(
+        "--arms", default="official,ltxvoice", help="which arms this call runs (a part of a split run: see --part)"
+    )
+    parser.add_argument("--ours", default="", help="comma list of OURS keys: this project's rows this call runs")
+    parser.add_argument("--profile", type=int, default=0, help="profile this many steps of this project's rows")
+    parser.add_argument(
+        "--part", type=Path, help="write this call's raw arms to this file instead of the report (merge with --merge)"
+    )
+    parser.add_argument("--merge", type=Path, nargs="+", help="build the report from --part files of one machine")
     args = parser.parse_args(argv)
-    if not (args.official / "ltx-trainer" / "ltx_trainer").is_dir():
+    needs_official = not args.merge and (not args.part or "official" in args.arms.split(","))
+    if needs_official and not (args.official / "ltx-trainer" / "ltx_trainer").is_dir():
         parser.error(f"{args.official} holds no official trainer: run train_gpu_official.py --fetch {args.official}")
-    started: float | None = time.perf_counter()
+    begun = time.perf_counter()
+    started: float | None = begun
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     command = "python benchmarks/train_gpu_vs_official.py" + (" --tiny" if args.tiny else "")
+    arms = set(args.arms.split(","))
+    if not arms <= {"official", "ltxvoice"}:
+        parser.error(f"--arms takes official and/or ltxvoice, not {args.arms}")
+    unknown = [k for k in args.ours.split(",") if k and k not in OURS]
+    if unknown:
+        parser.error(f"--ours: unknown {unknown}; known: {sorted(OURS)}")
+    names = [OURS[k] for k in args.ours.split(",") if k] or list(OURS.values())
+    if args.profile:
+        command += f" --profile {args.profile}"
+    if args.merge and (args.part or args.from_log):
+        parser.error("--merge builds a report from parts: it takes no --part or --from-log")
+    if args.merge:
+        parts = [json.loads(p.read_text()) for p in args.merge]
+        official, ours, commands = merge_parts(parts)
+        command = " ; ".join(commands) + f" (one machine, {len(parts)} calls in a row, merged with --merge)"
+        times = [p.get("seconds") for p in parts]
+        total = (
+            sum(t for t in times if isinstance(t, int | float))
+            if all(isinstance(t, int | float) for t in times)
+            else None
+        )
+        return _report(ours, official, command, total, out, any(r.get("profile") for r in ours["rows"]))
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        if args.part:
+            if args.arms != "official,ltxvoice":
+                command += f" --arms {args.arms}"
+            if args.ours:
+                command += f" --ours {args.ours}"
+            official_part = ours_part = None
+            if "official" in arms:
+                log("official arm ...")
+                official_part = run_official(args.official, args.tiny, args.budget_s, work)
+            if "ltxvoice" in arms:
+                log("ltxvoice arm ...")
+                ours_part = run_ours(args.tiny, args.budget_s, work, names, args.profile)
+            part = {
+                "command": command + f" --part {args.part.name}",
+                "official": official_part,
+                "ours": ours_part,
+                "seconds": time.perf_counter() - begun,
+            }
+            args.part.parent.mkdir(parents=True, exist_ok=True)
+            args.part.write_text(json.dumps(part, indent=1))
+            log(f"wrote {args.part}")
+            failed = [a for a in (official_part, ours_part) if a is not None and a["returncode"] != 0]
+            return 1 if failed else 0
         if args.from_log:
             official = run_official(args.official, args.tiny, args.budget_s, work, flops_only=True)
             official["rows"], rows, environment = rows_from_log(args.from_log)
@@ -264,13 +384,25 @@ def main(argv: list[str] | None = None) -> int:
             log("official arm ...")
             official = run_official(args.official, args.tiny, args.budget_s, work)
             log("ltxvoice arm ...")
-            ours = run_ours(args.tiny, args.budget_s, work)
-    summary = summarize(ours, official)
+            ours = run_ours(args.tiny, args.budget_s, work, names, args.profile)
     seconds = time.perf_counter() - started if started is not None else None
+    return _report(ours, official, command, seconds, out, bool(args.profile))
+
+
+def _report(
+    ours: dict[str, Any], official: dict[str, Any], command: str, seconds: float | None, out: Path, profile: bool
+) -> int:
+    """Write the JSON and markdown report (and, for profiled rows, train_gpu_profile.{json,md})."""
+    summary = summarize(ours, official)
     env = {**ours.get("environment", {}), "command": command, "seconds": seconds}
-    result = {**summary, "environment": env, "official": official, "ltxvoice": ours["rows"]}
+    rows = [{k: v for k, v in r.items() if k != "profile"} for r in ours["rows"]]
+    result = {**summary, "environment": env, "official": official, "ltxvoice": rows}
     (out / "train_gpu_vs_official.json").write_text(json.dumps(result, indent=1))
     (out / "train_gpu_vs_official.md").write_text(render(summary, ours, official, env), encoding="utf-8")
+    if profile:
+        from train_gpu_profile import write
+
+        write(ours["rows"], ours.get("environment", {}), command, out)
     log(f"wrote {out / 'train_gpu_vs_official.md'}")
     return 0 if official["returncode"] == 0 and ours["returncode"] == 0 else 1
 

@@ -207,3 +207,29 @@ def test_memory_modes_train_the_same_lora(tiny_checkpoint: Path) -> None:
             torch.cat([g.flatten() for g in grads.values()]), torch.cat([g.flatten() for g in base_grads.values()]), 0
         )
         assert float(cos) > 0.98, (kind, extra)
+
+
+def test_block_offload_keeps_one_block_on_the_device_through_backward(tiny_checkpoint: Path) -> None:
+    """The recomputation in backward may stop before a block's forward hook (PyTorch's non-reentrant
+    checkpoint stops once backward's tensors exist): loading the next block drops the previous one, so
+    one block stays loaded at a time, also in backward and after it."""
+    from ltxvoice.train.memory import BlockOffload
+
+    peak = [0]
+    original = BlockOffload.load
+
+    def load(self: BlockOffload, index: int) -> None:
+        original(self, index)
+        peak[0] = max(peak[0], len(self.loaded))
+
+    BlockOffload.load = load  # type: ignore[method-assign]
+    try:
+        _loss, _grads, prepared = _loss_and_grads(tiny_checkpoint, offload_blocks=True, base_weights="fp8")
+    finally:
+        BlockOffload.load = original  # type: ignore[method-assign]
+    offload = prepared.offload  # type: ignore[attr-defined]
+    blocks = len(offload.homes)
+    assert offload.loads == 2 * blocks  # each block: its forward and its recomputation
+    assert peak[0] == 1 and len(offload.loaded) <= 1
+    offload.remove()
+    assert not offload.loaded
