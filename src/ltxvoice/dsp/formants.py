@@ -47,7 +47,12 @@ def harmonic_powers(
 
     Returns ``(freqs, powers, ok)``: ``freqs``/``powers`` of shape (frames, K) with powers 0 for the
     harmonics a frame does not have (K = the most harmonics any frame has); ``ok`` marks frames with
-    enough harmonics and signal for an order-``2 * N_FORMANTS`` model."""
+    enough harmonics and signal for an order-``2 * N_FORMANTS`` model.
+
+    Frame by frame this is: the frame's windowed segment, its power spectrum (zero-padded to ``nfft``),
+    then the peak near each harmonic. The frames sharing an ``nfft`` are transformed together and the
+    peaks are picked for all frames at once; each frame's numbers are the same, to the bit, as when it
+    is analysed alone (``tests/dsp/test_formants.py`` keeps the one-frame-at-a-time definition)."""
     x = np.asarray(samples, dtype=np.float64)
     a = np.exp(-2.0 * np.pi * PRE_EMPHASIS_FROM_HZ / rate)
     xp = np.empty_like(x)
@@ -55,6 +60,7 @@ def harmonic_powers(
         xp[0] = x[0]
         xp[1:] = x[1:] - a * x[:-1]
     n = len(times)
+    f0 = np.asarray(f0, dtype=np.float64)
     safe = np.where(f0 > 0, f0, np.inf)
     counts = np.floor((max_formant_hz - 0.5 * safe) / safe).clip(min=0)  # harmonics below the ceiling
     counts[~np.isfinite(counts)] = 0
@@ -62,37 +68,84 @@ def harmonic_powers(
     freqs = np.zeros((n, max(k_max, 1)))
     powers = np.zeros((n, max(k_max, 1)))
     ok = np.zeros(n, dtype=bool)
-    for i in range(n):
-        m = int(counts[i])
-        if m < N_FORMANTS + 1:
-            continue
-        length = int(round(PERIODS * rate / f0[i])) | 1
-        start = int(round(times[i] * rate)) - length // 2
-        lo, hi = max(start, 0), min(start + length, xp.size)
-        if hi - lo < length // 2:
-            continue
-        seg = np.zeros(length)
-        seg[lo - start : hi - start] = xp[lo:hi]
-        nfft = max(4096, 1 << int(np.ceil(np.log2(4 * length))))
-        spec = np.abs(np.fft.rfft(seg * np.hanning(length), nfft)) ** 2
-        bin_hz = rate / nfft
-        # the peak bin within a quarter of F0 of each harmonic, refined by a parabola through the log power
-        k = np.arange(1, m + 1)
-        half = max(1, int(0.25 * f0[i] / bin_hz))
-        centre = np.round(k * f0[i] / bin_hz).astype(int)
-        window = np.clip(centre[:, None] + np.arange(-half, half + 1)[None, :], 1, spec.size - 2)
-        j = window[np.arange(m), np.argmax(spec[window], axis=1)]
-        lo, c, hi = (np.log(np.maximum(spec[j + d], 1e-300)) for d in (-1, 0, 1))
-        den = lo - 2.0 * c + hi
-        dj = np.clip(np.where(den < 0, 0.5 * (lo - hi) / np.where(den < 0, den, -1.0), 0.0), -0.5, 0.5)
-        p = np.exp(c - 0.25 * (lo - hi) * dj)
-        total = p.sum()
+    # which frames can be analysed, and each one's segment: PERIODS periods of its F0, centred on its time
+    usable = counts >= N_FORMANTS + 1
+    lengths = np.zeros(n, dtype=np.int64)
+    starts = np.zeros(n, dtype=np.int64)
+    lengths[usable] = np.round(PERIODS * rate / f0[usable]).astype(np.int64) | 1
+    starts[usable] = (
+        np.round(np.asarray(times, dtype=np.float64)[usable] * rate).astype(np.int64) - lengths[usable] // 2
+    )
+    usable &= np.minimum(starts + lengths, xp.size) - np.maximum(starts, 0) >= lengths // 2
+    nffts = np.maximum(4096, 1 << np.ceil(np.log2(4 * np.maximum(lengths, 1))).astype(np.int64))
+    for nfft in np.unique(nffts[usable]):
+        group = np.nonzero(usable & (nffts == nfft))[0]
+        spec = np.abs(np.fft.rfft(_windowed(xp, starts[group], lengths[group], int(nfft)), axis=1)) ** 2
+        bin_hz = rate / int(nfft)
+        half = np.maximum(1, (0.25 * f0[group] / bin_hz).astype(np.int64))
+        for h in np.unique(half):  # frames with the same peak-search width together
+            rows = np.nonzero(half == h)[0]
+            _pick_peaks(
+                spec[rows],
+                bin_hz,
+                int(h),
+                f0[group[rows]],
+                counts[group[rows]].astype(np.int64),
+                group[rows],
+                freqs,
+                powers,
+                ok,
+            )
+    return freqs, powers, ok
+
+
+def _windowed(xp: np.ndarray, starts: np.ndarray, lengths: np.ndarray, nfft: int) -> np.ndarray:
+    """Row r: ``xp[starts[r] : starts[r] + lengths[r]]`` (zeros outside ``xp``) times ``np.hanning`` of
+    its length, zero-padded to ``nfft``."""
+    top = int(lengths.max())
+    padded = np.concatenate([np.zeros(top), xp, np.zeros(top)])
+    t = np.arange(top)
+    segs = padded[starts[:, None] + top + t[None, :]]
+    out = np.zeros((lengths.size, nfft))
+    for length in np.unique(lengths):
+        rows = np.nonzero(lengths == length)[0]
+        out[rows, :length] = segs[rows, :length] * np.hanning(int(length))
+    return out
+
+
+def _pick_peaks(
+    spec: np.ndarray,
+    bin_hz: float,
+    half: int,
+    f0: np.ndarray,
+    m: np.ndarray,
+    rows: np.ndarray,
+    freqs: np.ndarray,
+    powers: np.ndarray,
+    ok: np.ndarray,
+) -> None:
+    """For each frame (row of ``spec``): the peak bin within ``half`` bins (a quarter of F0) of each of
+    its ``m`` harmonics, refined by a parabola through the log power; written to ``freqs``/``powers``/
+    ``ok`` at ``rows``, the powers normalised to sum to 1 over the frame's harmonics."""
+    frames, size = spec.shape
+    k = np.arange(1, int(m.max()) + 1)
+    centre = np.round(k[None, :] * f0[:, None] / bin_hz).astype(np.int64)  # (frames, harmonics)
+    window = np.clip(centre[:, :, None] + np.arange(-half, half + 1)[None, None, :], 1, size - 2)
+    flat = window.reshape(frames, -1)
+    values = np.take_along_axis(spec, flat, axis=1).reshape(window.shape)
+    j = np.take_along_axis(window, np.argmax(values, axis=2)[..., None], axis=2)[..., 0]
+    lo, c, hi = (np.log(np.maximum(np.take_along_axis(spec, j + d, axis=1), 1e-300)) for d in (-1, 0, 1))
+    den = lo - 2.0 * c + hi
+    dj = np.clip(np.where(den < 0, 0.5 * (lo - hi) / np.where(den < 0, den, -1.0), 0.0), -0.5, 0.5)
+    p = np.exp(c - 0.25 * (lo - hi) * dj)
+    for r, i in enumerate(rows):
+        count = int(m[r])
+        total = p[r, :count].sum()
         if not (np.isfinite(total) and total > 0):
             continue
-        freqs[i, :m] = (j + dj) * bin_hz
-        powers[i, :m] = p / total
+        freqs[i, :count] = (j[r, :count] + dj[r, :count]) * bin_hz
+        powers[i, :count] = p[r, :count] / total
         ok[i] = True
-    return freqs, powers, ok
 
 
 def dap(freqs: np.ndarray, powers: np.ndarray, max_formant_hz: float, order: int = 2 * N_FORMANTS) -> np.ndarray:
