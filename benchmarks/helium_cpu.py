@@ -1,24 +1,30 @@
 """CPU benchmark of the helium chain ingest -> select, as the pipeline runs it (Prefect flows, one per
-stage) and as its bare chain in one loop over the same clips.
+stage) and, on the same clips, as bare loops.
 
-    python benchmarks/helium_cpu.py --clips 104 --workers 2 --out benchmarks/results/helium_cpu.md
+    python benchmarks/helium_cpu.py --clips 104            # writes benchmarks/results/helium_cpu.md
+    python benchmarks/helium_cpu.py --digest DIR           # the dataset digest of a select output folder
 
-Demo sources are generated first (not timed). Pipeline numbers include each flow's Prefect start
-(ephemeral API, with the settings the stage commands use: flows.common.stage_run_settings), its
-table I/O, provenance and the select report. Then, on the same clips, one thread, no Prefect:
+Demo sources are generated first (not timed). The pipeline runs twice over them, with ``--workers``
+(default: params.yaml's runner) and with 1 worker, both with the runner kind of params.yaml
+(``process``: the per-clip work in worker processes) or ``--kind``; each flow's time includes its
+Prefect start (ephemeral API, with the settings the stage commands use: flows.common.stage_run_settings),
+its table I/O, provenance and the select report. Both runs must give the same dataset digest: the
+kept pairs table (every column but file paths: measurements, decisions and the sha256 of every clip,
+target and tone file) and the quarantine reasons. Then, on the same clips, one thread, no Prefect:
 
 * the bare chain: the library functions the stage tasks call, in one loop (measure.measure_file,
   shift.shift_clip with its WAV writes and mux, tones.make_tone, select.judge_files): the pipeline's
   own per-clip work without the orchestration;
 * the bare DSP: the same analysis and synthesis on arrays in memory (measure_samples, shift,
   synthesize, judge), timed per function;
-* the bare Praat+PSOLA chain the issue quotes (~336 clips/min at 48 kHz): Praat AC pitch of the
-  clip, PSOLA, Praat AC pitch of the result, nothing else."""
+* the bare Praat+PSOLA chain the issue compares with: Praat AC pitch of the clip, PSOLA, Praat AC
+  pitch of the result, nothing else."""
 
 from __future__ import annotations
 
 import argparse
 import atexit
+import hashlib
 import os
 import shutil
 import subprocess
@@ -28,21 +34,58 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
 import yaml
 from machine import describe  # benchmarks/machine.py (this folder is on sys.path when run as a script)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+GOAL = 0.30  # the pipeline's clips/min over the bare Praat+PSOLA chain's
+
+
+def dataset_digest(select_dir: Path) -> str:
+    """sha256 over select's pairs table without its path columns (so the scratch folders a run used do
+    not count; the files' own sha256 columns do) and its quarantine reasons, rows sorted by clip."""
+    import polars as pl
+
+    pairs = pl.read_parquet(select_dir / "pairs.parquet")
+    pairs = pairs.drop([c for c in pairs.columns if c.endswith("_path")]).sort("clip_id")
+    quarantine = pl.read_parquet(select_dir / "quarantine.parquet")
+    keep = [c for c in ("stage", "item_id", "reason", "detail") if c in quarantine.columns]
+    quarantine = quarantine.select(keep).sort(keep[:2]) if keep else quarantine
+    h = hashlib.sha256(pairs.write_csv().encode())
+    h.update(quarantine.write_csv().encode())
+    return h.hexdigest()
+
+
+class CpuMeter:
+    """Whole-machine CPU busy time (all processes: the flow, its worker processes, ffmpeg) over a span."""
+
+    def __enter__(self) -> CpuMeter:
+        self._t, self._c = time.perf_counter(), psutil.cpu_times()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        c = psutil.cpu_times()
+        self.wall = time.perf_counter() - self._t
+        idle = (c.idle + getattr(c, "iowait", 0.0)) - (self._c.idle + getattr(self._c, "iowait", 0.0))
+        total = sum(c) - sum(self._c)
+        self.cores_busy = (total - idle) / total * psutil.cpu_count() if total > 0 else 0.0
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--keep", action="store_true", help="keep the scratch folder (clips, models, outputs)")
     ap.add_argument("--clips", type=int, default=104)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=None, help="default: params.yaml's runner.workers")
+    ap.add_argument("--kind", choices=("thread", "process", "dask"), default=None, help="default: params.yaml's")
     ap.add_argument("--engine", default="psola")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/helium_cpu.md")
+    ap.add_argument("--digest", type=Path, help="print the dataset digest of this select output folder and exit")
     args = ap.parse_args()
+    if args.digest:
+        print(dataset_digest(args.digest))
+        return
 
     import flows.demo
     import flows.ingest
@@ -58,15 +101,17 @@ def main() -> None:
     if not args.keep:  # the clips and models are scratch: gone when the benchmark ends
         atexit.register(shutil.rmtree, work, ignore_errors=True)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["runner"]["workers"] = args.workers
+    workers = args.workers or params["runner"]["workers"]
+    kind = args.kind or params["runner"].get("kind", "thread")
+    params["runner"].update(workers=workers, kind=kind)
     params["demo"].update(count=args.clips, bad_files=False, whisper_share=0.0)
     params["ingest"]["sources"] = [str(work / "sources")]
     params["shift"]["engine"] = args.engine
     p = work / "params.yaml"
     p.write_text(yaml.safe_dump(params))
 
-    def bound(workers: int):  # type: ignore[no-untyped-def]
-        b = parse_params({**params, "runner": {**params["runner"], "workers": workers}})
+    def bound(n: int):  # type: ignore[no-untyped-def]
+        b = parse_params({**params, "runner": {**params["runner"], "workers": n}})
         return [
             with_runner(f, b)
             for f in (
@@ -80,8 +125,8 @@ def main() -> None:
             )
         ]
 
-    def stages(workers: int, d: Path) -> list[tuple[str, Callable[[], object]]]:
-        _, ingest, separate, measure, shift, tones, select = bound(workers)
+    def stages(n: int, d: Path) -> list[tuple[str, Callable[[], object]]]:
+        _, ingest, separate, measure, shift, tones, select = bound(n)
         return [
             ("ingest", lambda: ingest(params_path=str(p), out=str(d / "ingest"))),
             (
@@ -101,27 +146,20 @@ def main() -> None:
 
     dsp_stages = ("measure", "shift", "tones", "select")
     load_before = os.getloadavg()
-    d = work / "data"
-    timings = []
+    runs: dict[int, list[tuple[str, float, float]]] = {}
+    digests: dict[int, str] = {}
     with stage_run_settings():
-        bound(args.workers)[0](params_path=str(p), out=str(work / "sources"))
-        for name, run in stages(args.workers, d):
-            t = time.perf_counter()
-            run()
-            timings.append((name, time.perf_counter() - t))
-            print(f"{name}: {timings[-1][1]:.1f} s", flush=True)
-        # the same DSP stages with one worker: the same parallelism as the bare loops below
-        d1 = work / "data-1worker"
-        shutil.copytree(d / "ingest", d1 / "ingest")
-        shutil.copytree(d / "separate", d1 / "separate")
-        one_worker = 0.0
-        for name, run in stages(1, d1):
-            if name in dsp_stages:
-                t = time.perf_counter()
-                run()
-                one_worker += time.perf_counter() - t
-        print(f"DSP stages, 1 worker: {one_worker:.1f} s", flush=True)
-
+        bound(workers)[0](params_path=str(p), out=str(work / "sources"))
+        for n in dict.fromkeys((workers, 1)):
+            d = work / f"data-{n}"
+            runs[n] = []
+            for name, run in stages(n, d):
+                with CpuMeter() as meter:
+                    run()
+                runs[n].append((name, meter.wall, meter.cores_busy))
+                print(f"{n} worker(s), {name}: {meter.wall:.1f} s, {meter.cores_busy:.2f} cores busy", flush=True)
+            digests[n] = dataset_digest(d / "select")
+    d = work / f"data-{workers}"
     import polars as pl
 
     from ltxvoice import measure as measure_lib
@@ -210,101 +248,83 @@ def main() -> None:
 
     load_after = os.getloadavg()
     n = clips.height
-    dsp_pipeline = sum(s for name, s in timings if name in dsp_stages)
-    total = sum(s for _, s in timings)
     k = len(rows)
 
     def rate(seconds: float, count: int = n) -> str:
         return f"{count / seconds * 60:.0f}"
 
+    def total(w: int, only: tuple[str, ...] | None = None) -> float:
+        return sum(s for name, s, _ in runs[w] if only is None or name in only)
+
+    pipeline = total(workers)
+    dsp_pipeline = total(workers, dsp_stages)
+    ratio = (n / pipeline) / (k / praat_psola)
     over_chain = dsp_pipeline / chain - 1
     per_clip = {key: 1000 * v / k for key, v in parts.items()}
+    git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    same = len(set(digests.values())) == 1
+    command = (
+        f"python benchmarks/helium_cpu.py --clips {args.clips}"
+        + (f" --workers {args.workers}" if args.workers else "")
+        + (f" --kind {args.kind}" if args.kind else "")
+        + (f" --engine {args.engine}" if args.engine != "psola" else "")
+    )
     lines = [
         "# CPU benchmark: helium chain ingest -> select",
         "",
-        f"- machine: {describe()}; load average {load_before[0]:.1f} at the start, {load_after[0]:.1f} at the end "
-        "(the machine is shared; the benchmark ran niced)",
-        f"- command: `nice python benchmarks/helium_cpu.py --clips {args.clips} --workers {args.workers} --engine {args.engine}`",
-        f"- clips: {n} demo clips of {cfg.ingest.frames} frames at {cfg.ingest.fps:g} fps, {cfg.ingest.width}x{cfg.ingest.height}, "
-        f"{cfg.ingest.audio_rate} Hz audio; runner: {args.workers} worker threads, at most "
-        f"{cfg.runner.batch_size} clips per task run; shift engine {args.engine}",
-        f"- git: {subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT, capture_output=True, text=True).stdout.strip()}"
-        + (
-            " with uncommitted changes"
-            if subprocess.run(
-                ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
-            ).stdout.strip()
-            else ""
-        ),
+        f"- machine: {describe()}; load average {load_before[0]:.1f} at the start, {load_after[0]:.1f} at the end",
+        f"- command: `{command}`",
+        f"- clips: {n} demo clips of {cfg.ingest.frames} frames at {cfg.ingest.fps:g} fps, "
+        f"{cfg.ingest.width}x{cfg.ingest.height}, {cfg.ingest.audio_rate} Hz audio; runner kind `{kind}`, "
+        f"{workers} workers, at most {cfg.runner.batch_size} clips per task run; shift engine {args.engine}",
+        f"- git: {git.stdout.strip()}" + (" with uncommitted changes" if dirty else ""),
         "",
-        "| stage (Prefect flow) | seconds | clips/min |",
-        "|---|---:|---:|",
+        f"**Pipeline ingest -> select, {workers} workers: {pipeline:.1f} s, {rate(pipeline)} clips/min; bare "
+        f"Praat+PSOLA chain in the same run: {praat_psola:.1f} s, {rate(praat_psola, k)} clips/min; ratio "
+        f"{ratio:.3f}x (goal {GOAL:.2f}x: {'met' if ratio >= GOAL else 'not met'}).**",
+        "",
+        f"Dataset digest (`--digest`, kept pairs and quarantine reasons): {digests[workers]}"
+        + (", the same with 1 worker." if same else f"; 1 worker gave {digests.get(1)}: THE RUNS DIFFER."),
+        "",
+        f"| stage (Prefect flow) | {workers} workers: s | clips/min | cores busy | 1 worker: s | speed-up |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
-    for name, s in timings:
-        lines.append(f"| {name} | {s:.1f} | {rate(s)} |")
+    single = {name: (s, c) for name, s, c in runs[1]}
+    for name, s, c in runs[workers]:
+        lines.append(f"| {name} | {s:.1f} | {rate(s)} | {c:.2f} | {single[name][0]:.1f} | {single[name][0] / s:.2f}x |")
     lines += [
-        f"| **pipeline, ingest -> select** | {total:.1f} | {rate(total)} |",
+        f"| **ingest -> select** | {pipeline:.1f} | {rate(pipeline)} | | {total(1):.1f} | {total(1) / pipeline:.2f}x |",
         "",
         "| the DSP stages (measure + shift + tones + select) on the same clips | seconds | clips/min |",
         "|---|---:|---:|",
-        f"| **pipeline, {args.workers} workers** | {dsp_pipeline:.1f} | {rate(dsp_pipeline)} |",
-        f"| pipeline, 1 worker | {one_worker:.1f} | {rate(one_worker)} |",
-        f"| **bare chain**: the stage tasks' library functions in one loop, 1 thread | {chain:.1f} | {rate(chain, k)} |",
+        f"| **pipeline, {workers} workers** | {dsp_pipeline:.1f} | {rate(dsp_pipeline)} |",
+        f"| pipeline, 1 worker | {total(1, dsp_stages):.1f} | {rate(total(1, dsp_stages))} |",
+        f"| bare chain: the stage tasks' library functions in one loop, 1 thread | {chain:.1f} | {rate(chain, k)} |",
         f"| bare DSP on arrays (no files, no mux), 1 thread | {dsp:.1f} | {rate(dsp, k)} |",
-        f"| bare Praat+PSOLA chain (the issue's ~336 clips/min) | {praat_psola:.1f} | {rate(praat_psola, k)} |",
+        f"| **bare Praat+PSOLA chain** (pitch, PSOLA, pitch again; nothing else) | {praat_psola:.1f} | "
+        f"{rate(praat_psola, k)} |",
         "",
-        f"**The pipeline's DSP stages take {100 * abs(over_chain):.1f}% {'more' if over_chain > 0 else 'less'} time than "
-        f"its own bare chain** ({dsp_pipeline:.1f} s against {chain:.1f} s; {args.workers} worker threads overlap the "
-        f"mux and NumPy with the GIL-bound work). With 1 worker, the loop's parallelism, they take "
-        f"{100 * (one_worker / chain - 1):+.1f}%: that is the orchestration's own cost. Against the bare DSP on arrays "
-        f"(no files, no mux) the pipeline takes {100 * (dsp_pipeline / dsp - 1):+.1f}%.",
+        f"The pipeline's DSP stages take {100 * abs(over_chain):.1f}% {'more' if over_chain > 0 else 'less'} time "
+        f"than its own bare chain ({dsp_pipeline:.1f} s against {chain:.1f} s); with 1 worker "
+        f"{100 * (total(1, dsp_stages) / chain - 1):+.1f}%, the orchestration's own cost.",
         "",
-        "Bare DSP per clip: "
-        f"measure {per_clip['measure']:.0f} ms (Praat AC + WORLD DIO/StoneMask at {cfg.measure.pitch_rate} Hz, formant fits), "
-        f"shift {per_clip['shift']:.0f} ms (PSOLA and the envelope restoration), tone {per_clip['tone']:.0f} ms ({cfg.tones.seconds:g} s at {cfg.tones.rate} Hz), "
-        f"select's judge {per_clip['judge']:.0f} ms (Praat AC of both signals, formant fits of both); the stage functions add "
-        f"{1000 * (chain - dsp) / k:.0f} ms per clip of file work, almost all of it the shift stage's mux (ffmpeg, AAC).",
-        "",
-        "Why not ~336 clips/min: that figure is Praat pitch + PSOLA + Praat re-measure and nothing else (the last row: "
-        f"{rate(praat_psola, k)} clips/min here). The chain the stages run also measures WORLD's pitch, fits formants "
-        "to the original (measure) and to both signals again (select's formant gate), synthesises a 2 s tone and muxes "
-        "the target clip; that work, not the orchestration, is the difference.",
-        "",
-        "All flows run in one process here, so Prefect's ephemeral API starts once (under `dvc repro` each "
-        "stage is its own process and pays that start, a few seconds, itself; excluded here by design). Each "
-        "flow's time includes its task runner's start, its Parquet I/O, provenance, per-task bookkeeping and, "
-        f"for select, the report's plots (~1.4 s, mostly importing matplotlib). The pipeline runs {args.workers} "
-        "worker threads, the loops one. Praat and WORLD hold Python's GIL, so threads overlap only the parts "
-        "that release it (NumPy, the ffmpeg subprocess of the mux); a process pool (Prefect's "
-        "ProcessPoolTaskRunner) was measured slower on this machine, its per-task start costs more than a batch.",
-        "",
-        "Where the pipeline's own time goes (profiled separately: 24 clips, 1 worker, every library call of the "
-        "tasks and flows wrapped in a timer): the tasks' library functions account for all but 0.1-0.6 s of each "
-        "flow; Prefect's per-batch task runs cost under 0.03 s per stage, Parquet reads and writes, provenance and "
-        "metrics under 0.02 s each, reading a clip's WAV 1.3 ms (each stage reads what it needs once; select reads "
-        "the original again, 1.3 ms). The rest was Prefect's flow-run heartbeat (below) and select's report.",
-        "",
-        "Changes since the previous run (a2f2634: DSP stages 56.3 s, bare chain 72.7 s, -22.4%; 1 worker +3.1%): the "
-        "shift now restores the original's spectral envelope after the engine (`shift.restore_envelope`, "
-        "`ltxvoice.dsp.shifting.restore_envelope`): a Praat pitch track of both signals, harmonic analysis and "
-        "all-pole fits of both, and an STFT per clip. The bare chain and the bare DSP loop call the same function, "
-        "so they include it too; the bare Praat+PSOLA row does not (it is the issue's definition).",
-        "",
-        "Earlier changes (f690645: pipeline 46.4 s, old bare loop 41.8 s, +11%):",
-        "",
-        "- The old bare loop was not the pipeline's work: it re-measured the shift with `measure_samples` "
-        "(Praat + WORLD + formants of one signal) where select runs `judge` (Praat of both signals, formants of "
-        "both), and it had no WAV writes and no mux. The bare chain is now the very functions the tasks call.",
-        "- Every flow waited 0-1 s (0.5 s on average) after its work for Prefect's flow-run heartbeat thread, which "
-        "sleeps in whole seconds; the stage commands now run without heartbeats when there is no API server to "
-        "read them (`flows.common.stage_run_settings`).",
-        "- Items were cut into batches of 8 in order, so 104 clips made 13 task runs and one worker ran the last "
-        "alone; they are now cut into a multiple of `workers` batches of near-equal size (`tasks.common.batches`).",
+        "Bare DSP per clip, 1 thread: "
+        f"measure {per_clip['measure']:.0f} ms (Praat AC + WORLD DIO/StoneMask at {cfg.measure.pitch_rate} Hz, "
+        f"formant fits), shift {per_clip['shift']:.0f} ms (PSOLA and the envelope restoration), tone "
+        f"{per_clip['tone']:.0f} ms ({cfg.tones.seconds:g} s at {cfg.tones.rate} Hz), select's judge "
+        f"{per_clip['judge']:.0f} ms (Praat AC of both signals, formant fits of the shifted one); the stage "
+        f"functions add {1000 * (chain - dsp) / k:.0f} ms per clip of file work, almost all of it the shift "
+        "stage's mux (ffmpeg, AAC).",
         "",
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines))
     print("\n".join(lines))
+    if not same:
+        sys.exit("the 1-worker and the N-worker runs built different datasets")
 
 
 if __name__ == "__main__":

@@ -87,9 +87,11 @@ def show(summary: Summary) -> None:
 
 
 def task_runner(runner: RunnerParams) -> TaskRunner[Any]:
-    """The task runner ``params.runner`` asks for: a thread pool of ``workers`` threads, or a Dask
-    cluster (``kind: dask``): the one at ``dask_address``, or a local one of ``workers`` single-thread
-    processes. Work in flight stays bounded by ``workers`` either way (tasks.common.run_mapped)."""
+    """The task runner ``params.runner`` asks for: a thread pool of ``workers`` threads (kinds
+    ``thread`` and ``process``; with ``process`` the tasks' library calls run in as many worker
+    processes, tasks.common.offload), or a Dask cluster (``kind: dask``): the one at ``dask_address``,
+    or a local one of ``workers`` single-thread processes. Work in flight stays bounded by ``workers``
+    either way (tasks.common.run_mapped)."""
     if runner.kind == "dask":
         from prefect_dask import DaskTaskRunner
 

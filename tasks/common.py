@@ -1,13 +1,17 @@
 """Mapping library calls over items as Prefect tasks, with retries, bounded parallelism and a
-progress bar; an item whose task still fails after its retries becomes a quarantine row."""
+progress bar; an item whose task still fails after its retries becomes a quarantine row. With
+``runner.kind: process`` the tasks' library calls (``offload``) run in worker processes."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor
+from typing import Any, ParamSpec, TypeVar
 
 from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
@@ -18,6 +22,45 @@ from ltxvoice.media import MediaError
 from ltxvoice.records import Quarantined
 
 T = TypeVar("T")
+P = ParamSpec("P")
+
+# The worker processes of the flow being run (runner kind `process`), None otherwise. A context
+# variable: Prefect runs each task in a copy of the flow's context, so its tasks see the flow's pool.
+_POOL: contextvars.ContextVar[Executor | None] = contextvars.ContextVar("ltxvoice_pool", default=None)
+# Worker processes stay up this long between calls, so the stages of one process (the pipeline
+# flow, a benchmark) share them; each runs one BLAS/OpenMP thread, as many workers as cores.
+_IDLE_S = 600
+_ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def offload(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """``fn(*args, **kwargs)``: in one of the flow's worker processes when its runner kind is
+    ``process``, else right here. For the pure library calls of per-clip tasks (Praat, WORLD and
+    NumPy work that holds Python's GIL, ffmpeg runs): ``fn`` must be importable by name (a library
+    function) and its arguments and result picklable. Its exception is raised here, as it was
+    raised there. Results do not depend on where it runs."""
+    pool = _POOL.get()
+    if pool is None:
+        return fn(*args, **kwargs)
+    return pool.submit(fn, *args, **kwargs).result()
+
+
+@contextlib.contextmanager
+def worker_processes(runner: RunnerParams) -> Iterator[None]:
+    """Within this block, ``offload`` sends work to ``runner.workers`` processes (kind ``process``),
+    started at the first use and kept for the next flows of this process (joblib's loky executor:
+    the workers import only what the calls need, not Prefect or the flow)."""
+    if runner.kind != "process":
+        yield
+        return
+    from joblib.externals.loky import get_reusable_executor
+
+    pool = get_reusable_executor(max_workers=runner.workers, timeout=_IDLE_S, env=_ONE_THREAD)
+    token = _POOL.set(pool)
+    try:
+        yield
+    finally:
+        _POOL.reset(token)
 
 
 def run_mapped(
@@ -54,7 +97,7 @@ def run_mapped(
         ]
     slots = threading.BoundedSemaphore(runner.workers)
     futures = []
-    with tqdm(total=len(items), desc=desc, unit="item", dynamic_ncols=True) as bar:
+    with worker_processes(runner), tqdm(total=len(items), desc=desc, unit="item", dynamic_ncols=True) as bar:
         for count, start in submit:
             slots.acquire()
             future = start()

@@ -10,6 +10,7 @@ from prefect.cache_policies import NO_CACHE
 from ltxvoice import ingest
 from ltxvoice.config import IngestParams
 from ltxvoice.records import Quarantined
+from tasks.common import offload
 
 
 @task(name="ingest-describe", cache_policy=NO_CACHE)
@@ -19,4 +20,4 @@ def describe_source(path: Path) -> ingest.Source | Quarantined:
 
 @task(name="ingest-cut", cache_policy=NO_CACHE)
 def cut_source(source: ingest.Source, params: IngestParams, out_dir: Path) -> ingest.CutResult:
-    return ingest.cut(source, params, out_dir)
+    return offload(ingest.cut, source, params, out_dir)

@@ -9,8 +9,9 @@ from prefect.cache_policies import NO_CACHE
 
 from ltxvoice import measure
 from ltxvoice.config import MeasureParams
+from tasks.common import offload
 
 
 @task(name="measure-clip", cache_policy=NO_CACHE)
 def measure_row(row: measure.MeasureInput, params: MeasureParams) -> measure.Measured:
-    return measure.measure_file(Path(row.vocals_path), params)
+    return offload(measure.measure_file, Path(row.vocals_path), params)

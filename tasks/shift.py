@@ -9,6 +9,7 @@ from prefect.cache_policies import NO_CACHE
 
 from ltxvoice import shift
 from ltxvoice.config import MeasureParams, ShiftParams
+from tasks.common import offload
 
 
 def _path(value: str | None) -> Path | None:
@@ -19,7 +20,8 @@ def _path(value: str | None) -> Path | None:
 def shift_row(
     row: shift.ShiftInput, plan: dict[str, shift.Planned], params: ShiftParams, measure: MeasureParams, out_dir: Path
 ) -> shift.Shifted:
-    return shift.shift_clip(
+    return offload(
+        shift.shift_clip,
         row.clip_id,
         row.f0_hz,
         plan[row.clip_id],

@@ -75,6 +75,35 @@ def test_ids_and_bytes_stable_across_runs(good_sources: Path, tmp_path: Path) ->
     assert third[0].clip_id == next(c.clip_id for c in first if c.source_path.endswith("a.mp4"))
 
 
+@pytest.mark.parametrize("max_clips", [1, None])
+def test_one_ffmpeg_run_for_the_first_clip_writes_the_same_bytes_as_three(
+    good_sources: Path,
+    bad_folder: tuple[Path, dict[str, str]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    max_clips: int | None,
+) -> None:
+    """The first clip of a source is decoded and cut in one ffmpeg run together with the whole
+    source's audio (ingest._first_clip); clips, manifest rows and quarantine reasons must be exactly
+    those of the separate runs, for good sources (stereo 44.1 kHz, 29.97 fps) and every bad one."""
+    folders = [good_sources, bad_folder[0]]
+    params = _params(folders, frames=33, max_clips_per_source=max_clips)
+    made = []
+    first_clip = ingest._first_clip
+    monkeypatch.setattr(ingest, "_first_clip", lambda *a: made.append(first_clip(*a)) or made[-1])
+    fast, fast_q = _run(params, tmp_path / "fast")
+    assert sum(m is not None for m in made) >= 2  # the good sources (and bad ones that decode) took it
+    monkeypatch.setattr(ingest, "_first_clip", lambda *a: None)
+    slow, slow_q = _run(params, tmp_path / "slow")
+    strip = [{k: v for k, v in vars(c).items() if not k.endswith("_path")} for c in fast]
+    assert strip == [{k: v for k, v in vars(c).items() if not k.endswith("_path")} for c in slow]
+    assert len(fast) >= 2 and all(c.video_sha256 for c in fast)
+    assert [(q.path, q.reason, q.detail) for q in fast_q] == [(q.path, q.reason, q.detail) for q in slow_q]
+    assert sorted(p.name for p in (tmp_path / "fast").iterdir()) == sorted(
+        p.name for p in (tmp_path / "slow").iterdir()
+    )
+
+
 def test_each_bad_input_gets_its_reason(bad_folder: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
     folder, expected = bad_folder
     before = {p.name: sha256_file(p) for p in folder.iterdir()}

@@ -2,10 +2,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import ffmpeg
 import numpy as np
 import pytest
 
-from ltxvoice.media import MediaError, count_frames, cut_video, fps_fraction, probe, read_audio, rms_dbfs, write_wav
+from ltxvoice.media import (
+    MediaError,
+    count_frames,
+    cut_video,
+    fps_fraction,
+    mp4_video_samples,
+    probe,
+    read_and_cut,
+    read_audio,
+    rms_dbfs,
+    write_wav,
+)
 from tests import fixtures
 
 
@@ -92,3 +104,27 @@ def test_rms_dbfs_and_wav(tmp_path: Path) -> None:
 def test_fps_fraction() -> None:
     assert str(fps_fraction(29.97002997)) == "30000/1001"
     assert str(fps_fraction(25.0)) == "25"
+
+
+def test_read_and_cut_equals_its_three_separate_runs(good_sources: Path, tmp_path: Path) -> None:
+    src = good_sources / "nested" / "b.mkv"  # 29.97 fps, mono 22.05 kHz: both rates are resampled
+    kw = {"frames": 49, "fps": 25.0, "width": 96, "height": 64, "preset": "ultrafast"}
+    whole, clip, written = read_and_cut(
+        src, tmp_path / "one.mp4", whole_seconds=11.0, whole_rate=16000, seconds=49 / 25, rate=48000, **kw
+    )
+    assert np.array_equal(whole, read_audio(src, start_s=0.0, seconds=11.0, rate=16000))
+    assert np.array_equal(clip, read_audio(src, start_s=0.0, seconds=49 / 25, rate=48000))
+    assert written == cut_video(src, tmp_path / "three.mp4", start_s=0.0, **kw) == 49  # type: ignore[arg-type]
+    assert (tmp_path / "one.mp4").read_bytes() == (tmp_path / "three.mp4").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.mp4", "three.mp4"]  # no raw audio left behind
+
+
+def test_frame_count_from_the_mp4_index_equals_ffprobe(good_sources: Path, tmp_path: Path) -> None:
+    cut_video(good_sources / "a.mp4", tmp_path / "c.mp4", start_s=0.5, frames=37, fps=25.0, width=64, height=64)
+    for path in (good_sources / "a.mp4", tmp_path / "c.mp4"):
+        nb = int(ffmpeg.probe(str(path), select_streams="v:0")["streams"][0]["nb_frames"])
+        assert mp4_video_samples(path) == nb
+    assert mp4_video_samples(tmp_path / "c.mp4") == 37
+    (tmp_path / "x.mp4").write_bytes(b"\x00\x00\x00\x18ftypisom" + b"\x00" * 40)  # no index: ffprobe decides
+    assert mp4_video_samples(tmp_path / "x.mp4") is None
+    assert mp4_video_samples(good_sources / "nested" / "b.mkv") is None

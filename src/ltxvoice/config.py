@@ -86,8 +86,11 @@ class RunnerParams(Section):
     )
     retries: int = Field(1, ge=0, le=10, description="Retries of a per-item task after an unexpected error.")
     retry_delay_s: float = Field(1.0, ge=0, le=600)
-    kind: Literal["thread", "dask"] = Field(
-        "thread", description="thread: a thread pool in the flow's process; dask: a Dask cluster (prefect-dask)."
+    kind: Literal["thread", "process", "dask"] = Field(
+        "thread",
+        description="thread: a thread pool in the flow's process; process: the same Prefect task runs, whose "
+        "per-clip DSP and media calls run in `workers` worker processes (Praat and WORLD hold Python's GIL, "
+        "so only processes keep every core busy); dask: a Dask cluster (prefect-dask).",
     )
     dask_address: str | None = Field(
         None,

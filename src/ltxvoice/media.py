@@ -31,6 +31,9 @@ class MediaError(Exception):
         self.reason = reason
         self.detail = detail
 
+    def __reduce__(self) -> tuple[type[MediaError], tuple[str, str]]:  # intact across process boundaries
+        return type(self), (self.reason, self.detail)
+
 
 @dataclass(frozen=True)
 class Probe:
@@ -110,6 +113,49 @@ def fps_fraction(fps: float) -> Fraction:
     return Fraction(fps).limit_denominator(1001)
 
 
+def _video_output(
+    src: Path,
+    dst: Path,
+    *,
+    start_s: float,
+    frames: int,
+    fps: float,
+    width: int,
+    height: int,
+    resize: Literal["crop", "pad"],
+    crf: int,
+    preset: str,
+    threads: int,
+    source: ffmpeg.nodes.FilterableStream | None = None,
+) -> ffmpeg.nodes.OutputStream:
+    """The H.264 mp4 output of ``cut_video`` (of ``source``, an input's video stream, if given)."""
+    rate = fps_fraction(fps)
+    stream = (source if source is not None else ffmpeg.input(str(src), ss=f"{start_s:.6f}").video).filter(
+        "fps", fps=str(rate)
+    )
+    if resize == "crop":
+        stream = stream.filter("scale", width, height, force_original_aspect_ratio="increase", flags="bicubic")
+        stream = stream.filter("crop", width, height)
+    else:
+        stream = stream.filter("scale", width, height, force_original_aspect_ratio="decrease", flags="bicubic")
+        stream = stream.filter("pad", width, height, "(ow-iw)/2", "(oh-ih)/2", color="black")
+    stream = stream.filter("setsar", 1)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    return ffmpeg.output(
+        stream,
+        str(dst),
+        vcodec="libx264",
+        pix_fmt="yuv420p",
+        crf=crf,
+        preset=preset,
+        threads=threads,
+        r=str(rate),
+        movflags="+faststart",
+        map_metadata=-1,
+        **{"frames:v": frames, "fflags": "+bitexact", "flags:v": "+bitexact"},
+    )
+
+
 def cut_video(
     src: Path,
     dst: Path,
@@ -126,35 +172,29 @@ def cut_video(
 ) -> int:
     """Write ``frames`` frames of ``src`` from ``start_s`` as an H.264 mp4 (no audio) at ``fps`` and
     ``width`` x ``height``. Returns the number of frames actually written (fewer if the source ran out)."""
-    rate = fps_fraction(fps)
-    stream = ffmpeg.input(str(src), ss=f"{start_s:.6f}").video.filter("fps", fps=str(rate))
-    if resize == "crop":
-        stream = stream.filter("scale", width, height, force_original_aspect_ratio="increase", flags="bicubic")
-        stream = stream.filter("crop", width, height)
-    else:
-        stream = stream.filter("scale", width, height, force_original_aspect_ratio="decrease", flags="bicubic")
-        stream = stream.filter("pad", width, height, "(ow-iw)/2", "(oh-ih)/2", color="black")
-    stream = stream.filter("setsar", 1)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    out = ffmpeg.output(
-        stream,
-        str(dst),
-        vcodec="libx264",
-        pix_fmt="yuv420p",
+    out = _video_output(
+        src,
+        dst,
+        start_s=start_s,
+        frames=frames,
+        fps=fps,
+        width=width,
+        height=height,
+        resize=resize,
         crf=crf,
         preset=preset,
         threads=threads,
-        r=str(rate),
-        movflags="+faststart",
-        map_metadata=-1,
-        **{"frames:v": frames, "fflags": "+bitexact", "flags:v": "+bitexact"},
     )
     _run(out, src)
     return count_frames(dst)
 
 
 def count_frames(path: Path) -> int:
-    """Frames in the first video stream, from the container's index (exact for mp4)."""
+    """Frames in the first video stream, from the container's index (exact for mp4): read from the
+    file's sample table here when it is a plain mp4, else by ffprobe."""
+    counted = mp4_video_samples(path)
+    if counted is not None:
+        return counted
     info = ffmpeg.probe(str(path), select_streams="v:0")
     streams = info.get("streams", [])
     if not streams:
@@ -166,15 +206,129 @@ def count_frames(path: Path) -> int:
     return int(counted["streams"][0].get("nb_read_frames", 0))
 
 
+def _boxes(data: bytes, start: int, end: int) -> list[tuple[bytes, int, int]]:
+    """The ISO-BMFF boxes in ``data[start:end]``: (type, payload start, payload end)."""
+    out = []
+    while start + 8 <= end:
+        size, kind = int.from_bytes(data[start : start + 4], "big"), data[start + 4 : start + 8]
+        header = 8
+        if size == 1:
+            if start + 16 > end:
+                break
+            size, header = int.from_bytes(data[start + 8 : start + 16], "big"), 16
+        elif size == 0:
+            size = end - start
+        if size < header or start + size > end:
+            break
+        out.append((kind, start + header, start + size))
+        start += size
+    return out
+
+
+def mp4_video_samples(path: Path) -> int | None:
+    """The sample (frame) count of the first video track of an mp4 whose index (moov) comes first,
+    as ffmpeg writes it with +faststart: moov/trak/mdia(hdlr 'vide')/minf/stbl/stsz. None when the
+    file is not such an mp4 (the caller asks ffprobe instead). Saves an ffprobe run per clip."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+            if len(head) < 8 or head[4:8] != b"ftyp":
+                return None
+            f.seek(0)
+            data = f.read(8 << 20)  # moov of a faststart file sits right after ftyp
+    except OSError:
+        return None
+    top = {kind: (a, b) for kind, a, b in _boxes(data, 0, len(data))}
+    if b"moov" not in top:
+        return None
+
+    def child(span: tuple[int, int], kind: bytes) -> tuple[int, int] | None:
+        return next(((a, b) for k, a, b in _boxes(data, *span) if k == kind), None)
+
+    for kind, a, b in _boxes(data, *top[b"moov"]):
+        if kind != b"trak":
+            continue
+        mdia = child((a, b), b"mdia")
+        hdlr = child(mdia, b"hdlr") if mdia else None
+        if not mdia or not hdlr or data[hdlr[0] + 8 : hdlr[0] + 12] != b"vide":
+            continue
+        minf = child(mdia, b"minf")
+        stbl = child(minf, b"stbl") if minf else None
+        stsz = child(stbl, b"stsz") if stbl else None
+        if not stsz or stsz[1] - stsz[0] < 12:
+            return None
+        return int.from_bytes(data[stsz[0] + 8 : stsz[0] + 12], "big")
+    return None
+
+
+def _audio_output(
+    stream: ffmpeg.nodes.FilterableStream, dst: str, *, seconds: float, rate: int
+) -> ffmpeg.nodes.OutputStream:
+    """Mono float32 PCM at ``rate``, a little more than ``seconds`` of it. first_pts=0 pads a
+    late-starting stream (codec priming) with silence so samples stay aligned with the video
+    timeline; the exact count is cut by the caller."""
+    stream = stream.filter("aresample", **{"async": 1, "first_pts": 0})
+    return stream.output(dst, format="f32le", acodec="pcm_f32le", ac=1, ar=rate, t=f"{seconds + 0.25:.6f}")
+
+
 def read_audio(src: Path, *, start_s: float, seconds: float, rate: int) -> np.ndarray:
     """Decode ``seconds`` of ``src`` from ``start_s`` as mono float32 at ``rate`` (may return fewer
     samples if the stream ends early)."""
-    # first_pts=0 pads a late-starting stream (codec priming) with silence so samples stay aligned
-    # with the video timeline; a little extra is decoded and the exact count is cut here.
-    stream = ffmpeg.input(str(src), ss=f"{start_s:.6f}").audio.filter("aresample", **{"async": 1, "first_pts": 0})
-    out = stream.output("pipe:", format="f32le", acodec="pcm_f32le", ac=1, ar=rate, t=f"{seconds + 0.25:.6f}")
+    out = _audio_output(ffmpeg.input(str(src), ss=f"{start_s:.6f}").audio, "pipe:", seconds=seconds, rate=rate)
     samples = np.frombuffer(_run(out, src), dtype="<f4")
     return samples[: round(seconds * rate)].copy()
+
+
+def read_and_cut(
+    src: Path,
+    video_dst: Path,
+    *,
+    whole_seconds: float,
+    whole_rate: int,
+    seconds: float,
+    rate: int,
+    frames: int,
+    fps: float,
+    width: int,
+    height: int,
+    resize: Literal["crop", "pad"] = "crop",
+    crf: int = 16,
+    preset: str = "medium",
+    threads: int = 2,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """One ffmpeg run for the first clip of a source that starts at 0 s: ``read_audio`` of the whole
+    source at ``whole_rate``, ``read_audio`` of the clip's ``seconds`` at ``rate`` and ``cut_video`` of
+    its ``frames``, each output exactly what its own run gives (one decode of the source, one process
+    start instead of three). Returns (whole audio, clip audio, frames written)."""
+    started = ffmpeg.input(str(src), ss=f"{0.0:.6f}")
+    audio = started.audio.filter_multi_output("asplit")  # each branch resamples as its own run would
+    whole = _audio_output(audio[0], "pipe:", seconds=whole_seconds, rate=whole_rate)
+    raw = video_dst.with_name(video_dst.name + ".f32")
+    clip = _audio_output(audio[1], str(raw), seconds=seconds, rate=rate)
+    video = _video_output(
+        src,
+        video_dst,
+        start_s=0.0,
+        frames=frames,
+        fps=fps,
+        width=width,
+        height=height,
+        resize=resize,
+        crf=crf,
+        preset=preset,
+        threads=threads,
+        source=started.video,
+    )
+    try:
+        stdout = _run(ffmpeg.merge_outputs(whole, clip, video), src)
+        samples = np.fromfile(raw, dtype="<f4")[: round(seconds * rate)].copy()
+    finally:
+        raw.unlink(missing_ok=True)
+    return (
+        np.frombuffer(stdout, dtype="<f4")[: round(whole_seconds * whole_rate)].copy(),
+        samples,
+        count_frames(video_dst),
+    )
 
 
 def write_wav(path: Path, samples: np.ndarray, rate: int) -> Path:

@@ -1,14 +1,16 @@
 from __future__ import annotations
 
+import os
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from prefect import flow, task
 
 from ltxvoice.config import RunnerParams
-from ltxvoice.media import MediaError
-from tasks.common import batches, failure_row, run_mapped
+from ltxvoice.media import MediaError, probe
+from tasks.common import batches, failure_row, offload, run_mapped
 
 _lock = threading.Lock()
 _state = {"now": 0, "peak": 0}
@@ -40,6 +42,30 @@ def test_parallelism_is_bounded_by_params_whatever_the_runner(batch_size: int) -
     assert _state["peak"] <= 2
     assert [r for i, r in enumerate(results) if i != 3] == [i * 10 for i in range(12) if i != 3]
     assert isinstance(results[3], ValueError)
+
+
+@task
+def _in_worker(x: int) -> tuple[int, int]:
+    if x == 3:
+        offload(probe, Path("/nonexistent/three.mp4"))  # a library error, raised in the worker
+    return x * 10, offload(os.getpid)
+
+
+@flow
+def _offloaded(kind: str) -> list:
+    runner = RunnerParams(workers=2, retries=0, batch_size=2, kind=kind)  # type: ignore[arg-type]
+    return run_mapped(_in_worker, list(range(6)), runner=runner, desc="test")
+
+
+def test_process_kind_runs_the_library_calls_in_worker_processes() -> None:
+    for kind in ("process", "thread"):
+        results = _offloaded(kind)
+        ok = [r for i, r in enumerate(results) if i != 3]
+        assert [r[0] for r in ok] == [0, 10, 20, 40, 50]
+        pids = {r[1] for r in ok}
+        assert (os.getpid() not in pids) if kind == "process" else (pids == {os.getpid()})
+        error = results[3]  # comes back as the library raised it, reason and detail intact
+        assert isinstance(error, MediaError) and error.reason == "unreadable" and "No such file" in error.detail
 
 
 def test_failure_rows_keep_media_reasons() -> None:
