@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import cProfile
 import hashlib
 import os
+import pstats
 import shutil
 import subprocess
 import sys
@@ -56,6 +58,36 @@ def dataset_digest(select_dir: Path) -> str:
     h = hashlib.sha256(pairs.write_csv().encode())
     h.update(quarantine.write_csv().encode())
     return h.hexdigest()
+
+
+# The library calls the bare DSP spends its time in: (label, file suffix, function name)
+PROFILED = [
+    ("DAP all-pole fits (formants.dap)", "formants.py", "dap"),
+    ("tone synthesis (tone.synthesize, own time)", "tone.py", "synthesize"),
+    ("Praat pitch (to_pitch_ac)", "~", "<built-in method parselmouth.to_pitch_ac>"),
+    ("Praat PSOLA (praat.call)", "~", "<built-in method parselmouth.praat.call>"),
+    ("harmonic peaks (formants.harmonic_powers)", "formants.py", "harmonic_powers"),
+    ("resampling (scipy resample_poly)", "_signaltools.py", "resample_poly"),
+    ("WORLD pitch (pitch.world_track)", "pitch.py", "world_track"),
+    ("STFT + inverse (restore_envelope)", "_spectral_py.py", "stft"),
+    ("", "_spectral_py.py", "istft"),
+    ("formant roots (numpy eigvals)", "_linalg.py", "eigvals"),
+]
+
+
+def _profile_table(stats: pstats.Stats, clips: int) -> list[tuple[str, float, int]]:
+    """(label, ms per clip, calls per clip) of ``PROFILED``: cumulative time, except the tone's own time
+    (its noise helpers are small), rows with the same label summed."""
+    out: dict[str, list[float]] = {}
+    label = ""
+    for name, suffix, func in PROFILED:
+        label = name or label
+        for (file, _, fn), (_, ncalls, tottime, cumtime, _) in stats.stats.items():  # type: ignore[attr-defined]
+            if fn == func and file.endswith(suffix):
+                row = out.setdefault(label, [0.0, 0.0])
+                row[0] += (tottime if func == "synthesize" else cumtime) * 1000 / clips
+                row[1] += ncalls / clips
+    return [(k, v[0], round(v[1])) for k, v in out.items()]
 
 
 class CpuMeter:
@@ -211,8 +243,8 @@ def main() -> None:
     chain = time.perf_counter() - t
 
     parts = dict.fromkeys(("measure", "shift", "tone", "judge"), 0.0)
-    t = time.perf_counter()
-    for row in rows:
+
+    def bare_dsp(row: dict) -> None:
         t0 = time.perf_counter()
         x, rate = read_wav(Path(row["vocals_path"]))
         before = measure_samples(x, rate, m)
@@ -234,6 +266,10 @@ def main() -> None:
         t4 = time.perf_counter()
         for key, a, b in (("measure", t0, t1), ("shift", t1, t2), ("tone", t2, t3), ("judge", t3, t4)):
             parts[key] += b - a
+
+    t = time.perf_counter()
+    for row in rows:
+        bare_dsp(row)
     dsp = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -245,6 +281,15 @@ def main() -> None:
         )
         praat_track(y, rate, *adapted_range(row["target_hz"], m.floor_hz, m.ceiling_hz)).median()
     praat_psola = time.perf_counter() - t
+
+    # where the bare DSP's time goes, per call (cProfile over a separate pass: its overhead stays out of the rows above)
+    profiled = rows[: min(24, len(rows))]
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for row in profiled:
+        bare_dsp(row)
+    profiler.disable()
+    calls = _profile_table(pstats.Stats(profiler), len(profiled))
 
     load_after = os.getloadavg()
     n = clips.height
@@ -315,9 +360,16 @@ def main() -> None:
         f"measure {per_clip['measure']:.0f} ms (Praat AC + WORLD DIO/StoneMask at {cfg.measure.pitch_rate} Hz, "
         f"formant fits), shift {per_clip['shift']:.0f} ms (PSOLA and the envelope restoration), tone "
         f"{per_clip['tone']:.0f} ms ({cfg.tones.seconds:g} s at {cfg.tones.rate} Hz), select's judge "
-        f"{per_clip['judge']:.0f} ms (Praat AC of both signals, formant fits of the shifted one); the stage "
+        f"{per_clip['judge']:.0f} ms (Praat AC of both signals, formant fits of both); the stage "
         f"functions add {1000 * (chain - dsp) / k:.0f} ms per clip of file work, almost all of it the shift "
         "stage's mux (ffmpeg, AAC).",
+        "",
+        f"Where the bare DSP's time goes (cProfile, {len(profiled)} clips, cumulative per call; the profiler adds "
+        "its own overhead):",
+        "",
+        "| library call | ms per clip | calls per clip |",
+        "|---|---:|---:|",
+        *[f"| {label} | {ms:.0f} | {n} |" for label, ms, n in sorted(calls, key=lambda c: -c[1])],
         "",
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
