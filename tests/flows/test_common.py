@@ -45,10 +45,10 @@ def test_parallelism_is_bounded_by_params_whatever_the_runner(batch_size: int) -
 
 
 @task
-def _in_worker(x: int) -> tuple[int, int]:
+def _in_worker(x: int) -> tuple[int, int, str | None]:
     if x == 3:
         offload(probe, Path("/nonexistent/three.mp4"))  # a library error, raised in the worker
-    return x * 10, offload(os.getpid)
+    return x * 10, offload(os.getpid), offload(os.environ.get, "OPENBLAS_CORETYPE")
 
 
 @flow
@@ -64,6 +64,8 @@ def test_process_kind_runs_the_library_calls_in_worker_processes() -> None:
         assert [r[0] for r in ok] == [0, 10, 20, 40, 50]
         pids = {r[1] for r in ok}
         assert (os.getpid() not in pids) if kind == "process" else (pids == {os.getpid()})
+        kernels = {r[2] for r in ok}  # workers inherit the kernel caps (ltxvoice.kernels): same bits
+        assert kernels == {os.environ.get("OPENBLAS_CORETYPE")}
         error = results[3]  # comes back as the library raised it, reason and detail intact
         assert isinstance(error, MediaError) and error.reason == "unreadable" and "No such file" in error.detail
 
