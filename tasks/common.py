@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -17,6 +18,7 @@ from prefect import Task, task
 from prefect.cache_policies import NO_CACHE
 from tqdm import tqdm
 
+from ltxvoice import lifeline
 from ltxvoice.config import RunnerParams
 from ltxvoice.media import MediaError
 from ltxvoice.records import Quarantined
@@ -55,7 +57,13 @@ def worker_processes(runner: RunnerParams) -> Iterator[None]:
         return
     from joblib.externals.loky import get_reusable_executor
 
-    pool = get_reusable_executor(max_workers=runner.workers, timeout=_IDLE_S, env=_ONE_THREAD)
+    pool = get_reusable_executor(
+        max_workers=runner.workers,
+        timeout=_IDLE_S,
+        env=_ONE_THREAD,
+        initializer=lifeline.exit_with,  # a kill -9 of this process leaves no worker behind
+        initargs=(os.getpid(),),
+    )
     token = _POOL.set(pool)
     try:
         yield

@@ -73,3 +73,29 @@ def test_a_process_watching_its_parent_stops_when_it_is_gone() -> None:
 def test_nothing_is_watched_without_the_variable() -> None:
     assert lifeline.watch_parent(lambda pid: None, env={}) is None
     assert lifeline.watch_parent(lambda pid: None, env={lifeline.PARENT_ENV: "x"}) is None
+
+
+def test_worker_processes_end_when_the_stage_that_started_them_is_killed() -> None:
+    """runner kind process: kill -9 of the stage process (its leader only, as the OOM killer does) must
+    not leave its worker processes running."""
+    code = textwrap.dedent("""
+        import os, time
+        from ltxvoice.config import RunnerParams
+        from tasks.common import offload, worker_processes
+        with worker_processes(RunnerParams(kind="process", workers=2)):
+            print(offload(os.getpid), flush=True)
+            time.sleep(60)
+    """)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.join(root, "src"), root])}
+    stage = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True, cwd=root)
+    try:
+        assert stage.stdout is not None
+        worker = int(stage.stdout.readline())
+        assert worker != stage.pid and lifeline.alive(worker)
+        stage.kill()
+        stage.wait()
+        assert _wait_gone(worker, 5)
+    finally:
+        if stage.poll() is None:
+            stage.kill()

@@ -5,6 +5,8 @@ to clean up, so the processes it started must notice by themselves:
 
 * the stage processes ``dvc repro`` starts inherit :data:`PARENT_ENV` and watch that pid
   (:func:`watch_parent`): when it is gone they stop at once, releasing their output lock;
+* the worker processes of ``runner.kind: process`` watch the stage process that started them
+  (:func:`exit_with`) and exit when it is gone;
 * the temporary Prefect server gets a small watchdog process (:func:`reap_with`, ``python -m
   ltxvoice.lifeline <parent> <child>``) that ends it when its parent is gone.
 """
@@ -54,6 +56,12 @@ def watch_parent(on_gone: Callable[[int], None], env: dict[str, str] | None = No
     thread = threading.Thread(target=watch, name="ltxvoice-lifeline", daemon=True)
     thread.start()
     return thread
+
+
+def exit_with(parent: int) -> None:
+    """Make this process exit as soon as ``parent`` has ended (a worker process's initializer: a
+    ``kill -9`` of the stage that started it must not leave it running)."""
+    watch_parent(lambda _: os._exit(1), {PARENT_ENV: str(parent)})
 
 
 def reap_with(parent: int, child: int) -> subprocess.Popen[bytes]:
