@@ -32,6 +32,7 @@ _POOL: contextvars.ContextVar[Executor | None] = contextvars.ContextVar("ltxvoic
 # Worker processes stay up this long between calls, so the stages of one process (the pipeline
 # flow, a benchmark) share them; each runs one BLAS/OpenMP thread, as many workers as cores.
 _IDLE_S = 600
+MIN_ITEMS_PER_WORKER = 4
 _ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
@@ -48,11 +49,13 @@ def offload(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
 
 
 @contextlib.contextmanager
-def worker_processes(runner: RunnerParams) -> Iterator[None]:
+def worker_processes(runner: RunnerParams, items: int | None = None) -> Iterator[None]:
     """Within this block, ``offload`` sends work to ``runner.workers`` processes (kind ``process``),
     started at the first use and kept for the next flows of this process (joblib's loky executor:
-    the workers import only what the calls need, not Prefect or the flow)."""
-    if runner.kind != "process":
+    the workers import only what the calls need, not Prefect or the flow). A worker's start costs
+    about a second of CPU (a Python process importing the DSP libraries), more than a clip's work:
+    with fewer than ``MIN_ITEMS_PER_WORKER`` items per worker the calls stay in this process."""
+    if runner.kind != "process" or (items is not None and items < MIN_ITEMS_PER_WORKER * runner.workers):
         yield
         return
     from joblib.externals.loky import get_reusable_executor
@@ -105,7 +108,10 @@ def run_mapped(
         ]
     slots = threading.BoundedSemaphore(runner.workers)
     futures = []
-    with worker_processes(runner), tqdm(total=len(items), desc=desc, unit="item", dynamic_ncols=True) as bar:
+    with (
+        worker_processes(runner, len(items)),
+        tqdm(total=len(items), desc=desc, unit="item", dynamic_ncols=True) as bar,
+    ):
         for count, start in submit:
             slots.acquire()
             future = start()

@@ -54,14 +54,14 @@ def _in_worker(x: int) -> tuple[int, int, str | None]:
 @flow
 def _offloaded(kind: str) -> list:
     runner = RunnerParams(workers=2, retries=0, batch_size=2, kind=kind)  # type: ignore[arg-type]
-    return run_mapped(_in_worker, list(range(6)), runner=runner, desc="test")
+    return run_mapped(_in_worker, list(range(8)), runner=runner, desc="test")
 
 
 def test_process_kind_runs_the_library_calls_in_worker_processes() -> None:
     for kind in ("process", "thread"):
         results = _offloaded(kind)
         ok = [r for i, r in enumerate(results) if i != 3]
-        assert [r[0] for r in ok] == [0, 10, 20, 40, 50]
+        assert [r[0] for r in ok] == [0, 10, 20, 40, 50, 60, 70]
         pids = {r[1] for r in ok}
         assert (os.getpid() not in pids) if kind == "process" else (pids == {os.getpid()})
         kernels = {r[2] for r in ok}  # workers inherit the kernel caps (ltxvoice.kernels): same bits
@@ -124,3 +124,14 @@ def test_an_upstream_table_that_cannot_be_read_is_named_in_one_line(tmp_path) ->
         read_manifest(table, "measure")
     assert "\n" not in str(err.value) and expected_error(err.value)
     assert not expected_error(RuntimeError("a bug")) and not expected_error(OSError(5, "I/O error"))
+
+
+@flow
+def _few(count: int) -> list:
+    runner = RunnerParams(workers=2, retries=0, batch_size=2, kind="process")
+    return run_mapped(_in_worker, [0, 1, 2, 4, 5, 6, 7][:count], runner=runner, desc="test")
+
+
+def test_a_few_items_stay_in_the_flows_process() -> None:
+    """Starting worker processes costs more than a handful of clips: under 4 per worker, no pool."""
+    assert {r[1] for r in _few(7)} == {os.getpid()}
