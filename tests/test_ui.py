@@ -20,6 +20,7 @@ import shutil
 import signal
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -119,13 +120,27 @@ class Browser:
             time.sleep(2)
 
 
+RETRYABLE = 503  # what the Prefect server answers for errors it rolled back (SQLite busy, a timeout)
+TRIES = 6
+
+
 def _api(api: str, method: str, path: str, body: Any = None) -> Any:
+    """One REST call, as the UI (and Prefect's own client) makes it: a 503 is the server saying "try
+    again" (its handler for retryable errors rolled the request back), so it is retried with backoff;
+    any other error, or a 503 after ``TRIES`` attempts, fails the test."""
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        f"{api}{path}", method=method, data=data, headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=15) as reply:  # noqa: S310 - the local test server
-        return json.load(reply)
+    for attempt in range(TRIES):
+        request = urllib.request.Request(
+            f"{api}{path}", method=method, data=data, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=15) as reply:  # noqa: S310 - the local test server
+                return json.load(reply)
+        except urllib.error.HTTPError as err:
+            if err.code != RETRYABLE or attempt == TRIES - 1:
+                raise
+            time.sleep(2**attempt)
+    raise AssertionError("unreachable")
 
 
 @pytest.fixture()
