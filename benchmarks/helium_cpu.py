@@ -112,6 +112,13 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=None, help="default: params.yaml's runner.workers")
     ap.add_argument("--kind", choices=("thread", "process", "dask"), default=None, help="default: params.yaml's")
     ap.add_argument("--engine", default="psola")
+    ap.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one params.yaml value (YAML), e.g. ingest.video_preset=ultrafast; repeatable",
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/helium_cpu.md")
     ap.add_argument("--digest", type=Path, help="print the dataset digest of this select output folder and exit")
     args = ap.parse_args()
@@ -139,6 +146,13 @@ def main() -> None:
     params["demo"].update(count=args.clips, bad_files=False, whisper_share=0.0)
     params["ingest"]["sources"] = [str(work / "sources")]
     params["shift"]["engine"] = args.engine
+    for item in args.param:
+        key, sep, value = item.partition("=")
+        section, dot, name = key.partition(".")
+        if not (sep and dot and section in params and isinstance(params[section], dict)):
+            ap.error(f"--param {item!r}: expected SECTION.KEY=VALUE with a section of params.yaml")
+        params[section][name] = yaml.safe_load(value)
+    parse_params(params)  # an invalid override fails here, before any work
     p = work / "params.yaml"
     p.write_text(yaml.safe_dump(params))
 
@@ -316,6 +330,7 @@ def main() -> None:
         + (f" --workers {args.workers}" if args.workers else "")
         + (f" --kind {args.kind}" if args.kind else "")
         + (f" --engine {args.engine}" if args.engine != "psola" else "")
+        + "".join(f" --param {item}" for item in args.param)
     )
     lines = [
         "# CPU benchmark: helium chain ingest -> select",
