@@ -25,14 +25,14 @@ def _load():  # benchmarks/ is not a package
 
 @pytest.mark.parametrize(
     ("name", "group"),
-    [  # names as the H200 run's profiler reported them (torch 2.11, cuDNN, inductor), and CPU operators
+    [  # names as the GPU runs' profiler reported them (torch 2.11, cuDNN, inductor), and CPU operators
         ("nvjet_sm90_tst_256x128_64x4_1x2_h_bz_coopA_TNT", "matmul_bf16"),
         ("sm90_xmma_gemm_bf16bf16_bf16f32_f32_tn_n_tilesize128x128x64", "matmul_bf16"),
         (
             "void cutlass::device_kernel<at::cuda::detail::enable_3x_kernel_for_sm9x<cutlass::float_e4m3_t>>",
             "matmul_fp8",
         ),
-        ("nvjet_sm90_qqtst_128x256_128x4_1x2_h_bz_coopB_e4m3_TNT", "matmul_fp8"),
+        ("nvjet_sm90_qqtst_128x128_128x6_1x1_h_bz_coopA_algo2_ovscale_TNT", "matmul_fp8"),  # as the H100 run named it
         ("cudnn_generated_fort_native_sdpa_sm90_flash_bprop_wgmma_f16_knob_26_64x64x128", "attention"),
         ("void pytorch_flash::flash_fwd_kernel<Flash_fwd_kernel_traits<128, 128, 64, 4>>", "attention"),
         ("triton_red_fused__to_copy_abs_amax_clamp_div_7", "quantise"),
@@ -110,3 +110,26 @@ def test_tiny_profiled_run(tmp_path: Path) -> None:
     assert p["groups"]["matmul_bf16"]["ms_per_step"] > 0 and p["groups"]["attention"]["ms_per_step"] > 0
     assert sum(g["share"] for g in p["groups"].values()) + p["idle_share"] <= 1.05
     assert "`helium_b1_lowmem`" in (tmp_path / "train_gpu_profile.md").read_text()
+
+
+def test_regroup_moves_a_top_kernel_that_an_older_classifier_misfiled() -> None:
+    prof = _load()
+    fp8 = "nvjet_sm90_qqtst_128x128_128x6_1x1_h_bz_coopA_algo2_ovscale_TNT"
+    bf16 = "nvjet_sm90_tst_256x128_64x4_1x2_h_bz_coopA_TNT"
+    groups = {g: {"ms_per_step": 0.0, "share": 0.0} for g in prof.GROUPS}
+    groups["matmul_bf16"] = {"ms_per_step": 50.0, "share": 0.5}
+    profile = {
+        "step_ms": 100.0,
+        "groups": groups,
+        "top_kernels": [  # as a run before the "qq" rule recorded them
+            {"name": fp8, "group": "matmul_bf16", "calls_per_step": 3, "ms_per_step": 30.0, "share": 0.3},
+            {"name": bf16, "group": "matmul_bf16", "calls_per_step": 1, "ms_per_step": 15.0, "share": 0.15},
+        ],
+    }
+    fixed = prof.regroup(profile)
+    assert fixed["groups"]["matmul_fp8"] == {"ms_per_step": 30.0, "share": 0.3}
+    assert fixed["groups"]["matmul_bf16"] == {"ms_per_step": 20.0, "share": 0.2}
+    assert [k["group"] for k in fixed["top_kernels"]] == ["matmul_fp8", "matmul_bf16"]
+    assert fixed["regrouped"] == [fp8]
+    assert profile["groups"]["matmul_bf16"]["ms_per_step"] == 50.0  # the input is left as it was
+    assert prof.regroup(fixed) == fixed  # nothing left to move
