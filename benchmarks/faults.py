@@ -114,8 +114,26 @@ def set_writable(path: Path, writable: bool) -> None:
         folder.chmod(mode | stat.S_IWUSR if writable else mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
 
 
-def complete(out: Path) -> bool:
-    """A whole stage output: its metrics and provenance written, and every file its tables name there."""
+def complete(out: Path, root: Path) -> bool:
+    """A whole stage output: its metrics and provenance written, and every file its tables name there
+    (relative paths are the stage's, from the workspace ``root``, as the stage process ran there).
+
+    Read by a fresh interpreter (``--check-complete``): every stage run is a fork of this process, and
+    polars' thread pool, once started here, would be copied into those forks without its threads, so a
+    later run's polars call could wait on it for ever (a CI run hung so in ``DataFrame.sort`` of
+    ingest's table). A fork of a process that used polars hangs the same way, so no fork here."""
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--check-complete", str(out), str(root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if done.returncode not in (0, 1):
+        raise RuntimeError(f"reading the tables of {out} failed: {done.stderr[-2000:]}")
+    return done.returncode == 0
+
+
+def _complete(out: Path, root: Path) -> bool:
     import polars as pl
 
     if not (out / "metrics.json").is_file() or not (out / "provenance.json").is_file():
@@ -126,7 +144,7 @@ def complete(out: Path) -> bool:
             if dtype == pl.String and name.endswith("_path"):
                 for value in frame[name].drop_nulls().to_list():
                     if value.startswith(str(out.name)) or f"/{out.name}/" in value:
-                        if not Path(value).is_file():
+                        if not (root / value).is_file():  # an absolute value stays as it is
                             return False
     return True
 
@@ -364,7 +382,7 @@ def inject(ws: Workspace, clean: Clean, n: int, kind: str, stage: str, rng: rand
     log = ws.last_log()
     after = tree_hashes(out)
     changed_input = kind in ("source-deleted", "corrupt-upstream")
-    accepted = bool(after) and after != clean.outs[stage] and not (changed_input and complete(out))
+    accepted = bool(after) and after != clean.outs[stage] and not (changed_input and complete(out, root))
     for repair in repairs:
         repair()
     rerun, _, rerun_log = ws.run(stage)
@@ -461,7 +479,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/faults.md")
     ap.add_argument("--keep", action="store_true", help="keep the scratch workspace")
     ap.add_argument("--exec-runs", action="store_true", help="run each stage as `python -m flows.<stage>` (slower)")
+    ap.add_argument("--check-complete", nargs=2, type=Path, metavar=("OUT", "ROOT"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.check_complete:  # complete()'s own process: exit 0 complete, 1 not
+        return 0 if _complete(*args.check_complete) else 1
     started = time.perf_counter()
     rng = random.Random(args.seed)
     work = Path(tempfile.mkdtemp(prefix="ltxvoice-faults-"))
