@@ -3,7 +3,6 @@ and that checking one leaves the suite's process safe to fork (every stage run i
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -13,16 +12,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+from tests.benchmarks import BENCH, script
 
 
-def _load():  # benchmarks/ is not a package
-    spec = importlib.util.spec_from_file_location("faults", BENCH / "faults.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["faults"] = module  # its dataclasses look their module up there
-    assert spec.loader is not None
-    spec.loader.exec_module(module)
-    return module
+def _load():
+    return script("faults")
 
 
 def _stage_output(root: Path) -> Path:

@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.benchmarks import BENCH, script
+
 pytestmark = pytest.mark.slow
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "train_gpu.py"
+SCRIPT = BENCH / "train_gpu.py"
 
 
-def _load():  # benchmarks/ is not a package: load the script as a module
-    spec = importlib.util.spec_from_file_location("train_gpu", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["train_gpu"] = module  # dataclasses look their module up while the script loads
-    assert spec.loader is not None
-    spec.loader.exec_module(module)
-    return module
+def _load():
+    return script("train_gpu")
 
 
 def test_configs_are_consistent() -> None:

@@ -3,24 +3,16 @@ tiny profiled run on CPU (the GPU profile itself is in benchmarks/results/train_
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+from tests.benchmarks import script
 
 
-def _load():  # benchmarks/ is not a package
-    sys.path.insert(0, str(BENCH))
-    spec = importlib.util.spec_from_file_location("train_gpu_profile", BENCH / "train_gpu_profile.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["train_gpu_profile"] = module
-    assert spec.loader is not None
-    spec.loader.exec_module(module)
-    return module
+def _load():
+    return script("train_gpu_profile")
 
 
 @pytest.mark.parametrize(

@@ -9,16 +9,11 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+from tests.benchmarks import BENCH, script
 
 
-def _load():  # benchmarks/ is not a package
-    spec = importlib.util.spec_from_file_location("train_gpu_vs_official", BENCH / "train_gpu_vs_official.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["train_gpu_vs_official"] = module
-    assert spec.loader is not None
-    spec.loader.exec_module(module)
-    return module
+def _load():
+    return script("train_gpu_vs_official")
 
 
 def _row(name: str, shape: str, samples_per_s: float, peak: float, status: str = "ok") -> dict:
