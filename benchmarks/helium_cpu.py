@@ -18,7 +18,11 @@ target and tone file) and the quarantine reasons. Then, on the same clips, one t
 * the bare DSP: the same analysis and synthesis on arrays in memory (measure_samples, shift,
   synthesize, judge), timed per function;
 * the bare Praat+PSOLA chain the issue compares with: Praat AC pitch of the clip, PSOLA, Praat AC
-  pitch of the result, nothing else."""
+  pitch of the result, nothing else;
+* the media floor: the CPU time of the ffmpeg and ffprobe processes the chain starts (ingest's
+  per-source work, ``ingest.cut``, again in one loop; the shift stage's mux, counted in the bare chain's
+  loop), and from it the best ratio the chain could reach on this machine if everything else but the
+  bare Praat+PSOLA chain itself cost nothing and every core were busy all the time (``best_ratio``)."""
 
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ import cProfile
 import hashlib
 import os
 import pstats
+import resource
 import shutil
 import subprocess
 import sys
@@ -43,6 +48,20 @@ from machine import describe  # benchmarks/machine.py (this folder is on sys.pat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 GOAL = 0.30  # the pipeline's clips/min over the bare Praat+PSOLA chain's
+
+
+def best_ratio(media_cpu_s: float, bare_chain_s: float, cores: int) -> float:
+    """The highest ratio (pipeline clips/min over the bare Praat+PSOLA chain's, same clips) a chain can
+    reach that must do ``media_cpu_s`` of CPU work (its ffmpeg runs) besides the bare chain itself
+    (``bare_chain_s``, one thread), on ``cores`` cores kept busy all the time and nothing else costing
+    anything: the bare chain's time over that floor's wall time."""
+    return bare_chain_s / ((media_cpu_s + bare_chain_s) / cores)
+
+
+def children_cpu() -> float:
+    """CPU seconds (user + system) of this process's finished child processes so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def dataset_digest(select_dir: Path) -> str:
@@ -229,9 +248,11 @@ def main() -> None:
     (bare_dir / "shift").mkdir(parents=True)
     (bare_dir / "tones").mkdir(parents=True)
 
+    mux_cpu = 0.0  # the ffmpeg runs of shift_clip (its mux); the other calls start no process
     t = time.perf_counter()
     for row in rows:
         measured = measure_lib.measure_file(Path(row["vocals_path"]), m)
+        before_shift = children_cpu()
         shifted = shift_lib.shift_clip(
             row["clip_id"],
             measured.f0_hz,
@@ -244,6 +265,7 @@ def main() -> None:
             m.ceiling_hz,
             bare_dir / "shift",
         )
+        mux_cpu += children_cpu() - before_shift
         tones_lib.make_tone(row["clip_id"], row["target_hz"], cfg.tones, bare_dir / "tones")
         select_lib.judge_files(
             Path(row["vocals_path"]),
@@ -296,6 +318,18 @@ def main() -> None:
         praat_track(y, rate, *adapted_range(row["target_hz"], m.floor_hz, m.ceiling_hz)).median()
     praat_psola = time.perf_counter() - t
 
+    # ingest's per-source work again, one thread: its ffprobe and ffmpeg runs are the rest of the media floor
+    from ltxvoice import ingest as ingest_lib
+
+    candidates, _ = ingest_lib.scan(cfg.ingest)
+    described = [ingest_lib.describe(path) for path in candidates]
+    sources, _ = ingest_lib.dedupe([s for s in described if isinstance(s, ingest_lib.Source)])
+    before_ingest, t = children_cpu(), time.perf_counter()
+    for source in sources:
+        ingest_lib.cut(source, cfg.ingest, bare_dir / "ingest")
+    ingest_wall = time.perf_counter() - t
+    ingest_cpu = children_cpu() - before_ingest
+
     # where the bare DSP's time goes, per call (cProfile over a separate pass: its overhead stays out of the rows above)
     profiled = rows[: min(24, len(rows))]
     profiler = cProfile.Profile()
@@ -320,6 +354,8 @@ def main() -> None:
     ratio = (n / pipeline) / (k / praat_psola)
     over_chain = dsp_pipeline / chain - 1
     per_clip = {key: 1000 * v / k for key, v in parts.items()}
+    cores = psutil.cpu_count() or 1
+    ceiling = best_ratio(ingest_cpu + mux_cpu, praat_psola, cores)
     git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     dirty = subprocess.run(
         ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
@@ -378,6 +414,15 @@ def main() -> None:
         f"{per_clip['judge']:.0f} ms (Praat AC of both signals, formant fits of both); the stage "
         f"functions add {1000 * (chain - dsp) / k:.0f} ms per clip of file work, almost all of it the shift "
         "stage's mux (ffmpeg, AAC).",
+        "",
+        f"**Media floor.** The ffmpeg and ffprobe processes alone (their own CPU time, one thread): ingest's "
+        f"per-source work (`ingest.cut`: probe, one ffmpeg run decoding the source and encoding the clip with "
+        f"x264 `{cfg.ingest.video_preset}` at CRF {cfg.ingest.video_crf}) {1000 * ingest_cpu / n:.0f} ms per clip "
+        f"(that loop: {ingest_wall:.1f} s), the shift stage's mux (AAC) {1000 * mux_cpu / k:.0f} ms per clip. "
+        f"Those bytes are part of the dataset and the bare chain makes none of them. With the bare chain's own "
+        f"{1000 * praat_psola / k:.0f} ms per clip, that is {1000 * (ingest_cpu / n + mux_cpu / k + praat_psola / k):.0f} "
+        f"ms of CPU per clip no DSP change removes: on {cores} cores busy all the time and everything else free, "
+        f"the chain could reach at most **{ceiling:.3f}x** the bare Praat+PSOLA chain (goal {GOAL:.2f}x).",
         "",
         f"Where the bare DSP's time goes (cProfile, {len(profiled)} clips, cumulative per call; the profiler adds "
         "its own overhead):",
