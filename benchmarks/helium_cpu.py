@@ -7,7 +7,8 @@ stage) and, on the same clips, as bare loops.
 Demo sources are generated first (not timed). The pipeline runs twice over them, with ``--workers``
 (default: params.yaml's runner) and with 1 worker, both with the runner kind of params.yaml
 (``process``: the per-clip work in worker processes) or ``--kind``; each flow's time includes its
-Prefect start (ephemeral API, with the settings the stage commands use: flows.common.stage_run_settings),
+Prefect start (ephemeral API, with the settings the stage commands use: flows.common.stage_run_settings;
+with ``--kind dask`` one API server that the Dask workers share, flows.common.shared_api),
 its table I/O, provenance and the select report. Both runs must give the same dataset digest: the
 kept pairs table (every column but file paths: measurements, decisions and the sha256 of every clip,
 target and tone file) and the quarantine reasons. Then, on the same clips, one thread, no Prefect:
@@ -152,7 +153,7 @@ def main() -> None:
     import flows.separate
     import flows.shift
     import flows.tones
-    from flows.common import stage_run_settings, with_runner
+    from flows.common import shared_api, stage_run_settings, with_runner
     from ltxvoice.config import parse_params
 
     work = Path(tempfile.mkdtemp(prefix="ltxvoice-bench-"))
@@ -213,7 +214,7 @@ def main() -> None:
     load_before = os.getloadavg()
     runs: dict[int, list[tuple[str, float, float]]] = {}
     digests: dict[int, str] = {}
-    with stage_run_settings():
+    with shared_api(kind == "dask"), stage_run_settings():  # as the stage commands run them (flows.common.run_flow)
         bound(workers)[0](params_path=str(p), out=str(work / "sources"))
         for n in dict.fromkeys((workers, 1)):
             d = work / f"data-{n}"
