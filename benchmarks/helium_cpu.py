@@ -52,10 +52,10 @@ GOAL = 0.30  # the pipeline's clips/min over the bare Praat+PSOLA chain's
 
 
 def best_ratio(media_cpu_s: float, bare_chain_s: float, cores: int) -> float:
-    """The highest ratio (pipeline clips/min over the bare Praat+PSOLA chain's, same clips) a chain can
-    reach that must do ``media_cpu_s`` of CPU work (its ffmpeg runs) besides the bare chain itself
-    (``bare_chain_s``, one thread), on ``cores`` cores kept busy all the time and nothing else costing
-    anything: the bare chain's time over that floor's wall time."""
+    """The highest ratio (pipeline clips/min over the bare Praat+PSOLA chain's) a chain can reach that
+    must do ``media_cpu_s`` of CPU work per clip (its ffmpeg runs) besides the bare chain's own
+    ``bare_chain_s`` per clip (one thread), on ``cores`` cores kept busy all the time and nothing else
+    costing anything: the bare chain's time over that floor's wall time."""
     return bare_chain_s / ((media_cpu_s + bare_chain_s) / cores)
 
 
@@ -356,7 +356,8 @@ def main() -> None:
     over_chain = dsp_pipeline / chain - 1
     per_clip = {key: 1000 * v / k for key, v in parts.items()}
     cores = psutil.cpu_count() or 1
-    ceiling = best_ratio(ingest_cpu + mux_cpu, praat_psola, cores)
+    floor = {"ingest": ingest_cpu / n, "mux": mux_cpu / k, "bare": praat_psola / k}  # CPU s per clip
+    ceiling = best_ratio(floor["ingest"] + floor["mux"], floor["bare"], cores)
     git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     dirty = subprocess.run(
         ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
@@ -418,10 +419,10 @@ def main() -> None:
         "",
         f"**Media floor.** The ffmpeg and ffprobe processes alone (their own CPU time, one thread): ingest's "
         f"per-source work (`ingest.cut`: probe, one ffmpeg run decoding the source and encoding the clip with "
-        f"x264 `{cfg.ingest.video_preset}` at CRF {cfg.ingest.video_crf}) {1000 * ingest_cpu / n:.0f} ms per clip "
-        f"(that loop: {ingest_wall:.1f} s), the shift stage's mux (AAC) {1000 * mux_cpu / k:.0f} ms per clip. "
+        f"x264 `{cfg.ingest.video_preset}` at CRF {cfg.ingest.video_crf}) {1000 * floor['ingest']:.0f} ms per clip "
+        f"(that loop: {ingest_wall:.1f} s), the shift stage's mux (AAC) {1000 * floor['mux']:.0f} ms per clip. "
         f"Those bytes are part of the dataset and the bare chain makes none of them. With the bare chain's own "
-        f"{1000 * praat_psola / k:.0f} ms per clip, that is {1000 * (ingest_cpu / n + mux_cpu / k + praat_psola / k):.0f} "
+        f"{1000 * floor['bare']:.0f} ms per clip, that is {1000 * sum(floor.values()):.0f} "
         f"ms of CPU per clip no DSP change removes: on {cores} cores busy all the time and everything else free, "
         f"the chain could reach at most **{ceiling:.3f}x** the bare Praat+PSOLA chain (goal {GOAL:.2f}x).",
         "",

@@ -75,9 +75,9 @@ def _worker_env() -> str | None:
 
 
 @pytest.mark.slow
-def test_local_dask_workers_keep_glibcs_dynamic_malloc_thresholds() -> None:
+def test_local_dask_workers_keep_glibcs_dynamic_malloc_thresholds(monkeypatch: pytest.MonkeyPatch) -> None:
     # Dask's default (65536) made the per-clip DSP 1.55x slower in its workers
-    os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)  # a nanny started earlier in this process sets it here too
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)  # a nanny started earlier in this process sets it here
     dask = Params(runner=RunnerParams(kind="dask", workers=1))
     assert with_runner(_worker_env, dask)() is None
 
